@@ -1,0 +1,273 @@
+//! From request bytes to [`RawEvent`]s, with errors that name the field and the batch index.
+//!
+//! Parsing only checks shape and JSON types; the rules (enums, lengths, IPs, time bounds,
+//! catalog defaults) are applied by [`crate::validate`].
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::FieldError;
+
+/// An event exactly as a client sent it: every field optional, unknown fields rejected.
+///
+/// Accepts what the seeds' own clients send: integer or string `user_id`, `event_status`
+/// as an alias of `status`, `null` for absent values.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // field meanings are documented on `EventRecord`
+pub struct RawEvent {
+    pub event_id: Option<String>,
+    pub event_code: Option<String>,
+    pub event_category: Option<String>,
+    pub event_type: Option<String>,
+    pub event_name: Option<String>,
+    pub event_description: Option<String>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub user_role: Option<String>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    pub tenant_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub source: Option<String>,
+    pub resource_type: Option<String>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub related: Option<Value>,
+    pub action: Option<String>,
+    #[serde(alias = "event_status")]
+    pub status: Option<String>,
+    pub http_method: Option<String>,
+    pub endpoint: Option<String>,
+    pub http_status: Option<u16>,
+    pub request_data: Option<Value>,
+    pub response_data: Option<Value>,
+    pub error_message: Option<String>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    pub error_code: Option<String>,
+    pub processing_time_ms: Option<f64>,
+    pub timestamp: Option<String>,
+    pub metadata: Option<Value>,
+    pub tags: Option<Vec<String>>,
+    pub severity: Option<String>,
+    pub importance: Option<String>,
+    /// Assigned by the server; accepted (so exported events can be re-imported) and ignored.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<IgnoredAny>,
+    /// Assigned by the server; accepted and ignored, like `created_at`.
+    #[serde(default, rename = "processed_at")]
+    _processed_at: Option<IgnoredAny>,
+}
+
+fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StringOrInteger {
+        S(String),
+        I(i64),
+        U(u64),
+    }
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match StringOrInteger::deserialize(v) {
+            Ok(StringOrInteger::S(s)) => Ok(Some(s)),
+            Ok(StringOrInteger::I(i)) => Ok(Some(i.to_string())),
+            Ok(StringOrInteger::U(u)) => Ok(Some(u.to_string())),
+            Err(_) => Err(serde::de::Error::custom(
+                "invalid type: expected a string or an integer",
+            )),
+        },
+    }
+}
+
+/// Parses one event from a JSON document.
+pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let event: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+    de.end().map_err(|e| json_error(&e))?;
+    Ok(event)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// A batch split into items: each item parsed or the reason it could not be, in order.
+pub type ParsedBatch = Vec<Result<RawEvent, FieldError>>;
+
+/// The item format of a batch body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFormat {
+    /// `{"events": [ ... ]}`
+    JsonObject,
+    /// One JSON event per line.
+    Ndjson,
+}
+
+/// Splits a batch body into events. A body that is not a batch at all (malformed JSON, no
+/// `events` array) is one error; otherwise each item gets its own result, so every invalid
+/// item can be reported with its index. Items larger than `max_item_bytes` are rejected
+/// without being parsed.
+pub fn parse_batch(
+    bytes: &[u8],
+    format: BatchFormat,
+    max_item_bytes: usize,
+) -> Result<ParsedBatch, FieldError> {
+    let parse_item = |raw: &[u8]| {
+        if raw.len() > max_item_bytes {
+            return Err(FieldError::whole(
+                "too_large",
+                format!(
+                    "event is {} bytes; the limit is {max_item_bytes} bytes per event",
+                    raw.len()
+                ),
+            ));
+        }
+        parse_event(raw)
+    };
+    match format {
+        BatchFormat::JsonObject => {
+            let body: BatchBody<'_> = serde_json::from_slice(bytes).map_err(|e| {
+                let mut err = json_error(&e);
+                if e.is_data() {
+                    err.message = format!(
+                        "{}; a batch is {{\"events\": [event, ...]}} (or NDJSON with Content-Type: application/x-ndjson)",
+                        err.message
+                    );
+                }
+                err
+            })?;
+            Ok(body
+                .events
+                .iter()
+                .map(|raw| parse_item(raw.get().as_bytes()))
+                .collect())
+        }
+        BatchFormat::Ndjson => Ok(bytes
+            .split(|b| *b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(parse_item)
+            .collect()),
+    }
+}
+
+/// Message of a serde_json error without its "at line L column C" suffix.
+fn bare_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> FieldError {
+    if e.is_data() {
+        return FieldError::whole("invalid_type", bare_message(e));
+    }
+    FieldError::whole(
+        "invalid_json",
+        format!(
+            "malformed JSON: {} (line {}, column {})",
+            bare_message(e),
+            e.line(),
+            e.column()
+        ),
+    )
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let inner = e.inner();
+    if !inner.is_data() {
+        return json_error(inner);
+    }
+    let message = bare_message(inner);
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default().to_owned();
+        return FieldError::new(
+            "unknown_field",
+            name.clone(),
+            format!("unknown field `{name}`; put extra data in `metadata`"),
+        );
+    }
+    if message.starts_with("duplicate field") {
+        return FieldError::whole("duplicate_field", message);
+    }
+    let path = e.path().to_string();
+    if path == "." || path.is_empty() {
+        let hint = if message.contains("expected struct RawEvent") {
+            "an event must be a JSON object".to_owned()
+        } else {
+            message
+        };
+        return FieldError::whole("invalid_type", hint);
+    }
+    FieldError::new("invalid_type", path, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_integer_user_id_and_event_status_alias() {
+        let e = parse_event(br#"{"user_id": 15, "event_status": "FAILED"}"#).unwrap();
+        assert_eq!(e.user_id.as_deref(), Some("15"));
+        assert_eq!(e.status.as_deref(), Some("FAILED"));
+    }
+
+    #[test]
+    fn names_unknown_fields() {
+        let err = parse_event(br#"{"event_type": "X", "usernme": "bob"}"#).unwrap_err();
+        assert_eq!(err.code, "unknown_field");
+        assert_eq!(err.field.as_deref(), Some("usernme"));
+    }
+
+    #[test]
+    fn names_fields_with_wrong_types() {
+        let err = parse_event(br#"{"http_status": "two hundred"}"#).unwrap_err();
+        assert_eq!(err.code, "invalid_type");
+        assert_eq!(err.field.as_deref(), Some("http_status"));
+        let err = parse_event(br#"{"user_id": {"a": 1}}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("user_id"));
+        let err = parse_event(br#"{"tags": ["a", 3]}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("tags[1]"));
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects() {
+        assert_eq!(parse_event(b"{").unwrap_err().code, "invalid_json");
+        assert_eq!(parse_event(b"[1]").unwrap_err().code, "invalid_type");
+        assert_eq!(parse_event(b"\xff\xfe").unwrap_err().code, "invalid_json");
+        assert_eq!(parse_event(b"{} {}").unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn batch_items_fail_individually() {
+        let body = br#"{"events": [{"event_type": "A"}, {"bogus": 1}, 7]}"#;
+        let items = parse_batch(body, BatchFormat::JsonObject, 1 << 16).unwrap();
+        assert!(items[0].is_ok());
+        assert_eq!(items[1].as_ref().unwrap_err().code, "unknown_field");
+        assert!(items[2].is_err());
+        assert!(parse_batch(br#"{"evnts": []}"#, BatchFormat::JsonObject, 100).is_err());
+        assert!(parse_batch(br#"[]"#, BatchFormat::JsonObject, 100).is_err());
+    }
+
+    #[test]
+    fn ndjson_batches_skip_blank_lines_and_limit_item_size() {
+        let body = b"{\"event_type\":\"A\"}\r\n\n{\"event_type\":\"B\"}\n";
+        let items = parse_batch(body, BatchFormat::Ndjson, 1 << 16).unwrap();
+        assert_eq!(items.len(), 2);
+        let items = parse_batch(body, BatchFormat::Ndjson, 5).unwrap();
+        assert_eq!(items[0].as_ref().unwrap_err().code, "too_large");
+    }
+}

@@ -1,0 +1,201 @@
+use super::*;
+use crate::parse_event;
+use chrono::TimeZone;
+
+fn validator() -> Validator {
+    Validator::new(ValidationPolicy::default(), Catalog::built_in())
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 6, 19, 15, 0, 0).unwrap()
+}
+
+fn check(json: &str) -> Result<ValidatedEvent, Vec<FieldError>> {
+    validator().validate(parse_event(json.as_bytes()).expect("parses"), now())
+}
+
+fn fields(errors: &[FieldError]) -> Vec<&str> {
+    errors.iter().filter_map(|e| e.field.as_deref()).collect()
+}
+
+#[test]
+fn seed_002_samples_are_accepted_as_written() {
+    let samples: Vec<Value> = serde_json::from_str(include_str!(
+        "../../../../fixtures/seed002-sample-events.json"
+    ))
+    .unwrap();
+    for sample in samples {
+        let id = sample["event_id"].as_str().unwrap().to_owned();
+        let result = check(&sample.to_string());
+        if id.starts_with("SEC-002") {
+            // The seed's brute-force sample carries 192.168.1.999, which is no IP address.
+            let errors = result.unwrap_err();
+            assert_eq!(fields(&errors), ["ip_address"]);
+            continue;
+        }
+        let event = result.unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        let r = event.record();
+        assert_eq!(r.event_id, id);
+        assert_eq!(
+            r.event_code.as_deref(),
+            Some(&id[..id.find("-2025").unwrap()])
+        );
+        assert!(event.id_supplied());
+    }
+}
+
+#[test]
+fn integer_user_id_is_kept_as_text() {
+    let e = check(r#"{"event_category":"AUTH","event_type":"USER_LOGIN","user_id":15}"#).unwrap();
+    assert_eq!(e.record().user_id.as_deref(), Some("15"));
+}
+
+#[test]
+fn javascript_logger_events_get_defaults() {
+    // What the seed's JavaScript EventLogger.logSecurityEvent posts: no status, no action.
+    let e = check(
+        r#"{"event_category":"SECURITY","event_type":"UNAUTHORIZED_ACCESS",
+            "event_name":"Security Event: UNAUTHORIZED_ACCESS",
+            "event_description":"Attempted access to admin panel","severity":"WARNING",
+            "metadata":{"description":"x","ip_address":"192.168.1.100"},
+            "tags":["security","unauthorized_access"],"timestamp":"2025-06-19T14:30:52.123Z"}"#,
+    )
+    .unwrap();
+    let r = e.record();
+    assert_eq!(r.status, "SUCCESS");
+    assert_eq!(r.action, "LOG");
+    assert_eq!(r.severity, Severity::Warning);
+    assert_eq!(r.importance, Importance::Minor);
+    assert!(
+        r.event_id.starts_with("SECURITY-20250619-143052-"),
+        "{}",
+        r.event_id
+    );
+    assert!(!e.id_supplied());
+}
+
+#[test]
+fn catalog_code_supplies_defaults() {
+    let e = check(r#"{"event_code":"AUTH-005","username":"guru01"}"#).unwrap();
+    let r = e.record();
+    assert_eq!(r.event_category, "AUTH");
+    assert_eq!(r.event_name, "Account Locked");
+    assert_eq!(r.severity, Severity::Critical);
+    assert_eq!(r.importance, Importance::Major);
+    assert!(r.event_id.starts_with("AUTH-005-"));
+    // Explicit values win over catalog defaults; a contradicting category does not.
+    let e = check(r#"{"event_code":"AUTH-005","severity":"info"}"#).unwrap();
+    assert_eq!(e.record().severity, Severity::Info);
+    let errors = check(r#"{"event_code":"AUTH-005","event_category":"DATA"}"#).unwrap_err();
+    assert_eq!(fields(&errors), ["event_category"]);
+}
+
+#[test]
+fn unknown_codes_follow_the_policy() {
+    let json = r#"{"event_code":"SHOP-1","event_category":"DATA","event_type":"ORDER"}"#;
+    assert!(check(json).is_ok());
+    let strict = Validator::new(
+        ValidationPolicy {
+            unknown_codes: UnknownCodePolicy::Reject,
+            ..Default::default()
+        },
+        Catalog::built_in(),
+    );
+    let errors = strict
+        .validate(parse_event(json.as_bytes()).unwrap(), now())
+        .unwrap_err();
+    assert_eq!(errors[0].code, "unknown_code");
+}
+
+#[test]
+fn status_comes_from_http_status_and_event_status_is_an_alias() {
+    let e = check(r#"{"event_category":"SYSTEM","event_type":"API_REQUEST","http_status":503}"#)
+        .unwrap();
+    assert_eq!(e.record().status, "ERROR");
+    let e = check(
+        r#"{"event_category":"SYSTEM","event_type":"SYSTEM_STARTUP","event_status":"failed"}"#,
+    )
+    .unwrap();
+    assert_eq!(e.record().status, "FAILED");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_field() {
+    let errors = check(
+        r#"{"event_category":"NOPE","severity":"LOUD","ip_address":"999.1.1.1",
+            "timestamp":"yesterday","http_method":"FETCH","http_status":42,
+            "status":"MAYBE","importance":"HUGE","tags":[""],"processing_time_ms":-1,
+            "metadata":[1],"username":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+    )
+    .unwrap_err();
+    let mut got = fields(&errors);
+    got.sort_unstable();
+    let mut want = vec![
+        "event_category",
+        "event_type",
+        "severity",
+        "ip_address",
+        "timestamp",
+        "http_method",
+        "http_status",
+        "status",
+        "importance",
+        "tags[0]",
+        "processing_time_ms",
+        "metadata",
+        "username",
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "{errors:#?}");
+}
+
+#[test]
+fn timestamps_rfc3339_naive_and_future_bound() {
+    let base = r#"{"event_category":"AUTH","event_type":"T","timestamp":"#;
+    for ts in [
+        "\"2025-06-19T14:30:52+07:00\"",
+        "\"2025-06-19T14:30:52.5\"",
+        "\"2025-06-19 14:30:52\"",
+    ] {
+        assert!(check(&format!("{base}{ts}}}")).is_ok(), "{ts}");
+    }
+    let e = check(&format!("{base}\"2025-06-19T21:30:52+07:00\"}}")).unwrap();
+    assert_eq!(
+        e.record().timestamp,
+        Utc.with_ymd_and_hms(2025, 6, 19, 14, 30, 52).unwrap()
+    );
+    // Four minutes ahead is clock skew; ten minutes ahead is refused.
+    assert!(check(&format!("{base}\"2025-06-19T15:04:00Z\"}}")).is_ok());
+    let errors = check(&format!("{base}\"2025-06-19T15:10:00Z\"}}")).unwrap_err();
+    assert_eq!(errors[0].code, "in_future");
+}
+
+#[test]
+fn json_depth_is_bounded() {
+    let deep = format!("{}1{}", "[".repeat(20), "]".repeat(20));
+    let errors = check(&format!(
+        r#"{{"event_category":"AUTH","event_type":"T","request_data":{deep}}}"#
+    ))
+    .unwrap_err();
+    assert_eq!(errors[0].code, "too_deep");
+}
+
+#[test]
+fn same_content_hashes_the_same_whatever_the_formatting() {
+    let a = check(r#"{"event_id":"X-1","event_category":"AUTH","event_type":"T","user_id":7,"metadata":{"a":1,"b":2}}"#).unwrap();
+    let b = check(r#"{ "metadata": {"b":2, "a":1}, "user_id":"7", "event_type":"T", "event_category":"AUTH", "event_id":"X-1" }"#).unwrap();
+    let c = check(r#"{"event_id":"X-1","event_category":"AUTH","event_type":"T","user_id":8}"#)
+        .unwrap();
+    assert_eq!(a.content_hash(), b.content_hash());
+    assert_ne!(a.content_hash(), c.content_hash());
+}
+
+#[test]
+fn related_entities_must_be_ids() {
+    assert!(
+        check(r#"{"event_code":"TENANT_CREATED","related":{"tenant":"t-1","project":9}}"#).is_ok()
+    );
+    let errors =
+        check(r#"{"event_code":"TENANT_CREATED","related":{"tenant":{"x":1}}}"#).unwrap_err();
+    assert_eq!(fields(&errors), ["related.tenant"]);
+}
