@@ -216,6 +216,18 @@ impl ValidatedEvent {
     pub fn id_supplied(&self) -> bool {
         self.id_supplied
     }
+
+    /// Binds the event to `tenant` (for tenant-bound credentials): an event without a
+    /// tenant gets this one; an event of another tenant is refused (returns false).
+    pub fn bind_tenant(&mut self, tenant: &str) -> bool {
+        match &self.record.tenant_id {
+            Some(t) => t == tenant,
+            None => {
+                self.record.tenant_id = Some(tenant.to_owned());
+                true
+            }
+        }
+    }
 }
 
 /// An event as read back from a store: its fields plus what the store assigned.

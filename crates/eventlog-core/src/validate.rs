@@ -414,6 +414,13 @@ impl Validator {
             ("related", &raw.related),
         ] {
             if let Some(v) = value {
+                if contains_nul(v) {
+                    errors.push(FieldError::new(
+                        "invalid_value",
+                        field,
+                        "contains a NUL character (\\u0000), which cannot be stored",
+                    ));
+                }
                 if json_depth(v) > self.policy.max_json_depth {
                     errors.push(FieldError::new(
                         "too_deep",
@@ -473,7 +480,7 @@ impl Validator {
             errors.push(FieldError::new(
                 "invalid_value",
                 format!("tags[{i}]"),
-                "tags must be 1..=64 characters",
+                "tags must be 1..=64 characters, without control characters",
             ));
         }
 
@@ -583,6 +590,15 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .map(|n| n.and_utc())
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 fn json_depth(v: &Value) -> usize {

@@ -1,1 +1,122 @@
-//! placeholder
+//! Storage for eventlog: one [`Store`] trait, implemented for SQLite (the embedded
+//! default) and PostgreSQL (production), with versioned migrations and a start-up schema
+//! check that names exactly what differs.
+//!
+//! What this crate must never do: drop or rewrite stored events (migrations only add), or
+//! build SQL by pasting values into strings (every value is a bind parameter or COPY data).
+
+#![deny(unreachable_pub)]
+
+mod error;
+pub mod keys;
+mod postgres;
+pub mod query;
+pub mod schema;
+mod sqlite;
+pub mod write;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use eventlog_core::{StoredEvent, ValidatedEvent};
+
+pub use error::StoreError;
+pub use keys::{ApiKey, KeyRole, NewApiKey};
+pub use postgres::PgStore;
+pub use query::{Cursor, Page, RecentQuery, UserActivity};
+pub use schema::SchemaReport;
+pub use sqlite::SqliteStore;
+pub use write::{RequestOutcome, WriteSummary};
+
+/// Everything eventlog needs from a database. Both backends pass the same test suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations; returns the descriptions of those applied.
+    async fn migrate(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Compares the live schema with what this build expects, without changing anything.
+    async fn check_schema(&self) -> Result<SchemaReport, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Writes several requests' events in one transaction (group commit) and returns one
+    /// outcome per request, in order. A request whose events conflict with stored ones is
+    /// left out entirely (all or nothing per request); the others are committed.
+    /// Returns only after the transaction is durable.
+    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError>;
+
+    /// One event by id; `tenant` restricts the lookup to that tenant.
+    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Newest events first, filtered, one keyset page at a time.
+    async fn recent(&self, query: &RecentQuery) -> Result<Page, StoreError>;
+
+    /// What one user did since `since`.
+    async fn user_activity(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<UserActivity, StoreError>;
+
+    /// Stores a new API key (already hashed).
+    async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError>;
+
+    /// All keys, revoked ones included, oldest first.
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes the active key called `name`; false if there is none.
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The active key with this hash.
+    async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Number of events stored (for status pages and tests; exact, so not free).
+    async fn count_events(&self) -> Result<i64, StoreError>;
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` (created with its folder if
+/// missing) or `postgres://...`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(SqliteStore::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL `{}`: use sqlite://PATH or postgres://USER@HOST/DB",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

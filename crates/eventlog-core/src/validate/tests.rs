@@ -199,3 +199,11 @@ fn related_entities_must_be_ids() {
         check(r#"{"event_code":"TENANT_CREATED","related":{"tenant":{"x":1}}}"#).unwrap_err();
     assert_eq!(fields(&errors), ["related.tenant"]);
 }
+
+#[test]
+fn nul_characters_are_refused_where_they_cannot_be_stored() {
+    let errors = check(r#"{"event_category":"AUTH","event_type":"T","metadata":{"k":"a\u0000b"}}"#).unwrap_err();
+    assert_eq!(fields(&errors), ["metadata"]);
+    let errors = check(r#"{"event_category":"AUTH","event_type":"T","username":"a\u0000b"}"#).unwrap_err();
+    assert_eq!(fields(&errors), ["username"]);
+}

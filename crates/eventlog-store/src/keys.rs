@@ -1,0 +1,100 @@
+//! API keys as stored: a name, a role, an optional tenant, and the SHA-256 of the secret.
+//! The secret itself is shown once at creation and never stored.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// Everything, including reading every tenant and managing keys.
+    Admin,
+    /// Read and analyse events.
+    Analyst,
+    /// Send events only.
+    Ingest,
+}
+
+impl KeyRole {
+    /// The lower-case name used in storage and on the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Admin => "admin",
+            KeyRole::Analyst => "analyst",
+            KeyRole::Ingest => "ingest",
+        }
+    }
+
+    /// Parses a stored or typed role name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(KeyRole::Admin),
+            "analyst" => Some(KeyRole::Analyst),
+            "ingest" => Some(KeyRole::Ingest),
+            _ => None,
+        }
+    }
+}
+
+/// A key to be stored.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// Unique name among active keys.
+    pub name: String,
+    /// Role.
+    pub role: KeyRole,
+    /// Tenant the key is bound to, if any.
+    pub tenant_id: Option<String>,
+    /// First characters of the secret, to recognise it in listings.
+    pub prefix: String,
+    /// Hex SHA-256 of the secret.
+    pub hash: String,
+}
+
+/// A stored key (without its secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKey {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: KeyRole,
+    /// Tenant binding.
+    pub tenant_id: Option<String>,
+    /// First characters of the secret.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A fresh random secret: `elk_` and 40 base-62 characters (about 238 bits).
+pub fn generate_secret() -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("elk_{body}")
+}
+
+/// The hash under which a secret is stored and looked up. Secrets are long random
+/// strings, so a plain SHA-256 is enough (no password stretching needed).
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The new key for `secret` with these properties.
+pub fn new_key(name: &str, role: KeyRole, tenant_id: Option<String>, secret: &str) -> NewApiKey {
+    NewApiKey {
+        name: name.to_owned(),
+        role,
+        tenant_id,
+        prefix: secret.chars().take(10).collect(),
+        hash: hash_secret(secret),
+    }
+}

@@ -1,0 +1,381 @@
+//! The production store: PostgreSQL with the events table range-partitioned by month,
+//! batches bulk-loaded with `COPY`, and an advisory lock that makes the id check and the
+//! load one atomic step across any number of eventlog servers.
+
+mod copy;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::keys::{ApiKey, KeyRole, NewApiKey};
+use crate::query::{
+    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, FAILURE_STATUSES,
+    USER_ACTIVITY_RECENT,
+};
+use crate::schema::SchemaReport;
+use crate::write::{ids_to_check, plan, RequestOutcome};
+use crate::{Store, StoreError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Advisory lock key held by the writer for the duration of a group commit ("evlg").
+const WRITER_LOCK: i64 = 0x6576_6c67;
+
+/// Months of partitions created ahead of the current one.
+const MONTHS_AHEAD: u32 = 2;
+
+const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_type, event_name, \
+    event_description, user_id, username, user_role, tenant_id, host(ip_address) AS ip_address, \
+    user_agent, session_id, correlation_id, source, resource_type, resource_id, resource_name, \
+    related, action, status, http_method, endpoint, http_status, request_data, response_data, \
+    error_message, error_code, processing_time_ms, \"timestamp\", metadata, tags, severity, \
+    importance, created_at, processed_at";
+
+/// PostgreSQL implementation of [`Store`].
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// First days of the months whose partition is known to exist.
+    partitions: Mutex<HashSet<NaiveDate>>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool, partitions: Mutex::new(HashSet::new()) })
+    }
+
+    /// The pool (for benchmarks and tests that inspect the database directly).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Makes sure a partition exists for the month of each of `times`.
+    async fn ensure_partitions(&self, months: BTreeSet<NaiveDate>) -> Result<(), StoreError> {
+        let missing: Vec<NaiveDate> = {
+            let known = self.partitions.lock().expect("partition cache lock");
+            months.into_iter().filter(|m| !known.contains(m)).collect()
+        };
+        for month in missing {
+            let next = month + Months::new(1);
+            // Identifiers cannot be bound; this name is built from a date, never from input.
+            let ddl = format!(
+                "CREATE TABLE IF NOT EXISTS events_p{:04}_{:02} PARTITION OF events \
+                 FOR VALUES FROM ('{month}') TO ('{next}')",
+                month.year(),
+                month.month()
+            );
+            match sqlx::query(&ddl).execute(&self.pool).await {
+                Ok(_) => {}
+                // Another server created it between our check and our statement.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P07") => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.partitions.lock().expect("partition cache lock").insert(month);
+        }
+        Ok(())
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+fn month_of(t: DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(t.year(), t.month(), 1).expect("first of a month exists")
+}
+
+fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let related = match row.try_get::<Option<serde_json::Value>, _>("related")? {
+        Some(serde_json::Value::Object(m)) => Some(m),
+        None => None,
+        Some(_) => return Err(corrupt("related is not an object")),
+    };
+    let ip: Option<String> = row.try_get("ip_address")?;
+    let record = EventRecord {
+        event_id: row.try_get("event_id")?,
+        event_code: row.try_get("event_code")?,
+        event_category: row.try_get("event_category")?,
+        event_type: row.try_get("event_type")?,
+        event_name: row.try_get("event_name")?,
+        event_description: row.try_get("event_description")?,
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        user_role: row.try_get("user_role")?,
+        tenant_id: row.try_get("tenant_id")?,
+        ip_address: ip.map(|s| s.parse().map_err(|_| corrupt("ip_address"))).transpose()?,
+        user_agent: row.try_get("user_agent")?,
+        session_id: row.try_get("session_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        source: row.try_get("source")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        resource_name: row.try_get("resource_name")?,
+        related,
+        action: row.try_get("action")?,
+        status: row.try_get("status")?,
+        http_method: row.try_get("http_method")?,
+        endpoint: row.try_get("endpoint")?,
+        http_status: row.try_get::<Option<i16>, _>("http_status")?.map(|s| s as u16),
+        request_data: row.try_get("request_data")?,
+        response_data: row.try_get("response_data")?,
+        error_message: row.try_get("error_message")?,
+        error_code: row.try_get("error_code")?,
+        processing_time_ms: row.try_get("processing_time_ms")?,
+        timestamp: row.try_get("timestamp")?,
+        metadata: row.try_get("metadata")?,
+        tags: row.try_get::<Option<Vec<String>>, _>("tags")?.unwrap_or_default(),
+        severity: Severity::from_str(row.try_get::<&str, _>("severity")?).map_err(|()| corrupt("severity"))?,
+        importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
+            .map_err(|()| corrupt("importance"))?,
+    };
+    let event = StoredEvent {
+        record,
+        created_at: row.try_get("created_at")?,
+        processed_at: row.try_get("processed_at")?,
+    };
+    Ok((event, row.try_get("seq")?))
+}
+
+fn row_to_key(row: &PgRow) -> Result<ApiKey, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKey {
+        name: row.try_get("name")?,
+        role: KeyRole::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        tenant_id: row.try_get("tenant_id")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn counts(rows: Vec<PgRow>) -> Result<Vec<Count>, StoreError> {
+    rows.iter()
+        .map(|r| Ok(Count { value: r.try_get("value")?, count: r.try_get("n")? }))
+        .collect()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let before = self.applied_versions().await?;
+        MIGRATOR.run(&self.pool).await?;
+        let now = month_of(Utc::now());
+        self.ensure_partitions((0..=MONTHS_AHEAD).map(|i| now + Months::new(i)).collect())
+            .await?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
+    }
+
+    async fn check_schema(&self) -> Result<SchemaReport, StoreError> {
+        let applied = self.applied_versions().await?;
+        let mut report = SchemaReport {
+            backend: "postgres",
+            applied_version: applied.last().copied(),
+            expected_version: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+            pending: MIGRATOR
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+                .map(|m| format!("{} {}", m.version, m.description))
+                .collect(),
+            unknown_applied: applied
+                .iter()
+                .filter(|v| !MIGRATOR.iter().any(|m| m.version == **v))
+                .copied()
+                .collect(),
+            drift: Vec::new(),
+        };
+        let live: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text, udt_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name IN ('events', 'api_keys')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        report.compare_columns(&live);
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError> {
+        self.ensure_partitions(requests.iter().flatten().map(|e| month_of(e.record().timestamp)).collect())
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITER_LOCK).execute(&mut *tx).await?;
+        let check: Vec<&str> = ids_to_check(requests);
+        let mut known = HashMap::new();
+        if !check.is_empty() {
+            let rows: Vec<(String, Vec<u8>)> =
+                sqlx::query_as("SELECT event_id, content_hash FROM events WHERE event_id = ANY($1)")
+                    .bind(&check)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (id, hash) in rows {
+                let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                known.insert(id, hash);
+            }
+        }
+        let (outcomes, inserts) = plan(requests, known);
+        let now = Utc::now();
+        let mut data = Vec::with_capacity(1024 * inserts.iter().map(Vec::len).sum::<usize>());
+        for (idx, events) in inserts.iter().zip(requests) {
+            for i in idx {
+                copy::encode_row(&mut data, &events[*i], now);
+            }
+        }
+        if !data.is_empty() {
+            let mut copy_in = tx.copy_in_raw(copy::COPY_STATEMENT).await?;
+            copy_in.send(data).await?;
+            copy_in.finish().await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE event_id = $1 AND ($2::text IS NULL OR tenant_id = $2) LIMIT 1"
+        );
+        let row = sqlx::query(&sql).bind(event_id).bind(tenant).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_event).transpose().map(|o| o.map(|(e, _)| e))
+    }
+
+    async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"));
+        push_text_filters(&mut qb, q);
+        if let Some(ip) = q.ip_address {
+            qb.push(" AND ip_address = CAST(").push_bind(ip.to_string()).push(" AS inet)");
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND \"timestamp\" >= ").push_bind(since);
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND \"timestamp\" < ").push_bind(until);
+        }
+        if let Some(c) = q.cursor {
+            let ts = Utc.timestamp_micros(c.ts_micros).single().ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
+            qb.push(" AND (\"timestamp\", seq) < (").push_bind(ts).push(", ").push_bind(c.seq).push(")");
+        }
+        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ").push_bind(i64::from(q.limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(row_to_event).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(rows, q.limit))
+    }
+
+    async fn user_activity(&self, user_id: &str, since: DateTime<Utc>, tenant: Option<&str>) -> Result<UserActivity, StoreError> {
+        let scope = "user_id = $1 AND \"timestamp\" >= $2 AND ($3::text IS NULL OR tenant_id = $3)";
+        let grouped = |column: &str| {
+            format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
+        };
+        let by_category = sqlx::query(&grouped("event_category"))
+            .bind(user_id).bind(since).bind(tenant)
+            .fetch_all(&self.pool).await?;
+        let by_status = counts(
+            sqlx::query(&grouped("status")).bind(user_id).bind(since).bind(tenant).fetch_all(&self.pool).await?,
+        )?;
+        let last_login: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT max(\"timestamp\") FROM events WHERE user_id = $1 AND ($2::text IS NULL OR tenant_id = $2) \
+             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS'",
+        )
+        .bind(user_id).bind(tenant)
+        .fetch_one(&self.pool).await?;
+        let recent = sqlx::query(&format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE {scope} ORDER BY \"timestamp\" DESC, seq DESC LIMIT $4"
+        ))
+        .bind(user_id).bind(since).bind(tenant).bind(USER_ACTIVITY_RECENT)
+        .fetch_all(&self.pool).await?;
+        let recent_events: Vec<StoredEvent> =
+            recent.iter().map(|r| row_to_event(r).map(|(e, _)| e)).collect::<Result<_, _>>()?;
+        Ok(UserActivity {
+            user_id: user_id.to_owned(),
+            since,
+            total_events: by_status.iter().map(|c| c.count).sum(),
+            failures: by_status.iter().filter(|c| FAILURE_STATUSES.contains(&c.value.as_str())).map(|c| c.count).sum(),
+            by_category: counts(by_category)?,
+            by_status,
+            last_login,
+            last_activity: recent_events.first().map(|e| e.record.timestamp),
+            recent_events,
+        })
+    }
+
+    async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, now()) \
+             RETURNING name, role, tenant_id, prefix, created_at, revoked_at",
+        )
+        .bind(&key.name)
+        .bind(key.role.as_str())
+        .bind(&key.tenant_id)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .fetch_one(&self.pool)
+        .await;
+        match row {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::KeyExists(key.name.clone())),
+            Err(e) => Err(e.into()),
+            Ok(row) => row_to_key(&row),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_key).collect()
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_key).transpose()
+    }
+
+    async fn count_events(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?)
+    }
+}

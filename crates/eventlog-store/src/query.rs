@@ -1,0 +1,191 @@
+//! Query shapes shared by both backends.
+
+use chrono::{DateTime, Utc};
+use eventlog_core::StoredEvent;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Position after the last event of a page: `(timestamp, seq)` of that event. Keyset
+/// pagination on this pair is stable under concurrent inserts: no event appears twice and
+/// none is skipped between pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Event timestamp, microseconds since the epoch.
+    pub ts_micros: i64,
+    /// Store-assigned sequence number (unique).
+    pub seq: i64,
+}
+
+impl Cursor {
+    /// The opaque text form handed to clients.
+    pub fn encode(&self) -> String {
+        format!("{:x}.{:x}", self.ts_micros, self.seq)
+    }
+
+    /// Parses the text form; `None` if it was not made by [`Cursor::encode`].
+    pub fn decode(s: &str) -> Option<Self> {
+        let (ts, seq) = s.split_once('.')?;
+        Some(Self {
+            ts_micros: i64::from_str_radix(ts, 16).ok()?,
+            seq: i64::from_str_radix(seq, 16).ok()?,
+        })
+    }
+}
+
+/// A request for recent events. Every filter is optional; list filters match any value.
+#[derive(Debug, Clone, Default)]
+pub struct RecentQuery {
+    /// Page size, 1..=1000.
+    pub limit: u32,
+    /// Continue after this position.
+    pub cursor: Option<Cursor>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// `event_category` in this list.
+    pub category: Vec<String>,
+    /// `event_type` in this list.
+    pub event_type: Vec<String>,
+    /// `event_code` in this list.
+    pub event_code: Vec<String>,
+    /// `severity` in this list.
+    pub severity: Vec<String>,
+    /// `status` in this list.
+    pub status: Vec<String>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact username.
+    pub username: Option<String>,
+    /// Exact client IP.
+    pub ip_address: Option<std::net::IpAddr>,
+    /// Exact endpoint.
+    pub endpoint: Option<String>,
+    /// Exact resource type.
+    pub resource_type: Option<String>,
+    /// Exact resource id.
+    pub resource_id: Option<String>,
+    /// Exact tenant (forced for tenant-bound credentials).
+    pub tenant_id: Option<String>,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<StoredEvent>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A count of events with one value of a field.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Count {
+    /// The value (e.g. a category).
+    pub value: String,
+    /// How many events have it.
+    pub count: i64,
+}
+
+/// What one user did in a window (the user-activity view of the seeds).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserActivity {
+    /// The user.
+    pub user_id: String,
+    /// Start of the window.
+    pub since: DateTime<Utc>,
+    /// Events in the window.
+    pub total_events: i64,
+    /// Events by category, most first.
+    pub by_category: Vec<Count>,
+    /// Events by status, most first.
+    pub by_status: Vec<Count>,
+    /// Events whose status is a failure (FAILED, FAILURE, ERROR, DENIED, BLOCKED, TIMEOUT).
+    pub failures: i64,
+    /// Last successful login (USER_LOGIN or AUTH-001 with status SUCCESS), any time.
+    pub last_login: Option<DateTime<Utc>>,
+    /// Last event in the window.
+    pub last_activity: Option<DateTime<Utc>>,
+    /// The 20 most recent events in the window.
+    pub recent_events: Vec<StoredEvent>,
+}
+
+/// Statuses counted as failures.
+pub const FAILURE_STATUSES: &[&str] = &["FAILED", "FAILURE", "ERROR", "DENIED", "BLOCKED", "TIMEOUT"];
+
+/// How many recent events a user-activity answer carries.
+pub const USER_ACTIVITY_RECENT: i64 = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor { ts_micros: 1_750_343_452_000_000, seq: 42 };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode("1.z"), None);
+    }
+}
+
+/// Appends the text and list filters of `q` (everything but time, cursor and IP, whose
+/// encoding differs per backend) as `AND ...` clauses with bound values.
+pub(crate) fn push_text_filters<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, q: &RecentQuery)
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let lists: [(&str, &Vec<String>); 5] = [
+        ("event_category", &q.category),
+        ("event_type", &q.event_type),
+        ("event_code", &q.event_code),
+        ("severity", &q.severity),
+        ("status", &q.status),
+    ];
+    for (column, values) in lists {
+        if values.is_empty() {
+            continue;
+        }
+        qb.push(" AND ").push(column).push(" IN (");
+        let mut sep = qb.separated(", ");
+        for v in values {
+            sep.push_bind(v.clone());
+        }
+        sep.push_unseparated(")");
+    }
+    let exact: [(&str, &Option<String>); 6] = [
+        ("user_id", &q.user_id),
+        ("username", &q.username),
+        ("endpoint", &q.endpoint),
+        ("resource_type", &q.resource_type),
+        ("resource_id", &q.resource_id),
+        ("tenant_id", &q.tenant_id),
+    ];
+    for (column, value) in exact {
+        if let Some(v) = value {
+            qb.push(" AND ").push(column).push(" = ").push_bind(v.clone());
+        }
+    }
+}
+
+/// Splits a fetched page of `limit + 1` rows into the page and its next cursor.
+pub(crate) fn finish_page(mut rows: Vec<(StoredEvent, i64)>, limit: u32) -> Page {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(e, seq)| {
+            Cursor {
+                ts_micros: e.record.timestamp.timestamp_micros(),
+                seq: *seq,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Page {
+        events: rows.into_iter().map(|(e, _)| e).collect(),
+        next_cursor,
+    }
+}

@@ -1,0 +1,442 @@
+//! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
+//! committed transaction survives power loss, one writer connection and a small read pool.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::keys::{ApiKey, KeyRole, NewApiKey};
+use crate::query::{
+    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, FAILURE_STATUSES,
+    USER_ACTIVITY_RECENT,
+};
+use crate::schema::SchemaReport;
+use crate::write::{ids_to_check, plan, RequestOutcome};
+use crate::{Store, StoreError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Columns written on insert, in bind order.
+const INSERT_COLUMNS: &str = "event_id, event_code, event_category, event_type, event_name, \
+    event_description, user_id, username, user_role, tenant_id, ip_address, user_agent, \
+    session_id, correlation_id, source, resource_type, resource_id, resource_name, related, \
+    action, status, http_method, endpoint, http_status, request_data, response_data, \
+    error_message, error_code, processing_time_ms, timestamp, metadata, tags, severity, \
+    importance, content_hash, created_at, processed_at";
+const INSERT_COLUMN_COUNT: usize = 37;
+/// Rows per INSERT statement, under SQLite's 32,766 bound-parameter limit.
+const ROWS_PER_INSERT: usize = 32_766 / INSERT_COLUMN_COUNT;
+
+/// Columns read back, `seq` first.
+const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_type, event_name, \
+    event_description, user_id, username, user_role, tenant_id, ip_address, user_agent, \
+    session_id, correlation_id, source, resource_type, resource_id, resource_name, related, \
+    action, status, http_method, endpoint, http_status, request_data, response_data, \
+    error_message, error_code, processing_time_ms, timestamp, metadata, tags, severity, \
+    importance, created_at, processed_at";
+
+/// SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating file and folder if needed) the database at `path`.
+    pub async fn open(path: &str) -> Result<Self, StoreError> {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!("cannot create folder {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.reader)
+            .await?)
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
+fn json_text(v: &Option<serde_json::Value>) -> Option<String> {
+    v.as_ref().map(|v| v.to_string())
+}
+
+fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let related = match parse_json(row.try_get("related")?)? {
+        Some(serde_json::Value::Object(m)) => Some(m),
+        None => None,
+        Some(_) => return Err(corrupt("related is not an object")),
+    };
+    let tags: Vec<String> = match row.try_get::<Option<String>, _>("tags")? {
+        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let ip: Option<String> = row.try_get("ip_address")?;
+    let record = EventRecord {
+        event_id: row.try_get("event_id")?,
+        event_code: row.try_get("event_code")?,
+        event_category: row.try_get("event_category")?,
+        event_type: row.try_get("event_type")?,
+        event_name: row.try_get("event_name")?,
+        event_description: row.try_get("event_description")?,
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        user_role: row.try_get("user_role")?,
+        tenant_id: row.try_get("tenant_id")?,
+        ip_address: ip.map(|s| s.parse().map_err(|_| corrupt("ip_address"))).transpose()?,
+        user_agent: row.try_get("user_agent")?,
+        session_id: row.try_get("session_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        source: row.try_get("source")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        resource_name: row.try_get("resource_name")?,
+        related,
+        action: row.try_get("action")?,
+        status: row.try_get("status")?,
+        http_method: row.try_get("http_method")?,
+        endpoint: row.try_get("endpoint")?,
+        http_status: row.try_get::<Option<i64>, _>("http_status")?.map(|s| s as u16),
+        request_data: parse_json(row.try_get("request_data")?)?,
+        response_data: parse_json(row.try_get("response_data")?)?,
+        error_message: row.try_get("error_message")?,
+        error_code: row.try_get("error_code")?,
+        processing_time_ms: row.try_get("processing_time_ms")?,
+        timestamp: from_micros(row.try_get("timestamp")?)?,
+        metadata: parse_json(row.try_get("metadata")?)?,
+        tags,
+        severity: Severity::from_str(row.try_get::<&str, _>("severity")?).map_err(|()| corrupt("severity"))?,
+        importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
+            .map_err(|()| corrupt("importance"))?,
+    };
+    let event = StoredEvent {
+        record,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        processed_at: from_micros(row.try_get("processed_at")?)?,
+    };
+    Ok((event, row.try_get("seq")?))
+}
+
+fn row_to_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKey {
+        name: row.try_get("name")?,
+        role: KeyRole::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        tenant_id: row.try_get("tenant_id")?,
+        prefix: row.try_get("prefix")?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_micros).transpose()?,
+    })
+}
+
+fn counts(rows: Vec<SqliteRow>) -> Result<Vec<Count>, StoreError> {
+    rows.iter()
+        .map(|r| Ok(Count { value: r.try_get("value")?, count: r.try_get("n")? }))
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let before = self.applied_versions().await?;
+        MIGRATOR.run(&self.writer).await?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
+    }
+
+    async fn check_schema(&self) -> Result<SchemaReport, StoreError> {
+        let applied = self.applied_versions().await?;
+        let mut report = SchemaReport {
+            backend: "sqlite",
+            applied_version: applied.last().copied(),
+            expected_version: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+            pending: MIGRATOR
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+                .map(|m| format!("{} {}", m.version, m.description))
+                .collect(),
+            unknown_applied: applied
+                .iter()
+                .filter(|v| !MIGRATOR.iter().any(|m| m.version == **v))
+                .copied()
+                .collect(),
+            drift: Vec::new(),
+        };
+        let live: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name IN ('events', 'api_keys')",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        report.compare_columns(&live);
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut known = HashMap::new();
+        for chunk in ids_to_check(requests).chunks(900) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT event_id, content_hash FROM events WHERE event_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            sep.push_unseparated(")");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let hash: Vec<u8> = row.try_get(1)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                known.insert(row.try_get(0)?, hash);
+            }
+        }
+        let (outcomes, inserts) = plan(requests, known);
+        let now = micros(Utc::now());
+        let rows: Vec<&ValidatedEvent> = inserts
+            .iter()
+            .zip(requests)
+            .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
+            qb.push_values(chunk, |mut b, event| {
+                let r = event.record();
+                b.push_bind(r.event_id.as_str())
+                    .push_bind(r.event_code.as_deref())
+                    .push_bind(r.event_category.as_str())
+                    .push_bind(r.event_type.as_str())
+                    .push_bind(r.event_name.as_str())
+                    .push_bind(r.event_description.as_deref())
+                    .push_bind(r.user_id.as_deref())
+                    .push_bind(r.username.as_deref())
+                    .push_bind(r.user_role.as_deref())
+                    .push_bind(r.tenant_id.as_deref())
+                    .push_bind(r.ip_address.map(|ip| ip.to_string()))
+                    .push_bind(r.user_agent.as_deref())
+                    .push_bind(r.session_id.as_deref())
+                    .push_bind(r.correlation_id.as_deref())
+                    .push_bind(r.source.as_deref())
+                    .push_bind(r.resource_type.as_deref())
+                    .push_bind(r.resource_id.as_deref())
+                    .push_bind(r.resource_name.as_deref())
+                    .push_bind(r.related.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()))
+                    .push_bind(r.action.as_str())
+                    .push_bind(r.status.as_str())
+                    .push_bind(r.http_method.as_deref())
+                    .push_bind(r.endpoint.as_deref())
+                    .push_bind(r.http_status.map(i64::from))
+                    .push_bind(json_text(&r.request_data))
+                    .push_bind(json_text(&r.response_data))
+                    .push_bind(r.error_message.as_deref())
+                    .push_bind(r.error_code.as_deref())
+                    .push_bind(r.processing_time_ms)
+                    .push_bind(micros(r.timestamp))
+                    .push_bind(json_text(&r.metadata))
+                    .push_bind((!r.tags.is_empty()).then(|| serde_json::to_string(&r.tags).unwrap_or_default()))
+                    .push_bind(r.severity.as_str())
+                    .push_bind(r.importance.as_str())
+                    .push_bind(&event.content_hash()[..])
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().persistent(true).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE event_id = ? AND (? IS NULL OR tenant_id = ?)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(event_id)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(row_to_event).transpose().map(|o| o.map(|(e, _)| e))
+    }
+
+    async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
+        push_text_filters(&mut qb, q);
+        if let Some(ip) = q.ip_address {
+            qb.push(" AND ip_address = ").push_bind(ip.to_string());
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND timestamp >= ").push_bind(micros(since));
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND timestamp < ").push_bind(micros(until));
+        }
+        if let Some(c) = q.cursor {
+            qb.push(" AND (timestamp < ")
+                .push_bind(c.ts_micros)
+                .push(" OR (timestamp = ")
+                .push_bind(c.ts_micros)
+                .push(" AND seq < ")
+                .push_bind(c.seq)
+                .push("))");
+        }
+        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ").push_bind(i64::from(q.limit) + 1);
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        let rows = rows.iter().map(row_to_event).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(rows, q.limit))
+    }
+
+    async fn user_activity(&self, user_id: &str, since: DateTime<Utc>, tenant: Option<&str>) -> Result<UserActivity, StoreError> {
+        let since_us = micros(since);
+        let scope = "user_id = ? AND timestamp >= ? AND (? IS NULL OR tenant_id = ?)";
+        let grouped = |column: &str| {
+            format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
+        };
+        let by_category = sqlx::query(&grouped("event_category"))
+            .bind(user_id).bind(since_us).bind(tenant).bind(tenant)
+            .fetch_all(&self.reader).await?;
+        let by_status = sqlx::query(&grouped("status"))
+            .bind(user_id).bind(since_us).bind(tenant).bind(tenant)
+            .fetch_all(&self.reader).await?;
+        let by_status = counts(by_status)?;
+        let last_login: Option<i64> = sqlx::query_scalar(
+            "SELECT max(timestamp) FROM events WHERE user_id = ? AND (? IS NULL OR tenant_id = ?) \
+             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS'",
+        )
+        .bind(user_id).bind(tenant).bind(tenant)
+        .fetch_one(&self.reader).await?;
+        let recent = sqlx::query(&format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE {scope} ORDER BY timestamp DESC, seq DESC LIMIT ?"
+        ))
+        .bind(user_id).bind(since_us).bind(tenant).bind(tenant).bind(USER_ACTIVITY_RECENT)
+        .fetch_all(&self.reader).await?;
+        let recent_events: Vec<StoredEvent> =
+            recent.iter().map(|r| row_to_event(r).map(|(e, _)| e)).collect::<Result<_, _>>()?;
+        Ok(UserActivity {
+            user_id: user_id.to_owned(),
+            since,
+            total_events: by_status.iter().map(|c| c.count).sum(),
+            failures: by_status.iter().filter(|c| FAILURE_STATUSES.contains(&c.value.as_str())).map(|c| c.count).sum(),
+            by_category: counts(by_category)?,
+            by_status,
+            last_login: last_login.map(from_micros).transpose()?,
+            last_activity: recent_events.first().map(|e| e.record.timestamp),
+            recent_events,
+        })
+    }
+
+    async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {
+        let now = Utc::now();
+        let result = sqlx::query(
+            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.name)
+        .bind(key.role.as_str())
+        .bind(&key.tenant_id)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .bind(micros(now))
+        .execute(&self.writer)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::KeyExists(key.name.clone())),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(ApiKey {
+                name: key.name.clone(),
+                role: key.role,
+                tenant_id: key.tenant_id.clone(),
+                prefix: key.prefix.clone(),
+                created_at: from_micros(micros(now))?,
+                revoked_at: None,
+            }),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(row_to_key).collect()
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            .bind(micros(Utc::now()))
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(row_to_key).transpose()
+    }
+
+    async fn count_events(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.reader).await?)
+    }
+}

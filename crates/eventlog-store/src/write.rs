@@ -1,0 +1,159 @@
+//! Idempotent group commit: which events of which requests get written.
+//!
+//! Both backends look up the client-supplied ids of a group in one query, then call
+//! [`plan`] to decide, request by request, what is new, what is a repeat (same id, same
+//! content hash: answered as a duplicate, not stored again) and which requests conflict
+//! (same id, different content: the whole request is refused, nothing of it stored).
+
+use std::collections::HashMap;
+
+use eventlog_core::ValidatedEvent;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What happened to one request's events.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WriteSummary {
+    /// Events newly stored.
+    pub accepted: usize,
+    /// Events already stored with the same content (idempotent repeats).
+    pub duplicates: usize,
+    /// The id of every event of the request, in request order.
+    pub event_ids: Vec<String>,
+    /// Per event, whether it was a repeat.
+    #[serde(skip)]
+    pub duplicate_flags: Vec<bool>,
+}
+
+/// The outcome of one request in a group commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestOutcome {
+    /// Committed.
+    Written(WriteSummary),
+    /// Event `index` reuses the id of a stored (or earlier) event with different content.
+    Conflict {
+        /// Position of the offending event in its request.
+        index: usize,
+        /// The reused id.
+        event_id: String,
+    },
+}
+
+/// The ids whose stored content must be known before planning: the client-supplied ones.
+/// (Generated ids are unique by construction.)
+pub fn ids_to_check(requests: &[Vec<ValidatedEvent>]) -> Vec<&str> {
+    requests
+        .iter()
+        .flatten()
+        .filter(|e| e.id_supplied())
+        .map(|e| e.record().event_id.as_str())
+        .collect()
+}
+
+/// Decides each request's fate given the stored hashes of already-used ids. Returns the
+/// outcomes and, per request, the indexes of events to insert.
+pub fn plan(
+    requests: &[Vec<ValidatedEvent>],
+    mut known: HashMap<String, [u8; 32]>,
+) -> (Vec<RequestOutcome>, Vec<Vec<usize>>) {
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut inserts = Vec::with_capacity(requests.len());
+    for events in requests {
+        let mut added: Vec<(String, [u8; 32])> = Vec::new();
+        let mut to_insert = Vec::with_capacity(events.len());
+        let mut flags = Vec::with_capacity(events.len());
+        let mut conflict = None;
+        for (i, event) in events.iter().enumerate() {
+            let id = &event.record().event_id;
+            let seen = known
+                .get(id)
+                .or_else(|| added.iter().find(|(a, _)| a == id).map(|(_, h)| h));
+            match seen {
+                Some(hash) if hash == event.content_hash() => flags.push(true),
+                Some(_) => {
+                    conflict = Some((i, id.clone()));
+                    break;
+                }
+                None => {
+                    if event.id_supplied() {
+                        added.push((id.clone(), *event.content_hash()));
+                    }
+                    to_insert.push(i);
+                    flags.push(false);
+                }
+            }
+        }
+        match conflict {
+            Some((index, event_id)) => {
+                outcomes.push(RequestOutcome::Conflict { index, event_id });
+                inserts.push(Vec::new());
+            }
+            None => {
+                known.extend(added);
+                let duplicates = flags.iter().filter(|d| **d).count();
+                outcomes.push(RequestOutcome::Written(WriteSummary {
+                    accepted: to_insert.len(),
+                    duplicates,
+                    event_ids: events.iter().map(|e| e.record().event_id.clone()).collect(),
+                    duplicate_flags: flags,
+                }));
+                inserts.push(to_insert);
+            }
+        }
+    }
+    (outcomes, inserts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use eventlog_core::validate::Validator;
+    use eventlog_core::{parse_event, Catalog, ValidationPolicy};
+
+    fn event(json: &str) -> ValidatedEvent {
+        Validator::new(ValidationPolicy::default(), Catalog::built_in())
+            .validate(parse_event(json.as_bytes()).unwrap(), Utc::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn repeats_are_duplicates_and_changed_content_conflicts() {
+        let a = event(r#"{"event_id":"A-1","event_code":"AUTH-001"}"#);
+        let a_changed = event(r#"{"event_id":"A-1","event_code":"AUTH-002"}"#);
+        let b = event(r#"{"event_code":"AUTH-001"}"#);
+        let requests = vec![
+            vec![a.clone(), b.clone(), a.clone()],
+            vec![a.clone()],
+            vec![b.clone(), a_changed.clone()],
+        ];
+        let (outcomes, inserts) = plan(&requests, HashMap::new());
+        match &outcomes[0] {
+            RequestOutcome::Written(s) => {
+                assert_eq!((s.accepted, s.duplicates), (2, 1));
+                assert_eq!(s.duplicate_flags, [false, false, true]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(inserts[0], [0, 1]);
+        assert!(matches!(&outcomes[1], RequestOutcome::Written(s) if s.duplicates == 1 && s.accepted == 0));
+        assert_eq!(
+            outcomes[2],
+            RequestOutcome::Conflict { index: 1, event_id: "A-1".into() }
+        );
+        assert!(inserts[2].is_empty(), "a conflicting request stores nothing");
+    }
+
+    #[test]
+    fn a_refused_request_does_not_claim_its_ids() {
+        let x = event(r#"{"event_id":"X","event_code":"AUTH-001"}"#);
+        let y1 = event(r#"{"event_id":"Y","event_code":"AUTH-001"}"#);
+        let x_other = event(r#"{"event_id":"X","event_code":"AUTH-003"}"#);
+        let mut known = HashMap::new();
+        known.insert("X".to_owned(), *x_other.content_hash());
+        // Request 0 conflicts on X, so its Y is not stored; request 1 may store Y.
+        let (outcomes, inserts) = plan(&[vec![y1.clone(), x], vec![y1]], known);
+        assert!(matches!(outcomes[0], RequestOutcome::Conflict { index: 1, .. }));
+        assert_eq!(inserts[1], [0]);
+    }
+}
