@@ -1,1 +1,258 @@
-fn main() {}
+//! The `eventlog` binary: `serve`, `migrate`, `keys`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use eventlog_server::{bootstrap_admin_key, Application, ServerConfig};
+use eventlog_store::keys::{generate_secret, new_key};
+use eventlog_store::{KeyRole, Store};
+
+const DEFAULT_DATABASE: &str = "sqlite://eventlog-data/eventlog.db";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+
+/// eventlog: a central event log and audit trail for web applications.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://eventlog-data/eventlog.db]
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTLOG_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// TOML configuration file (see README, "Configuration").
+    #[arg(long, global = true, env = "EVENTLOG_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrates the database first).
+    Serve {
+        /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8470]
+        #[arg(long, env = "EVENTLOG_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        /// Only report whether the schema matches this eventlog (exit 1 if not); change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (only this once) on stdout.
+    Create {
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A unique name for the key.
+        #[arg(long)]
+        name: String,
+        /// Bind the key to one tenant: it reads and writes only that tenant's events.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke the active key with this name.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Analyst,
+    Ingest,
+}
+
+impl From<RoleArg> for KeyRole {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => KeyRole::Admin,
+            RoleArg::Analyst => KeyRole::Analyst,
+            RoleArg::Ingest => KeyRole::Ingest,
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<ServerConfig> {
+    let Some(path) = path else {
+        return Ok(ServerConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// The SQLite file a URL names, if it names one.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(PathBuf::from)
+}
+
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    eventlog_store::open(url)
+        .await
+        .with_context(|| format!("cannot open database {}", eventlog_store::redact_url(url)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests and committing queued events");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli.global.config.as_deref())?;
+    let database = cli
+        .global
+        .database
+        .or_else(|| config.database.clone())
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    match cli.command {
+        Command::Serve { listen } => {
+            let listen = listen
+                .or_else(|| config.listen.clone())
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+            let store = open_store(&database).await?;
+            let app = Application::build(&config, store.clone(), &listen).await?;
+            if let Some((secret, file)) =
+                bootstrap_admin_key(store.as_ref(), sqlite_path(&database).as_deref()).await?
+            {
+                println!("created the first admin key (shown only this once):");
+                println!("{secret}");
+                if let Some(file) = file {
+                    println!("it is also saved in {} (mode 0600)", file.display());
+                }
+            }
+            let addr = app.local_addr();
+            println!("listening on http://{addr}");
+            tracing::info!(database = %eventlog_store::redact_url(&database), %addr, "eventlog serving");
+            app.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { check } => {
+            let store = open_store(&database).await?;
+            if !check {
+                let applied = store.migrate().await?;
+                if applied.is_empty() {
+                    println!("no pending migrations");
+                }
+                for m in applied {
+                    println!("applied migration {m}");
+                }
+            }
+            let report = store.check_schema().await?;
+            if report.is_ok() {
+                println!("{report}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprint!("{report}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Keys { command } => {
+            let store = open_store(&database).await?;
+            let report = store.check_schema().await?;
+            if !report.is_ok() {
+                bail!("{report}run `eventlog migrate` first");
+            }
+            match command {
+                KeysCommand::Create { role, name, tenant } => {
+                    if name.trim().is_empty() {
+                        bail!("--name must not be empty");
+                    }
+                    let secret = generate_secret();
+                    store
+                        .create_key(&new_key(&name, role.into(), tenant, &secret))
+                        .await?;
+                    println!("{secret}");
+                }
+                KeysCommand::List => {
+                    let keys = store.list_keys().await?;
+                    println!(
+                        "{:<24} {:<8} {:<16} {:<12} {:<25} STATUS",
+                        "NAME", "ROLE", "TENANT", "PREFIX", "CREATED"
+                    );
+                    for k in keys {
+                        let status = match k.revoked_at {
+                            Some(t) => format!("revoked {}", t.format("%Y-%m-%d %H:%M")),
+                            None => "active".to_owned(),
+                        };
+                        println!(
+                            "{:<24} {:<8} {:<16} {:<12} {:<25} {status}",
+                            k.name,
+                            k.role.as_str(),
+                            k.tenant_id.as_deref().unwrap_or("-"),
+                            k.prefix,
+                            k.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        );
+                    }
+                }
+                KeysCommand::Revoke { name } => {
+                    if !store.revoke_key(&name).await? {
+                        bail!("no active key named `{name}` (see `eventlog keys list`)");
+                    }
+                    println!("revoked key `{name}`");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EVENTLOG_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

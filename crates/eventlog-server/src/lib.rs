@@ -1,1 +1,23 @@
-//! placeholder
+//! The eventlog HTTP service.
+//!
+//! [`app`] builds the router from an [`AppState`] (tests call it without sockets);
+//! [`Application`] binds a listener, starts the group-commit writer and serves until
+//! stopped. Ingest goes through a bounded [`ingest::IngestQueue`]: a request is answered
+//! only after the transaction holding its events has committed.
+
+#![deny(unreachable_pub)]
+
+mod auth;
+pub mod config;
+mod error;
+pub mod ingest;
+mod routes;
+mod startup;
+mod state;
+
+pub use auth::KeyCache;
+pub use config::ServerConfig;
+pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
+pub use routes::{app, openapi};
+pub use startup::{bootstrap_admin_key, Application, StartupError};
+pub use state::AppState;

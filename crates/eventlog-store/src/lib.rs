@@ -48,10 +48,17 @@ pub trait Store: Send + Sync + 'static {
     /// outcome per request, in order. A request whose events conflict with stored ones is
     /// left out entirely (all or nothing per request); the others are committed.
     /// Returns only after the transaction is durable.
-    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError>;
+    async fn write(
+        &self,
+        requests: &[Vec<ValidatedEvent>],
+    ) -> Result<Vec<RequestOutcome>, StoreError>;
 
     /// One event by id; `tenant` restricts the lookup to that tenant.
-    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError>;
+    async fn get_event(
+        &self,
+        event_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredEvent>, StoreError>;
 
     /// Newest events first, filtered, one keyset page at a time.
     async fn recent(&self, query: &RecentQuery) -> Result<Page, StoreError>;
@@ -83,7 +90,10 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if
 /// missing) or `postgres://...`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         Ok(Arc::new(SqliteStore::open(path).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::open(url).await?))
@@ -101,7 +111,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -115,7 +130,10 @@ mod tests {
 
     #[test]
     fn passwords_never_print() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }

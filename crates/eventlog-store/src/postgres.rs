@@ -55,12 +55,36 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(Self { pool, partitions: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            pool,
+            partitions: Mutex::new(HashSet::new()),
+        })
     }
 
     /// The pool (for benchmarks and tests that inspect the database directly).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Bulk-loads events with one `COPY` and nothing else: no id check, no lock. The
+    /// ceiling that [`Store::write`] is benchmarked against; not for normal ingest.
+    pub async fn copy_raw(&self, events: &[ValidatedEvent]) -> Result<u64, StoreError> {
+        self.ensure_partitions(
+            events
+                .iter()
+                .map(|e| month_of(e.record().timestamp))
+                .collect(),
+        )
+        .await?;
+        let now = Utc::now();
+        let mut data = Vec::with_capacity(1024 * events.len());
+        for event in events {
+            copy::encode_row(&mut data, event, now);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut copy_in = conn.copy_in_raw(copy::COPY_STATEMENT).await?;
+        copy_in.send(data).await?;
+        Ok(copy_in.finish().await?)
     }
 
     /// Makes sure a partition exists for the month of each of `times`.
@@ -84,7 +108,10 @@ impl PgStore {
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P07") => {}
                 Err(e) => return Err(e.into()),
             }
-            self.partitions.lock().expect("partition cache lock").insert(month);
+            self.partitions
+                .lock()
+                .expect("partition cache lock")
+                .insert(month);
         }
         Ok(())
     }
@@ -96,9 +123,11 @@ impl PgStore {
         if !exists {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 
@@ -125,7 +154,9 @@ fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
         username: row.try_get("username")?,
         user_role: row.try_get("user_role")?,
         tenant_id: row.try_get("tenant_id")?,
-        ip_address: ip.map(|s| s.parse().map_err(|_| corrupt("ip_address"))).transpose()?,
+        ip_address: ip
+            .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
+            .transpose()?,
         user_agent: row.try_get("user_agent")?,
         session_id: row.try_get("session_id")?,
         correlation_id: row.try_get("correlation_id")?,
@@ -138,7 +169,9 @@ fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
         status: row.try_get("status")?,
         http_method: row.try_get("http_method")?,
         endpoint: row.try_get("endpoint")?,
-        http_status: row.try_get::<Option<i16>, _>("http_status")?.map(|s| s as u16),
+        http_status: row
+            .try_get::<Option<i16>, _>("http_status")?
+            .map(|s| s as u16),
         request_data: row.try_get("request_data")?,
         response_data: row.try_get("response_data")?,
         error_message: row.try_get("error_message")?,
@@ -146,8 +179,11 @@ fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
         processing_time_ms: row.try_get("processing_time_ms")?,
         timestamp: row.try_get("timestamp")?,
         metadata: row.try_get("metadata")?,
-        tags: row.try_get::<Option<Vec<String>>, _>("tags")?.unwrap_or_default(),
-        severity: Severity::from_str(row.try_get::<&str, _>("severity")?).map_err(|()| corrupt("severity"))?,
+        tags: row
+            .try_get::<Option<Vec<String>>, _>("tags")?
+            .unwrap_or_default(),
+        severity: Severity::from_str(row.try_get::<&str, _>("severity")?)
+            .map_err(|()| corrupt("severity"))?,
         importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
             .map_err(|()| corrupt("importance"))?,
     };
@@ -173,7 +209,12 @@ fn row_to_key(row: &PgRow) -> Result<ApiKey, StoreError> {
 
 fn counts(rows: Vec<PgRow>) -> Result<Vec<Count>, StoreError> {
     rows.iter()
-        .map(|r| Ok(Count { value: r.try_get("value")?, count: r.try_get("n")? }))
+        .map(|r| {
+            Ok(Count {
+                value: r.try_get("value")?,
+                count: r.try_get("n")?,
+            })
+        })
         .collect()
 }
 
@@ -229,21 +270,36 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError> {
-        self.ensure_partitions(requests.iter().flatten().map(|e| month_of(e.record().timestamp)).collect())
-            .await?;
+    async fn write(
+        &self,
+        requests: &[Vec<ValidatedEvent>],
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        self.ensure_partitions(
+            requests
+                .iter()
+                .flatten()
+                .map(|e| month_of(e.record().timestamp))
+                .collect(),
+        )
+        .await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITER_LOCK).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let check: Vec<&str> = ids_to_check(requests);
         let mut known = HashMap::new();
         if !check.is_empty() {
-            let rows: Vec<(String, Vec<u8>)> =
-                sqlx::query_as("SELECT event_id, content_hash FROM events WHERE event_id = ANY($1)")
-                    .bind(&check)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT event_id, content_hash FROM events WHERE event_id = ANY($1)",
+            )
+            .bind(&check)
+            .fetch_all(&mut *tx)
+            .await?;
             for (id, hash) in rows {
-                let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("content_hash".into()))?;
                 known.insert(id, hash);
             }
         }
@@ -264,19 +320,34 @@ impl Store for PgStore {
         Ok(outcomes)
     }
 
-    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get_event(
+        &self,
+        event_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {SELECT_COLUMNS} FROM events WHERE event_id = $1 AND ($2::text IS NULL OR tenant_id = $2) LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(event_id).bind(tenant).fetch_optional(&self.pool).await?;
-        row.as_ref().map(row_to_event).transpose().map(|o| o.map(|(e, _)| e))
+        let row = sqlx::query(&sql)
+            .bind(event_id)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(row_to_event)
+            .transpose()
+            .map(|o| o.map(|(e, _)| e))
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
-        let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"));
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"
+        ));
         push_text_filters(&mut qb, q);
         if let Some(ip) = q.ip_address {
-            qb.push(" AND ip_address = CAST(").push_bind(ip.to_string()).push(" AS inet)");
+            qb.push(" AND ip_address = CAST(")
+                .push_bind(ip.to_string())
+                .push(" AS inet)");
         }
         if let Some(since) = q.since {
             qb.push(" AND \"timestamp\" >= ").push_bind(since);
@@ -285,25 +356,49 @@ impl Store for PgStore {
             qb.push(" AND \"timestamp\" < ").push_bind(until);
         }
         if let Some(c) = q.cursor {
-            let ts = Utc.timestamp_micros(c.ts_micros).single().ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
-            qb.push(" AND (\"timestamp\", seq) < (").push_bind(ts).push(", ").push_bind(c.seq).push(")");
+            let ts = Utc
+                .timestamp_micros(c.ts_micros)
+                .single()
+                .ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
+            qb.push(" AND (\"timestamp\", seq) < (")
+                .push_bind(ts)
+                .push(", ")
+                .push_bind(c.seq)
+                .push(")");
         }
-        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ").push_bind(i64::from(q.limit) + 1);
+        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let rows = rows.iter().map(row_to_event).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(row_to_event)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(rows, q.limit))
     }
 
-    async fn user_activity(&self, user_id: &str, since: DateTime<Utc>, tenant: Option<&str>) -> Result<UserActivity, StoreError> {
+    async fn user_activity(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<UserActivity, StoreError> {
         let scope = "user_id = $1 AND \"timestamp\" >= $2 AND ($3::text IS NULL OR tenant_id = $3)";
         let grouped = |column: &str| {
             format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
         };
         let by_category = sqlx::query(&grouped("event_category"))
-            .bind(user_id).bind(since).bind(tenant)
-            .fetch_all(&self.pool).await?;
+            .bind(user_id)
+            .bind(since)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
         let by_status = counts(
-            sqlx::query(&grouped("status")).bind(user_id).bind(since).bind(tenant).fetch_all(&self.pool).await?,
+            sqlx::query(&grouped("status"))
+                .bind(user_id)
+                .bind(since)
+                .bind(tenant)
+                .fetch_all(&self.pool)
+                .await?,
         )?;
         let last_login: Option<DateTime<Utc>> = sqlx::query_scalar(
             "SELECT max(\"timestamp\") FROM events WHERE user_id = $1 AND ($2::text IS NULL OR tenant_id = $2) \
@@ -316,13 +411,19 @@ impl Store for PgStore {
         ))
         .bind(user_id).bind(since).bind(tenant).bind(USER_ACTIVITY_RECENT)
         .fetch_all(&self.pool).await?;
-        let recent_events: Vec<StoredEvent> =
-            recent.iter().map(|r| row_to_event(r).map(|(e, _)| e)).collect::<Result<_, _>>()?;
+        let recent_events: Vec<StoredEvent> = recent
+            .iter()
+            .map(|r| row_to_event(r).map(|(e, _)| e))
+            .collect::<Result<_, _>>()?;
         Ok(UserActivity {
             user_id: user_id.to_owned(),
             since,
             total_events: by_status.iter().map(|c| c.count).sum(),
-            failures: by_status.iter().filter(|c| FAILURE_STATUSES.contains(&c.value.as_str())).map(|c| c.count).sum(),
+            failures: by_status
+                .iter()
+                .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
+                .map(|c| c.count)
+                .sum(),
             by_category: counts(by_category)?,
             by_status,
             last_login,
@@ -344,7 +445,9 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await;
         match row {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::KeyExists(key.name.clone())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::KeyExists(key.name.clone()))
+            }
             Err(e) => Err(e.into()),
             Ok(row) => row_to_key(&row),
         }
@@ -358,10 +461,12 @@ impl Store for PgStore {
     }
 
     async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -376,6 +481,8 @@ impl Store for PgStore {
     }
 
     async fn count_events(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

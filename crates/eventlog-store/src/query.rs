@@ -111,7 +111,8 @@ pub struct UserActivity {
 }
 
 /// Statuses counted as failures.
-pub const FAILURE_STATUSES: &[&str] = &["FAILED", "FAILURE", "ERROR", "DENIED", "BLOCKED", "TIMEOUT"];
+pub const FAILURE_STATUSES: &[&str] =
+    &["FAILED", "FAILURE", "ERROR", "DENIED", "BLOCKED", "TIMEOUT"];
 
 /// How many recent events a user-activity answer carries.
 pub const USER_ACTIVITY_RECENT: i64 = 20;
@@ -122,7 +123,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor { ts_micros: 1_750_343_452_000_000, seq: 42 };
+        let c = Cursor {
+            ts_micros: 1_750_343_452_000_000,
+            seq: 42,
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode("1.z"), None);
@@ -164,7 +168,10 @@ where
     ];
     for (column, value) in exact {
         if let Some(v) = value {
-            qb.push(" AND ").push(column).push(" = ").push_bind(v.clone());
+            qb.push(" AND ")
+                .push(column)
+                .push(" = ")
+                .push_bind(v.clone());
         }
     }
 }

@@ -132,15 +132,24 @@ impl SchemaReport {
     pub fn compare_columns(&mut self, live: &[(String, String, String)]) {
         let mut tables_missing: Vec<&str> = Vec::new();
         for col in EXPECTED_COLUMNS {
-            let expected = if self.backend == "sqlite" { col.sqlite } else { col.postgres };
+            let expected = if self.backend == "sqlite" {
+                col.sqlite
+            } else {
+                col.postgres
+            };
             if !live.iter().any(|(t, _, _)| t == col.table) {
                 if !tables_missing.contains(&col.table) {
                     tables_missing.push(col.table);
-                    self.drift.push(Drift::MissingTable { table: col.table.to_owned() });
+                    self.drift.push(Drift::MissingTable {
+                        table: col.table.to_owned(),
+                    });
                 }
                 continue;
             }
-            match live.iter().find(|(t, c, _)| t == col.table && c == col.name) {
+            match live
+                .iter()
+                .find(|(t, c, _)| t == col.table && c == col.name)
+            {
                 None => self.drift.push(Drift::MissingColumn {
                     table: col.table.to_owned(),
                     column: col.name.to_owned(),
@@ -177,7 +186,10 @@ impl fmt::Display for SchemaReport {
             self.expected_version
         )?;
         for m in &self.pending {
-            writeln!(f, "  - migration {m} is not applied: run `eventlog migrate`")?;
+            writeln!(
+                f,
+                "  - migration {m} is not applied: run `eventlog migrate`"
+            )?;
         }
         for v in &self.unknown_applied {
             writeln!(
@@ -228,17 +240,33 @@ mod tests {
     fn names_the_missing_column_and_the_fix() {
         let mut live = live_sqlite();
         live.retain(|(t, c, _)| !(t == "events" && c == "processed_at"));
-        let mut report = SchemaReport { backend: "sqlite", applied_version: Some(1), expected_version: 1, ..Default::default() };
+        let mut report = SchemaReport {
+            backend: "sqlite",
+            applied_version: Some(1),
+            expected_version: 1,
+            ..Default::default()
+        };
         report.compare_columns(&live);
         assert!(!report.is_ok());
         let text = report.to_string();
-        assert!(text.contains("table events: column processed_at (INTEGER) is missing"), "{text}");
-        assert!(text.contains("ALTER TABLE events ADD COLUMN processed_at INTEGER"), "{text}");
+        assert!(
+            text.contains("table events: column processed_at (INTEGER) is missing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ALTER TABLE events ADD COLUMN processed_at INTEGER"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_matching_schema_is_ok() {
-        let mut report = SchemaReport { backend: "sqlite", applied_version: Some(1), expected_version: 1, ..Default::default() };
+        let mut report = SchemaReport {
+            backend: "sqlite",
+            applied_version: Some(1),
+            expected_version: 1,
+            ..Default::default()
+        };
         report.compare_columns(&live_sqlite());
         assert!(report.is_ok(), "{report}");
     }
@@ -246,7 +274,10 @@ mod tests {
     #[test]
     fn migrations_never_drop_or_rewrite_data() {
         for dir in ["migrations/sqlite", "migrations/postgres"] {
-            for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + dir).unwrap() {
+            for entry in
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + dir)
+                    .unwrap()
+            {
                 let path = entry.unwrap().path();
                 let sql: String = std::fs::read_to_string(&path)
                     .unwrap()
@@ -256,7 +287,11 @@ mod tests {
                     .join("\n")
                     .to_uppercase();
                 for forbidden in ["DROP ", "DELETE ", "TRUNCATE", "UPDATE ", "ALTER COLUMN"] {
-                    assert!(!sql.contains(forbidden), "{} contains {forbidden}", path.display());
+                    assert!(
+                        !sql.contains(forbidden),
+                        "{} contains {forbidden}",
+                        path.display()
+                    );
                 }
             }
         }

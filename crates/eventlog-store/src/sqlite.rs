@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
@@ -53,7 +56,10 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating file and folder if needed) the database at `path`.
     pub async fn open(path: &str) -> Result<Self, StoreError> {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Config(format!("cannot create folder {}: {e}", dir.display()))
             })?;
@@ -86,9 +92,11 @@ impl SqliteStore {
         if exists == 0 {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.reader)
+        .await?)
     }
 }
 
@@ -97,7 +105,8 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
 fn json_text(v: &Option<serde_json::Value>) -> Option<String> {
@@ -132,7 +141,9 @@ fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
         username: row.try_get("username")?,
         user_role: row.try_get("user_role")?,
         tenant_id: row.try_get("tenant_id")?,
-        ip_address: ip.map(|s| s.parse().map_err(|_| corrupt("ip_address"))).transpose()?,
+        ip_address: ip
+            .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
+            .transpose()?,
         user_agent: row.try_get("user_agent")?,
         session_id: row.try_get("session_id")?,
         correlation_id: row.try_get("correlation_id")?,
@@ -145,7 +156,9 @@ fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
         status: row.try_get("status")?,
         http_method: row.try_get("http_method")?,
         endpoint: row.try_get("endpoint")?,
-        http_status: row.try_get::<Option<i64>, _>("http_status")?.map(|s| s as u16),
+        http_status: row
+            .try_get::<Option<i64>, _>("http_status")?
+            .map(|s| s as u16),
         request_data: parse_json(row.try_get("request_data")?)?,
         response_data: parse_json(row.try_get("response_data")?)?,
         error_message: row.try_get("error_message")?,
@@ -154,7 +167,8 @@ fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
         timestamp: from_micros(row.try_get("timestamp")?)?,
         metadata: parse_json(row.try_get("metadata")?)?,
         tags,
-        severity: Severity::from_str(row.try_get::<&str, _>("severity")?).map_err(|()| corrupt("severity"))?,
+        severity: Severity::from_str(row.try_get::<&str, _>("severity")?)
+            .map_err(|()| corrupt("severity"))?,
         importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
             .map_err(|()| corrupt("importance"))?,
     };
@@ -174,13 +188,21 @@ fn row_to_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
         tenant_id: row.try_get("tenant_id")?,
         prefix: row.try_get("prefix")?,
         created_at: from_micros(row.try_get("created_at")?)?,
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_micros).transpose()?,
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(from_micros)
+            .transpose()?,
     })
 }
 
 fn counts(rows: Vec<SqliteRow>) -> Result<Vec<Count>, StoreError> {
     rows.iter()
-        .map(|r| Ok(Count { value: r.try_get("value")?, count: r.try_get("n")? }))
+        .map(|r| {
+            Ok(Count {
+                value: r.try_get("value")?,
+                count: r.try_get("n")?,
+            })
+        })
         .collect()
 }
 
@@ -233,11 +255,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn write(&self, requests: &[Vec<ValidatedEvent>]) -> Result<Vec<RequestOutcome>, StoreError> {
+    async fn write(
+        &self,
+        requests: &[Vec<ValidatedEvent>],
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut known = HashMap::new();
         for chunk in ids_to_check(requests).chunks(900) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT event_id, content_hash FROM events WHERE event_id IN (");
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT event_id, content_hash FROM events WHERE event_id IN (",
+            );
             let mut sep = qb.separated(", ");
             for id in chunk {
                 sep.push_bind(*id);
@@ -245,7 +272,9 @@ impl Store for SqliteStore {
             sep.push_unseparated(")");
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let hash: Vec<u8> = row.try_get(1)?;
-                let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("content_hash".into()))?;
                 known.insert(row.try_get(0)?, hash);
             }
         }
@@ -257,7 +286,8 @@ impl Store for SqliteStore {
             .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
             .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
+            let mut qb =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
             qb.push_values(chunk, |mut b, event| {
                 let r = event.record();
                 b.push_bind(r.event_id.as_str())
@@ -278,7 +308,11 @@ impl Store for SqliteStore {
                     .push_bind(r.resource_type.as_deref())
                     .push_bind(r.resource_id.as_deref())
                     .push_bind(r.resource_name.as_deref())
-                    .push_bind(r.related.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()))
+                    .push_bind(
+                        r.related
+                            .as_ref()
+                            .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+                    )
                     .push_bind(r.action.as_str())
                     .push_bind(r.status.as_str())
                     .push_bind(r.http_method.as_deref())
@@ -291,7 +325,10 @@ impl Store for SqliteStore {
                     .push_bind(r.processing_time_ms)
                     .push_bind(micros(r.timestamp))
                     .push_bind(json_text(&r.metadata))
-                    .push_bind((!r.tags.is_empty()).then(|| serde_json::to_string(&r.tags).unwrap_or_default()))
+                    .push_bind(
+                        (!r.tags.is_empty())
+                            .then(|| serde_json::to_string(&r.tags).unwrap_or_default()),
+                    )
                     .push_bind(r.severity.as_str())
                     .push_bind(r.importance.as_str())
                     .push_bind(&event.content_hash()[..])
@@ -304,7 +341,11 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    async fn get_event(&self, event_id: &str, tenant: Option<&str>) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get_event(
+        &self,
+        event_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {SELECT_COLUMNS} FROM events WHERE event_id = ? AND (? IS NULL OR tenant_id = ?)"
         );
@@ -314,11 +355,15 @@ impl Store for SqliteStore {
             .bind(tenant)
             .fetch_optional(&self.reader)
             .await?;
-        row.as_ref().map(row_to_event).transpose().map(|o| o.map(|(e, _)| e))
+        row.as_ref()
+            .map(row_to_event)
+            .transpose()
+            .map(|o| o.map(|(e, _)| e))
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
         push_text_filters(&mut qb, q);
         if let Some(ip) = q.ip_address {
             qb.push(" AND ip_address = ").push_bind(ip.to_string());
@@ -338,43 +383,69 @@ impl Store for SqliteStore {
                 .push_bind(c.seq)
                 .push("))");
         }
-        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ").push_bind(i64::from(q.limit) + 1);
+        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await?;
-        let rows = rows.iter().map(row_to_event).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(row_to_event)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(rows, q.limit))
     }
 
-    async fn user_activity(&self, user_id: &str, since: DateTime<Utc>, tenant: Option<&str>) -> Result<UserActivity, StoreError> {
+    async fn user_activity(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<UserActivity, StoreError> {
         let since_us = micros(since);
         let scope = "user_id = ? AND timestamp >= ? AND (? IS NULL OR tenant_id = ?)";
         let grouped = |column: &str| {
             format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
         };
         let by_category = sqlx::query(&grouped("event_category"))
-            .bind(user_id).bind(since_us).bind(tenant).bind(tenant)
-            .fetch_all(&self.reader).await?;
+            .bind(user_id)
+            .bind(since_us)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_all(&self.reader)
+            .await?;
         let by_status = sqlx::query(&grouped("status"))
-            .bind(user_id).bind(since_us).bind(tenant).bind(tenant)
-            .fetch_all(&self.reader).await?;
+            .bind(user_id)
+            .bind(since_us)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_all(&self.reader)
+            .await?;
         let by_status = counts(by_status)?;
         let last_login: Option<i64> = sqlx::query_scalar(
             "SELECT max(timestamp) FROM events WHERE user_id = ? AND (? IS NULL OR tenant_id = ?) \
              AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS'",
         )
-        .bind(user_id).bind(tenant).bind(tenant)
-        .fetch_one(&self.reader).await?;
+        .bind(user_id)
+        .bind(tenant)
+        .bind(tenant)
+        .fetch_one(&self.reader)
+        .await?;
         let recent = sqlx::query(&format!(
             "SELECT {SELECT_COLUMNS} FROM events WHERE {scope} ORDER BY timestamp DESC, seq DESC LIMIT ?"
         ))
         .bind(user_id).bind(since_us).bind(tenant).bind(tenant).bind(USER_ACTIVITY_RECENT)
         .fetch_all(&self.reader).await?;
-        let recent_events: Vec<StoredEvent> =
-            recent.iter().map(|r| row_to_event(r).map(|(e, _)| e)).collect::<Result<_, _>>()?;
+        let recent_events: Vec<StoredEvent> = recent
+            .iter()
+            .map(|r| row_to_event(r).map(|(e, _)| e))
+            .collect::<Result<_, _>>()?;
         Ok(UserActivity {
             user_id: user_id.to_owned(),
             since,
             total_events: by_status.iter().map(|c| c.count).sum(),
-            failures: by_status.iter().filter(|c| FAILURE_STATUSES.contains(&c.value.as_str())).map(|c| c.count).sum(),
+            failures: by_status
+                .iter()
+                .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
+                .map(|c| c.count)
+                .sum(),
             by_category: counts(by_category)?,
             by_status,
             last_login: last_login.map(from_micros).transpose()?,
@@ -397,7 +468,9 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await;
         match result {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::KeyExists(key.name.clone())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::KeyExists(key.name.clone()))
+            }
             Err(e) => Err(e.into()),
             Ok(_) => Ok(ApiKey {
                 name: key.name.clone(),
@@ -418,11 +491,12 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-            .bind(micros(Utc::now()))
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+                .bind(micros(Utc::now()))
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -437,6 +511,8 @@ impl Store for SqliteStore {
     }
 
     async fn count_events(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.reader).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.reader)
+            .await?)
     }
 }

@@ -136,12 +136,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(inserts[0], [0, 1]);
-        assert!(matches!(&outcomes[1], RequestOutcome::Written(s) if s.duplicates == 1 && s.accepted == 0));
+        assert!(
+            matches!(&outcomes[1], RequestOutcome::Written(s) if s.duplicates == 1 && s.accepted == 0)
+        );
         assert_eq!(
             outcomes[2],
-            RequestOutcome::Conflict { index: 1, event_id: "A-1".into() }
+            RequestOutcome::Conflict {
+                index: 1,
+                event_id: "A-1".into()
+            }
         );
-        assert!(inserts[2].is_empty(), "a conflicting request stores nothing");
+        assert!(
+            inserts[2].is_empty(),
+            "a conflicting request stores nothing"
+        );
     }
 
     #[test]
@@ -153,7 +161,10 @@ mod tests {
         known.insert("X".to_owned(), *x_other.content_hash());
         // Request 0 conflicts on X, so its Y is not stored; request 1 may store Y.
         let (outcomes, inserts) = plan(&[vec![y1.clone(), x], vec![y1]], known);
-        assert!(matches!(outcomes[0], RequestOutcome::Conflict { index: 1, .. }));
+        assert!(matches!(
+            outcomes[0],
+            RequestOutcome::Conflict { index: 1, .. }
+        ));
         assert_eq!(inserts[1], [0]);
     }
 }

@@ -202,8 +202,10 @@ fn related_entities_must_be_ids() {
 
 #[test]
 fn nul_characters_are_refused_where_they_cannot_be_stored() {
-    let errors = check(r#"{"event_category":"AUTH","event_type":"T","metadata":{"k":"a\u0000b"}}"#).unwrap_err();
+    let errors = check(r#"{"event_category":"AUTH","event_type":"T","metadata":{"k":"a\u0000b"}}"#)
+        .unwrap_err();
     assert_eq!(fields(&errors), ["metadata"]);
-    let errors = check(r#"{"event_category":"AUTH","event_type":"T","username":"a\u0000b"}"#).unwrap_err();
+    let errors =
+        check(r#"{"event_category":"AUTH","event_type":"T","username":"a\u0000b"}"#).unwrap_err();
     assert_eq!(fields(&errors), ["username"]);
 }

@@ -40,7 +40,8 @@ fn json(out: &mut Vec<u8>, v: Option<&serde_json::Value>) {
 }
 
 fn time(out: &mut Vec<u8>, t: DateTime<Utc>) {
-    write!(out, "{}\t", t.format("%Y-%m-%d %H:%M:%S%.6f+00")).expect("writing to a Vec cannot fail");
+    write!(out, "{}\t", t.format("%Y-%m-%d %H:%M:%S%.6f+00"))
+        .expect("writing to a Vec cannot fail");
 }
 
 /// A PostgreSQL array literal of text elements, each quoted and escaped.
@@ -84,7 +85,13 @@ pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTim
     text(out, r.resource_type.as_deref());
     text(out, r.resource_id.as_deref());
     text(out, r.resource_name.as_deref());
-    json(out, r.related.as_ref().map(|m| serde_json::Value::Object(m.clone())).as_ref());
+    json(
+        out,
+        r.related
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()))
+            .as_ref(),
+    );
     text(out, Some(&r.action));
     text(out, Some(&r.status));
     text(out, r.http_method.as_deref());
@@ -94,17 +101,26 @@ pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTim
     json(out, r.response_data.as_ref());
     text(out, r.error_message.as_deref());
     text(out, r.error_code.as_deref());
-    text(out, r.processing_time_ms.map(|ms| ms.to_string()).as_deref());
+    text(
+        out,
+        r.processing_time_ms.map(|ms| ms.to_string()).as_deref(),
+    );
     time(out, r.timestamp);
     json(out, r.metadata.as_ref());
-    text(out, (!r.tags.is_empty()).then(|| array_literal(&r.tags)).as_deref());
+    text(
+        out,
+        (!r.tags.is_empty())
+            .then(|| array_literal(&r.tags))
+            .as_deref(),
+    );
     text(out, Some(r.severity.as_str()));
     text(out, Some(r.importance.as_str()));
     out.extend_from_slice(b"\\\\x");
     out.extend_from_slice(hex::encode(event.content_hash()).as_bytes());
     out.push(b'\t');
     time(out, now);
-    write!(out, "{}\n", now.format("%Y-%m-%d %H:%M:%S%.6f+00")).expect("writing to a Vec cannot fail");
+    write!(out, "{}\n", now.format("%Y-%m-%d %H:%M:%S%.6f+00"))
+        .expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]
@@ -117,6 +133,9 @@ mod tests {
         text(&mut out, Some("a\tb\\c\nd"));
         text(&mut out, None);
         assert_eq!(out, b"a\\tb\\\\c\\nd\t\\N\t");
-        assert_eq!(array_literal(&["x".into(), "q\"\\".into()]), r#"{"x","q\"\\"}"#);
+        assert_eq!(
+            array_literal(&["x".into(), "q\"\\".into()]),
+            r#"{"x","q\"\\"}"#
+        );
     }
 }

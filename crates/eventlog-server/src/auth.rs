@@ -1,0 +1,120 @@
+//! Who is calling: `Authorization: Bearer KEY` resolved to a stored key, and the role and
+//! tenant checks every route applies.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use eventlog_store::keys::hash_secret;
+use eventlog_store::{ApiKey, KeyRole, Store};
+
+use crate::{ApiError, AppState};
+
+/// How long a verified key is trusted before it is looked up again (so a revocation takes
+/// effect within this time).
+const KEY_TTL: Duration = Duration::from_secs(2);
+/// Most keys remembered; the cache is cleared when full (only valid keys are cached, so
+/// guessing keys cannot fill it).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Verified keys by secret hash, with the time they were looked up.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    inner: Arc<Mutex<HashMap<String, (ApiKey, Instant)>>>,
+}
+
+impl KeyCache {
+    async fn lookup(&self, store: &dyn Store, secret: &str) -> Result<Option<ApiKey>, ApiError> {
+        let hash = hash_secret(secret);
+        if let Some((key, at)) = self.inner.lock().expect("key cache lock").get(&hash) {
+            if at.elapsed() < KEY_TTL {
+                return Ok(Some(key.clone()));
+            }
+        }
+        let found = store.find_key(&hash).await?;
+        let mut cache = self.inner.lock().expect("key cache lock");
+        match &found {
+            Some(key) => {
+                if cache.len() >= KEY_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(hash, (key.clone(), Instant::now()));
+            }
+            None => {
+                cache.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) key: ApiKey,
+}
+
+impl Caller {
+    /// Refuses callers whose role is not in `allowed`.
+    pub(crate) fn require(&self, allowed: &[KeyRole], what: &str) -> Result<(), ApiError> {
+        if allowed.contains(&self.key.role) {
+            Ok(())
+        } else {
+            let roles: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(format!(
+                "key `{}` has role {}; {what} needs role {}",
+                self.key.name,
+                self.key.role.as_str(),
+                roles.join(" or ")
+            )))
+        }
+    }
+
+    /// The tenant the caller is bound to, if any.
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        self.key.tenant_id.as_deref()
+    }
+
+    /// The tenant filter to apply to a read: the caller's own for a tenant-bound key (which
+    /// may not ask for another), else whatever was asked.
+    pub(crate) fn scope_tenant(&self, asked: Option<String>) -> Result<Option<String>, ApiError> {
+        match (self.tenant(), asked) {
+            (Some(own), Some(asked)) if own != asked => Err(ApiError::forbidden(format!(
+                "this key is bound to tenant `{own}` and cannot read tenant `{asked}`"
+            ))
+            .field("tenant_id")),
+            (Some(own), _) => Ok(Some(own.to_owned())),
+            (None, asked) => Ok(asked),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer KEY` header"))?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer KEY`")
+            })?;
+        match state.keys.lookup(state.store.as_ref(), secret).await? {
+            Some(key) => Ok(Caller { key }),
+            None => Err(ApiError::unauthorized("unknown or revoked API key")),
+        }
+    }
+}

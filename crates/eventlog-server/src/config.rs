@@ -1,0 +1,59 @@
+//! Server settings, read from the `--config` TOML file (every key optional).
+
+use std::path::PathBuf;
+
+use eventlog_core::ValidationPolicy;
+use serde::{Deserialize, Serialize};
+
+/// All server settings. Command-line flags and environment variables override
+/// `listen` and `database`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:8470`).
+    pub listen: Option<String>,
+    /// Database URL (default `sqlite://eventlog-data/eventlog.db`).
+    pub database: Option<String>,
+    /// Ingest limits and queue sizes.
+    pub ingest: IngestConfig,
+    /// Validation rules.
+    pub validation: ValidationPolicy,
+    /// Extra catalogs.
+    pub catalog: CatalogConfig,
+}
+
+/// Ingest limits and queue sizes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events that may wait for the writer at once; beyond this requests get 503.
+    pub queue_capacity_events: usize,
+    /// Most events in one batch request.
+    pub max_batch_events: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest single event, in bytes of JSON.
+    pub max_event_bytes: usize,
+    /// Most events the writer commits in one transaction.
+    pub max_commit_events: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity_events: 100_000,
+            max_batch_events: 10_000,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_event_bytes: 256 * 1024,
+            max_commit_events: 20_000,
+        }
+    }
+}
+
+/// Where extra catalogs come from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Catalog files (same JSON format as the built-in ones), loaded after them.
+    pub files: Vec<PathBuf>,
+}

@@ -1,0 +1,117 @@
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use eventlog_store::{RequestOutcome, Store, StoreError};
+use tokio::sync::mpsc;
+
+use super::queue::{Counters, Pending};
+use super::{IngestQueue, WriteFailed};
+
+/// The single task that writes to the store: it takes every request waiting (up to
+/// `max_commit_events` events), commits them in one transaction, then answers each.
+/// One fsync for many requests is what makes durable acks fast.
+pub struct GroupCommitWriter {
+    store: Arc<dyn Store>,
+    rx: mpsc::UnboundedReceiver<Pending>,
+    max_commit_events: usize,
+    counters: Arc<Counters>,
+}
+
+impl GroupCommitWriter {
+    /// A queue of `capacity` events and the writer that drains it into `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        max_commit_events: usize,
+    ) -> (IngestQueue, Self) {
+        let (queue, rx) = IngestQueue::new(capacity);
+        let counters = queue.counters.clone();
+        (
+            queue,
+            Self {
+                store,
+                rx,
+                max_commit_events,
+                counters,
+            },
+        )
+    }
+
+    /// Runs until every [`IngestQueue`] handle is dropped and the queue is drained.
+    pub async fn run(mut self) {
+        while let Some(first) = self.rx.recv().await {
+            let mut group = vec![first];
+            let mut events = group[0].events.len();
+            while events < self.max_commit_events {
+                match self.rx.try_recv() {
+                    Ok(next) => {
+                        events += next.events.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group).await;
+        }
+    }
+
+    async fn commit(&self, group: Vec<Pending>) {
+        let (requests, replies): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|p| (p.events, (p.reply, p._permits)))
+            .unzip();
+        match self.store.write(&requests).await {
+            Ok(outcomes) => {
+                self.count(&outcomes);
+                for ((reply, _permits), outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            // A failure of the whole group may come from one request; write each alone so
+            // one bad request cannot fail its neighbours.
+            Err(e) if requests.len() > 1 && !e.is_unavailable() => {
+                tracing::warn!(error = %e, "group commit failed; retrying requests one by one");
+                for (events, (reply, _permits)) in requests.into_iter().zip(replies) {
+                    let result = self.store.write(std::slice::from_ref(&events)).await;
+                    let _ = reply.send(match result {
+                        Ok(mut outcomes) => {
+                            self.count(&outcomes);
+                            Ok(outcomes.remove(0))
+                        }
+                        Err(e) => Err(failed(&e)),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed");
+                for (reply, _permits) in replies {
+                    let _ = reply.send(Err(failed(&e)));
+                }
+            }
+        }
+    }
+
+    fn count(&self, outcomes: &[RequestOutcome]) {
+        let written: usize = outcomes
+            .iter()
+            .map(|o| match o {
+                RequestOutcome::Written(s) => s.accepted,
+                RequestOutcome::Conflict { .. } => 0,
+            })
+            .sum();
+        self.counters
+            .committed_events
+            .fetch_add(written as u64, Ordering::Relaxed);
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .last_commit_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+}
+
+fn failed(e: &StoreError) -> WriteFailed {
+    WriteFailed {
+        unavailable: e.is_unavailable(),
+        message: e.to_string(),
+    }
+}

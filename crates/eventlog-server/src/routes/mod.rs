@@ -1,0 +1,97 @@
+//! The HTTP API. Every route is registered through `utoipa_axum`, so the router and the
+//! OpenAPI document are built from the same list and cannot disagree.
+
+mod ingest;
+mod query;
+mod system;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "eventlog",
+        description = "Central event log and audit trail: send events, query them, watch the system. \
+            Every route but `GET /api/events/health` and this document needs `Authorization: Bearer KEY`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ingest", description = "Send events"),
+        (name = "query", description = "Read events"),
+        (name = "system", description = "Health, catalog, API description")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ingest::post_event))
+        .routes(routes!(ingest::post_batch))
+        .routes(routes!(query::recent))
+        .routes(routes!(query::get_event))
+        .routes(routes!(query::user_activity))
+        .routes(routes!(system::health))
+        .routes(routes!(system::catalog))
+        .routes(routes!(system::openapi_json))
+}
+
+/// The OpenAPI document of every route [`app`] serves.
+pub fn openapi() -> OpenApiDoc {
+    router().split_for_parts().1
+}
+
+/// The whole API as a router over `state`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    let (router, _) = router().split_for_parts();
+    router
+        .fallback(|| async {
+            ApiError::not_found("no such route; GET /api/openapi.json lists them")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Turns a query-string rejection into a 400 that names the parameter.
+fn query_error(rejection: QueryRejection) -> ApiError {
+    let text = rejection.body_text();
+    let detail = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    let mut err = ApiError::bad_request("invalid_query", format!("invalid query string: {detail}"));
+    if let Some(rest) = detail.strip_prefix("unknown field `") {
+        err = err.field(rest.split('`').next().unwrap_or_default());
+    } else if let Some((field, _)) = detail.split_once(':') {
+        if !field.contains(' ') {
+            err = err.field(field);
+        }
+    }
+    err
+}

@@ -1,0 +1,261 @@
+//! Reading events: recent (filtered, keyset-paged), one by id, a user's activity.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use eventlog_core::validate::parse_timestamp;
+use eventlog_core::{Severity, StoredEvent};
+use eventlog_store::{Cursor, KeyRole, Page, RecentQuery, UserActivity};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::query_error;
+use crate::auth::Caller;
+use crate::error::ErrorResponse;
+use crate::{ApiError, AppState};
+
+const READERS: &[KeyRole] = &[KeyRole::Admin, KeyRole::Analyst];
+
+/// Filters of `GET /api/events/recent`. List filters take comma-separated values.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RecentParams {
+    /// Page size, 1..=1000 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Events at or after this RFC 3339 time.
+    since: Option<String>,
+    /// Events before this RFC 3339 time.
+    until: Option<String>,
+    /// Categories, e.g. `AUTH,SECURITY`.
+    category: Option<String>,
+    /// Event types.
+    event_type: Option<String>,
+    /// Catalog codes.
+    event_code: Option<String>,
+    /// Severities, e.g. `ERROR,CRITICAL`.
+    severity: Option<String>,
+    /// Statuses, e.g. `FAILED`.
+    status: Option<String>,
+    /// User id.
+    user_id: Option<String>,
+    /// Username.
+    username: Option<String>,
+    /// Client IP address.
+    ip_address: Option<String>,
+    /// Endpoint.
+    endpoint: Option<String>,
+    /// Resource type.
+    resource_type: Option<String>,
+    /// Resource id.
+    resource_id: Option<String>,
+    /// Tenant.
+    tenant_id: Option<String>,
+}
+
+fn list(value: Option<String>, upper: bool) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if upper {
+                        s.to_ascii_uppercase()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn time_param(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            parse_timestamp(&v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`{v}` is not an RFC 3339 time (e.g. 2025-06-19T14:30:52Z)"),
+                )
+                .field(name)
+            })
+        })
+        .transpose()
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+impl RecentParams {
+    fn into_query(self, caller: &Caller) -> Result<RecentQuery, ApiError> {
+        let limit = match non_empty(self.limit) {
+            None => 50,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!("`{l}` is not a number from 1 to 1000"),
+                    )
+                    .field("limit")
+                })?,
+        };
+        let cursor = non_empty(self.cursor)
+            .map(|c| {
+                Cursor::decode(&c).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        "not a cursor this server issued; pass next_cursor unchanged",
+                    )
+                    .field("cursor")
+                })
+            })
+            .transpose()?;
+        let severity = list(self.severity, true);
+        if let Some(bad) = severity.iter().find(|s| s.parse::<Severity>().is_err()) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown severity `{bad}`; expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+                ),
+            )
+            .field("severity"));
+        }
+        let severity = severity
+            .iter()
+            .filter_map(|s| s.parse::<Severity>().ok())
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        let ip_address = non_empty(self.ip_address)
+            .map(|ip| {
+                ip.trim().parse().map_err(|_| {
+                    ApiError::bad_request("invalid_query", format!("`{ip}` is not an IP address"))
+                        .field("ip_address")
+                })
+            })
+            .transpose()?;
+        Ok(RecentQuery {
+            limit,
+            cursor,
+            since: time_param("since", self.since)?,
+            until: time_param("until", self.until)?,
+            category: list(self.category, true),
+            event_type: list(self.event_type, false),
+            event_code: list(self.event_code, false),
+            severity,
+            status: list(self.status, true),
+            user_id: non_empty(self.user_id),
+            username: non_empty(self.username),
+            ip_address,
+            endpoint: non_empty(self.endpoint),
+            resource_type: non_empty(self.resource_type),
+            resource_id: non_empty(self.resource_id),
+            tenant_id: caller.scope_tenant(non_empty(self.tenant_id))?,
+        })
+    }
+}
+
+/// Recent events, newest first, filtered, one page at a time.
+#[utoipa::path(
+    get, path = "/api/events/recent", tag = "query", params(RecentParams),
+    responses(
+        (status = 200, description = "A page of events; pass next_cursor as cursor for the next", body = Page),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn recent(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<RecentParams>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    caller.require(READERS, "reading events")?;
+    let Query(params) = params.map_err(query_error)?;
+    let query = params.into_query(&caller)?;
+    Ok(Json(state.store.recent(&query).await?))
+}
+
+/// One event by id.
+#[utoipa::path(
+    get, path = "/api/events/{event_id}", tag = "query",
+    params(("event_id" = String, Path, description = "The event id")),
+    responses(
+        (status = 200, body = StoredEvent),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn get_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+) -> Result<Json<StoredEvent>, ApiError> {
+    caller.require(READERS, "reading events")?;
+    state
+        .store
+        .get_event(&event_id, caller.tenant())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no event with id `{event_id}`")).field("event_id")
+        })
+}
+
+/// Window of `GET /api/events/user-activity/{user_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ActivityParams {
+    /// Days to look back, 1..=3650 (default 30).
+    days: Option<String>,
+}
+
+/// What one user did: counts by category and status, failures, last login, recent events.
+#[utoipa::path(
+    get, path = "/api/events/user-activity/{user_id}", tag = "query",
+    params(("user_id" = String, Path, description = "The user id"), ActivityParams),
+    responses(
+        (status = 200, body = UserActivity),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn user_activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    params: Result<Query<ActivityParams>, QueryRejection>,
+) -> Result<Json<UserActivity>, ApiError> {
+    caller.require(READERS, "reading events")?;
+    let Query(params) = params.map_err(query_error)?;
+    let days = match non_empty(params.days) {
+        None => 30,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=3650).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`{d}` is not a number of days from 1 to 3650"),
+                )
+                .field("days")
+            })?,
+    };
+    let since = Utc::now() - Duration::days(days);
+    Ok(Json(
+        state
+            .store
+            .user_activity(&user_id, since, caller.tenant())
+            .await?,
+    ))
+}

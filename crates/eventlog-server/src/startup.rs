@@ -1,0 +1,175 @@
+//! Building and running the service: open the store, migrate, verify the schema, load the
+//! catalogs, start the writer, bind, serve, drain on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eventlog_core::validate::Validator;
+use eventlog_core::Catalog;
+use eventlog_store::keys::{generate_secret, new_key};
+use eventlog_store::{KeyRole, Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::ingest::GroupCommitWriter;
+use crate::{app, AppState, KeyCache, ServerConfig};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The live schema differs from what this build needs.
+    #[error("{0}\neventlog did not start, so that no request fails on a schema mismatch.")]
+    Schema(String),
+    /// A catalog file could not be loaded.
+    #[error("catalog file {path}: {message}")]
+    Catalog {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A built service, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    writer: JoinHandle<()>,
+}
+
+impl Application {
+    /// Migrates and verifies `store`, loads the catalogs of `config`, starts the writer
+    /// and binds `listen` (port 0 picks a free port).
+    pub async fn build(
+        config: &ServerConfig,
+        store: Arc<dyn Store>,
+        listen: &str,
+    ) -> Result<Self, StartupError> {
+        store.migrate().await?;
+        let report = store.check_schema().await?;
+        if !report.is_ok() {
+            return Err(StartupError::Schema(report.to_string()));
+        }
+        let mut catalog = Catalog::built_in();
+        for path in &config.catalog.files {
+            let text = std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            catalog
+                .extend_from_json(&path.display().to_string(), &text)
+                .map_err(|e| StartupError::Catalog {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let limits = config.ingest.clone();
+        let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
+        let (queue, writer) =
+            GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
+        let writer = tokio::spawn(writer.run());
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: listen.to_owned(),
+                source,
+            })?;
+        let state = AppState {
+            store,
+            validator: Arc::new(Validator::new(config.validation.clone(), catalog)),
+            queue,
+            limits: Arc::new(limits),
+            keys: KeyCache::default(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            writer,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and commits
+    /// everything queued before returning.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = app(self.state);
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        // The router (and with it every queue handle) is gone: the writer drains and ends.
+        let _ = self.writer.await;
+        served
+    }
+}
+
+/// On a store with no keys at all, creates an admin key and returns its secret, which the
+/// caller shows once. For SQLite the secret is also written to `initial-admin.key`
+/// (mode 0600) beside the database file.
+pub async fn bootstrap_admin_key(
+    store: &dyn Store,
+    sqlite_path: Option<&Path>,
+) -> Result<Option<(String, Option<PathBuf>)>, StoreError> {
+    if !store.list_keys().await?.is_empty() {
+        return Ok(None);
+    }
+    let secret = generate_secret();
+    store
+        .create_key(&new_key("initial-admin", KeyRole::Admin, None, &secret))
+        .await?;
+    let file = match sqlite_path {
+        Some(db) => {
+            let path = db
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("initial-admin.key");
+            write_private(&path, &format!("{secret}\n"))
+                .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", path.display())))?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(Some((secret, file)))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}

@@ -1,0 +1,23 @@
+use std::sync::Arc;
+
+use eventlog_core::validate::Validator;
+use eventlog_store::Store;
+
+use crate::auth::KeyCache;
+use crate::config::IngestConfig;
+use crate::ingest::IngestQueue;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event store.
+    pub store: Arc<dyn Store>,
+    /// Validation rules and the catalog.
+    pub validator: Arc<Validator>,
+    /// The ingest queue in front of the group-commit writer.
+    pub queue: IngestQueue,
+    /// Ingest limits.
+    pub limits: Arc<IngestConfig>,
+    /// Recently verified API keys.
+    pub keys: KeyCache,
+}
