@@ -53,7 +53,7 @@ pub struct ErrorResponse {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    body: Box<ErrorBody>,
     retry_after: Option<u32>,
 }
 
@@ -61,13 +61,13 @@ impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
                 field: None,
                 index: None,
                 details: Vec::new(),
-            },
+            }),
             retry_after: None,
         }
     }
@@ -213,7 +213,7 @@ impl From<eventlog_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(ErrorResponse { error: self.body })).into_response();
+        let mut response = (self.status, Json(ErrorResponse { error: *self.body })).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -117,22 +117,6 @@ pub const FAILURE_STATUSES: &[&str] =
 /// How many recent events a user-activity answer carries.
 pub const USER_ACTIVITY_RECENT: i64 = 20;
 
-#[cfg(test)]
-mod tests {
-    use super::Cursor;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor {
-            ts_micros: 1_750_343_452_000_000,
-            seq: 42,
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        assert_eq!(Cursor::decode("nope"), None);
-        assert_eq!(Cursor::decode("1.z"), None);
-    }
-}
-
 /// Appends the text and list filters of `q` (everything but time, cursor and IP, whose
 /// encoding differs per backend) as `AND ...` clauses with bound values.
 pub(crate) fn push_text_filters<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, q: &RecentQuery)
@@ -194,5 +178,21 @@ pub(crate) fn finish_page(mut rows: Vec<(StoredEvent, i64)>, limit: u32) -> Page
     Page {
         events: rows.into_iter().map(|(e, _)| e).collect(),
         next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            ts_micros: 1_750_343_452_000_000,
+            seq: 42,
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode("1.z"), None);
     }
 }

@@ -247,13 +247,15 @@ pub(crate) async fn post_batch(
             .and_then(|raw| state.validator.validate(raw, now))
         {
             Ok(mut event) => {
-                if let Err(e) = bind_tenant(&caller, &mut event, Some(index)) {
-                    return Err(e);
-                }
+                bind_tenant(&caller, &mut event, Some(index))?;
                 events.push(event);
             }
             Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(index), e))),
         }
+    }
+    if let Some((index, malformed)) = problems.iter().find(|(_, e)| e.code == "invalid_json") {
+        // A line of NDJSON that is not JSON at all: the body is malformed (400), not invalid.
+        return Err(parse_problem(malformed.clone(), *index));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems, total));

@@ -119,7 +119,7 @@ pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTim
     out.extend_from_slice(hex::encode(event.content_hash()).as_bytes());
     out.push(b'\t');
     time(out, now);
-    write!(out, "{}\n", now.format("%Y-%m-%d %H:%M:%S%.6f+00"))
+    writeln!(out, "{}", now.format("%Y-%m-%d %H:%M:%S%.6f+00"))
         .expect("writing to a Vec cannot fail");
 }
 

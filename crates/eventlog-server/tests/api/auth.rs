@@ -1,0 +1,95 @@
+//! Keys and roles on every route.
+
+use eventlog_store::KeyRole;
+use serde_json::json;
+
+use crate::helpers::{event, send, TestServer};
+
+async fn roles_are_enforced(s: &TestServer) {
+    let ingest = s.key("ingest", KeyRole::Ingest, None).await;
+    let analyst = s.key("analyst", KeyRole::Analyst, None).await;
+    let e = event(json!({}));
+
+    assert_eq!(
+        send(s.client.get(format!("{}/api/events/recent", s.url)))
+            .await
+            .0,
+        401
+    );
+    let (status, body) = send(s.get("/api/events/recent", "elk_wrong")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("unauthorized"))
+    );
+    let (status, _) = send(
+        s.client
+            .get(format!("{}/api/events/recent", s.url))
+            .header("authorization", "Basic x"),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    assert_eq!(send(s.post("/api/events", &ingest).json(&e)).await.0, 201);
+    assert_eq!(
+        send(
+            s.post("/api/events/batch", &ingest)
+                .json(&json!({"events": [e]}))
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(send(s.get("/api/events/recent", &ingest)).await.0, 403);
+    assert_eq!(
+        send(s.get("/api/events/user-activity/15", &ingest)).await.0,
+        403
+    );
+    assert_eq!(send(s.get("/api/catalog", &ingest)).await.0, 200);
+
+    let (status, body) = send(s.post("/api/events", &analyst).json(&e)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("analyst"));
+    assert_eq!(send(s.get("/api/events/recent", &analyst)).await.0, 200);
+
+    // Health and the API description need no key.
+    assert_eq!(
+        send(s.client.get(format!("{}/api/events/health", s.url)))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send(s.client.get(format!("{}/api/openapi.json", s.url)))
+            .await
+            .0,
+        200
+    );
+}
+
+async fn revoked_keys_stop_working(s: &TestServer) {
+    let key = s.key("temp", KeyRole::Analyst, None).await;
+    assert_eq!(send(s.get("/api/events/recent", &key)).await.0, 200);
+    assert!(s.store.revoke_key("temp").await.unwrap());
+    // Verified keys are cached for at most two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(send(s.get("/api/events/recent", &key)).await.0, 401);
+}
+
+async fn the_catalog_is_served(s: &TestServer) {
+    let (status, body) = s.get_json("/api/catalog").await;
+    assert_eq!(status, 200);
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 100);
+    let login = events.iter().find(|e| e["code"] == "AUTH-001").unwrap();
+    assert_eq!(login["name"], "User Login Success");
+    assert!(login["icon"].is_string() && login["color"].as_str().unwrap().starts_with('#'));
+}
+
+crate::store_tests!(
+    roles_are_enforced,
+    revoked_keys_stop_working,
+    the_catalog_is_served
+);

@@ -1,0 +1,241 @@
+//! `TestServer`: the real application on 127.0.0.1:0 over a fresh store.
+
+use std::sync::Arc;
+
+use eventlog_server::{Application, ServerConfig};
+use eventlog_store::keys::{generate_secret, new_key};
+use eventlog_store::{KeyRole, Store};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Runs one async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::helpers::TestServer::sqlite().await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::helpers::TestServer::postgres().await else { return };
+                    super::$name(&server).await;
+                    server.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub admin_key: String,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    pg_database: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("EVENTLOG_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("a postgres URL ends in /DATABASE");
+    format!("{base}/{db}")
+}
+
+impl TestServer {
+    pub async fn sqlite() -> Self {
+        Self::sqlite_with(ServerConfig::default()).await
+    }
+
+    pub async fn sqlite_with(config: ServerConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/eventlog.db", dir.path().display());
+        let store = eventlog_store::open(&url).await.unwrap();
+        let mut server = Self::start(config, store).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server over a fresh PostgreSQL database, or `None` (loudly) when PostgreSQL is
+    /// not reachable outside CI. In CI an absent PostgreSQL fails the test.
+    pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(ServerConfig::default()).await
+    }
+
+    pub async fn postgres_with(config: ServerConfig) -> Option<Self> {
+        let admin_url = postgres_admin_url();
+        let admin = match sqlx::PgPool::connect(&admin_url).await {
+            Ok(pool) => pool,
+            Err(e) if std::env::var("CI").is_err() => {
+                eprintln!("\n!!!! SKIPPED: PostgreSQL is not reachable at {admin_url} ({e}); set EVENTLOG_TEST_POSTGRES_URL or start it. In CI this fails. !!!!\n");
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL is required in CI but not reachable at {admin_url}: {e}"),
+        };
+        let db = format!("eventlog_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let store = eventlog_store::open(&with_database(&admin_url, &db))
+            .await
+            .unwrap();
+        let mut server = Self::start(config, store).await;
+        server.pg_database = Some(db);
+        Some(server)
+    }
+
+    async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Self {
+        let app = Application::build(&config, store.clone(), "127.0.0.1:0")
+            .await
+            .unwrap();
+        let admin_key = generate_secret();
+        store
+            .create_key(&new_key("test-admin", KeyRole::Admin, None, &admin_key))
+            .await
+            .unwrap();
+        let url = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            admin_key,
+            store,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            done: Some(done),
+            pg_database: None,
+            _dir: None,
+        }
+    }
+
+    /// Stops the server and drops its PostgreSQL database.
+    pub async fn cleanup(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        if let Some(db) = self.pg_database.take() {
+            let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A new key with this role (and tenant).
+    pub async fn key(&self, name: &str, role: KeyRole, tenant: Option<&str>) -> String {
+        let secret = generate_secret();
+        self.store
+            .create_key(&new_key(name, role, tenant.map(str::to_owned), &secret))
+            .await
+            .unwrap();
+        secret
+    }
+
+    pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(key)
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+    }
+
+    /// POST /api/events as admin; returns status and JSON body.
+    pub async fn post_event(&self, event: &Value) -> (u16, Value) {
+        send(self.post("/api/events", &self.admin_key).json(event)).await
+    }
+
+    /// POST /api/events/batch as admin.
+    pub async fn post_batch(&self, events: &[Value]) -> (u16, Value) {
+        send(
+            self.post("/api/events/batch", &self.admin_key)
+                .json(&serde_json::json!({ "events": events })),
+        )
+        .await
+    }
+
+    /// GET as admin.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        send(self.get(path, &self.admin_key)).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(db) = self.pg_database.take() {
+            // The test panicked before cleanup: drop its database from a fresh runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                            .execute(&admin)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Sends a request; returns the status and the body as JSON (`Value::Null` if empty or not JSON).
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.expect("request reaches the server");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A small valid event.
+pub fn event(extra: Value) -> Value {
+    let mut e = serde_json::json!({"event_category": "AUTH", "event_type": "USER_LOGIN", "username": "guru01", "user_id": 15});
+    if let (Value::Object(base), Value::Object(more)) = (&mut e, extra) {
+        base.extend(more);
+    }
+    e
+}
+
+/// The sample events of seed 002, as written.
+pub fn seed_samples() -> Vec<Value> {
+    serde_json::from_str(include_str!(
+        "../../../../fixtures/seed002-sample-events.json"
+    ))
+    .unwrap()
+}

@@ -1,0 +1,226 @@
+//! Sending events: single, batch, NDJSON, idempotency, all-or-nothing, concurrency, tenants.
+
+use std::collections::HashSet;
+
+use eventlog_store::KeyRole;
+use serde_json::{json, Value};
+
+use crate::helpers::{event, seed_samples, send, TestServer};
+
+async fn seed_samples_are_accepted_as_written(s: &TestServer) {
+    for sample in seed_samples() {
+        let id = sample["event_id"].as_str().unwrap().to_owned();
+        let (status, body) = s.post_event(&sample).await;
+        if id.starts_with("SEC-002") {
+            // 192.168.1.999 is not an address: refused, with the field named.
+            assert_eq!(status, 422, "{body}");
+            assert_eq!(body["error"]["field"], "ip_address");
+            continue;
+        }
+        assert_eq!(status, 201, "{id}: {body}");
+        assert_eq!(body["event_id"], id.as_str());
+        let (status, stored) = s.get_json(&format!("/api/events/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(stored["event_name"], sample["event_name"]);
+        assert_eq!(
+            stored["user_id"],
+            sample
+                .get("user_id")
+                .map(|u| json!(u.to_string()))
+                .unwrap_or(Value::Null)
+        );
+        assert_eq!(stored["metadata"], sample["metadata"]);
+        assert!(stored["created_at"].is_string() && stored["processed_at"].is_string());
+    }
+}
+
+async fn same_id_same_content_is_a_duplicate_different_content_conflicts(s: &TestServer) {
+    let e = event(json!({"event_id": "idem-1", "metadata": {"a": 1, "b": [1, 2]}}));
+    let (status, body) = s.post_event(&e).await;
+    assert_eq!((status, &body["event_id"]), (201, &json!("idem-1")));
+    // Same content, other key order and user_id as a string: still the same event.
+    let same = json!({"metadata": {"b": [1, 2], "a": 1}, "user_id": "15", "username": "guru01",
+        "event_type": "USER_LOGIN", "event_category": "AUTH", "event_id": "idem-1"});
+    let (status, body) = s.post_event(&same).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"event_id": "idem-1", "duplicate": true}));
+    let (status, body) = s
+        .post_event(&event(json!({"event_id": "idem-1", "username": "mallory"})))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["field"], "event_id");
+    let (_, stored) = s.get_json("/api/events/idem-1").await;
+    assert_eq!(stored["username"], "guru01");
+    let (_, page) = s.get_json("/api/events/recent?limit=10").await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 1, "stored once");
+}
+
+async fn a_batch_is_all_or_nothing_and_lists_every_invalid_item(s: &TestServer) {
+    let events = vec![
+        event(json!({"event_id": "b-0"})),
+        event(json!({"ip_address": "not-an-ip"})),
+        event(json!({"event_id": "b-2"})),
+        json!({"event_type": "X", "colour": "red"}),
+        event(json!({"severity": "LOUD"})),
+    ];
+    let (status, body) = s.post_batch(&events).await;
+    assert_eq!(status, 422, "{body}");
+    let err = &body["error"];
+    assert_eq!(err["index"], 1);
+    assert_eq!(err["field"], "ip_address");
+    let listed: Vec<(u64, String)> = err["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["index"].as_u64().unwrap(),
+                d["field"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&(1, "ip_address".into())), "{listed:?}");
+    assert!(listed.contains(&(3, "colour".into())), "{listed:?}");
+    assert!(listed.contains(&(4, "severity".into())), "{listed:?}");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing was stored"));
+    let (status, _) = s.get_json("/api/events/b-0").await;
+    assert_eq!(status, 404, "no part of an invalid batch is stored");
+    assert_eq!(s.store.count_events().await.unwrap(), 0);
+}
+
+async fn batches_report_accepted_and_duplicates(s: &TestServer) {
+    let events: Vec<Value> = (0..50)
+        .map(|i| event(json!({"event_id": format!("dup-{i}")})))
+        .collect();
+    let (status, body) = s.post_batch(&events).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(50), Some(0))
+    );
+    assert_eq!(body["event_ids"][7], "dup-7");
+    let mut again = events[40..].to_vec();
+    again.push(event(json!({})));
+    let (status, body) = s.post_batch(&again).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(1), Some(10))
+    );
+    assert_eq!(body["event_ids"].as_array().unwrap().len(), 11);
+    // One reused id with other content refuses the whole batch.
+    let conflicting = vec![
+        event(json!({"event_id": "fresh-1"})),
+        event(json!({"event_id": "dup-3", "username": "x"})),
+    ];
+    let (status, body) = s.post_batch(&conflicting).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["index"], 1);
+    assert_eq!(s.get_json("/api/events/fresh-1").await.0, 404);
+    assert_eq!(s.store.count_events().await.unwrap(), 51);
+}
+
+async fn ndjson_batches(s: &TestServer) {
+    let body = "{\"event_code\":\"AUTH-001\",\"username\":\"a\"}\n\n{\"event_code\":\"AUTH-003\",\"username\":\"a\"}\n";
+    let (status, resp) = send(
+        s.post("/api/events/batch", &s.admin_key)
+            .header("content-type", "application/x-ndjson")
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["accepted"], 2);
+    let id = resp["event_ids"][1].as_str().unwrap();
+    assert!(id.starts_with("AUTH-003-"), "{id}");
+    let (_, stored) = s.get_json(&format!("/api/events/{id}")).await;
+    assert_eq!(stored["event_name"], "User Logout");
+}
+
+async fn concurrent_writers_lose_and_duplicate_nothing(s: &TestServer) {
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let client = s.client.clone();
+            let url = format!("{}/api/events/batch", s.url);
+            let key = s.admin_key.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for b in 0..10 {
+                    let events: Vec<Value> = (0..40)
+                        .map(|i| event(json!({"correlation_id": format!("t{t}-b{b}"), "metadata": {"i": i}})))
+                        .collect();
+                    let (status, body) =
+                        send(client.post(&url).bearer_auth(&key).json(&json!({ "events": events }))).await;
+                    assert_eq!(status, 201, "{body}");
+                    ids.extend(body["event_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()));
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(all.insert(id), "generated ids never collide");
+        }
+    }
+    assert_eq!(all.len(), 8 * 10 * 40);
+    assert_eq!(s.store.count_events().await.unwrap(), 3200);
+}
+
+async fn tenant_bound_keys_write_and_read_only_their_tenant(s: &TestServer) {
+    let acme = s.key("acme-ingest", KeyRole::Ingest, Some("acme")).await;
+    let acme_reader = s.key("acme-read", KeyRole::Analyst, Some("acme")).await;
+    let (status, body) = send(
+        s.post("/api/events", &acme)
+            .json(&event(json!({"event_id": "t-1"}))),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        s.post("/api/events", &acme)
+            .json(&event(json!({"event_id": "t-2", "tenant_id": "globex"}))),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (403, &json!("tenant_id"))
+    );
+    s.post_event(&event(json!({"event_id": "g-1", "tenant_id": "globex"})))
+        .await;
+
+    let (_, stored) = s.get_json("/api/events/t-1").await;
+    assert_eq!(
+        stored["tenant_id"], "acme",
+        "an event without tenant takes the key's"
+    );
+    let (_, page) = send(s.get("/api/events/recent", &acme_reader)).await;
+    let ids: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t-1"]);
+    assert_eq!(send(s.get("/api/events/g-1", &acme_reader)).await.0, 404);
+    assert_eq!(
+        send(s.get("/api/events/recent?tenant_id=globex", &acme_reader))
+            .await
+            .0,
+        403
+    );
+    let (_, activity) = send(s.get("/api/events/user-activity/15", &acme_reader)).await;
+    assert_eq!(activity["total_events"], 1);
+}
+
+crate::store_tests!(
+    seed_samples_are_accepted_as_written,
+    same_id_same_content_is_a_duplicate_different_content_conflicts,
+    a_batch_is_all_or_nothing_and_lists_every_invalid_item,
+    batches_report_accepted_and_duplicates,
+    ndjson_batches,
+    concurrent_writers_lose_and_duplicate_nothing,
+    tenant_bound_keys_write_and_read_only_their_tenant,
+);

@@ -1,0 +1,10 @@
+//! End-to-end API tests: each starts the real server on a random port, against SQLite
+//! and against PostgreSQL (a fresh database per test, dropped afterwards).
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod ingest;
+mod openapi;
+mod query;
