@@ -12,6 +12,7 @@ mod error;
 pub mod event;
 pub mod id;
 pub mod parse;
+pub mod redact;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogEntry};

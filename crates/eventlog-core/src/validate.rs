@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::canonical::canonical_hash;
 use crate::id::{code_prefix, is_valid_event_id, EventIdGenerator};
+use crate::redact::Redactor;
 use crate::{Catalog, EventRecord, FieldError, Importance, RawEvent, Severity, ValidatedEvent};
 
 /// The categories of the seed documents (002: eight; 001: CRUD, ML, FILE) and PLATFORM for
@@ -85,6 +86,8 @@ pub struct ValidationPolicy {
     pub max_json_depth: usize,
     /// Most tags per event.
     pub max_tags: usize,
+    /// Keys masked in addition to [`crate::redact::SENSITIVE_KEYS`] (matched the same way).
+    pub extra_secret_keys: Vec<String>,
 }
 
 impl Default for ValidationPolicy {
@@ -96,6 +99,7 @@ impl Default for ValidationPolicy {
             max_future_skew_secs: 300,
             max_json_depth: 16,
             max_tags: 32,
+            extra_secret_keys: Vec::new(),
         }
     }
 }
@@ -106,6 +110,7 @@ pub struct Validator {
     policy: ValidationPolicy,
     catalog: Catalog,
     ids: EventIdGenerator,
+    redactor: Redactor,
 }
 
 /// Longest accepted value of each text field, in characters.
@@ -123,6 +128,7 @@ impl Validator {
     /// A validator with this policy and catalog.
     pub fn new(policy: ValidationPolicy, catalog: Catalog) -> Self {
         Self {
+            redactor: Redactor::new(&policy.extra_secret_keys),
             policy,
             catalog,
             ids: EventIdGenerator::new(),
@@ -523,6 +529,7 @@ impl Validator {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let record = self.redact(record);
         let id_supplied = supplied_id.is_some();
         let event_id = supplied_id.unwrap_or_else(|| {
             let prefix = record
@@ -536,6 +543,32 @@ impl Validator {
             hash,
             id_supplied,
         ))
+    }
+
+    /// Masks secrets in every field that may carry free text or payloads, before the
+    /// event can reach a store.
+    fn redact(&self, mut r: EventRecord) -> EventRecord {
+        for payload in [&mut r.request_data, &mut r.response_data, &mut r.metadata]
+            .into_iter()
+            .flatten()
+        {
+            self.redactor.redact_value(payload);
+        }
+        for text in [
+            &mut r.event_description,
+            &mut r.error_message,
+            &mut r.endpoint,
+            &mut r.user_agent,
+            &mut r.resource_name,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let std::borrow::Cow::Owned(masked) = self.redactor.redact_text(text) {
+                *text = masked;
+            }
+        }
+        r
     }
 
     fn known_category(&self, c: &str) -> bool {

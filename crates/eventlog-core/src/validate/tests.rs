@@ -209,3 +209,21 @@ fn nul_characters_are_refused_where_they_cannot_be_stored() {
         check(r#"{"event_category":"AUTH","event_type":"T","username":"a\u0000b"}"#).unwrap_err();
     assert_eq!(fields(&errors), ["username"]);
 }
+
+#[test]
+fn secrets_are_masked_before_the_event_is_valid() {
+    let e = check(
+        r#"{"event_category":"AUTH","event_type":"USER_LOGIN","endpoint":"/api/auth/token?password=admin123",
+            "request_data":{"raw_body":"username=admin&password=admin123&grant_type=password"},
+            "metadata":{"headers":{"authorization":"Bearer abcdefghijklmnop"}},
+            "error_message":"login failed for {\"password\": \"admin123\"}"}"#,
+    )
+    .unwrap();
+    let stored = serde_json::to_string(e.record()).unwrap();
+    assert!(!stored.contains("admin123"), "{stored}");
+    assert!(!stored.contains("abcdefghijklmnop"), "{stored}");
+    assert_eq!(
+        e.record().request_data.as_ref().unwrap()["raw_body"],
+        "username=admin&password=[REDACTED]&grant_type=password"
+    );
+}

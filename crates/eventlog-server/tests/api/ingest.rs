@@ -215,7 +215,29 @@ async fn tenant_bound_keys_write_and_read_only_their_tenant(s: &TestServer) {
     assert_eq!(activity["total_events"], 1);
 }
 
+async fn secrets_are_masked_before_storage(s: &TestServer) {
+    // The seed 000 login body, a token in a query string, headers and a JWT in a message.
+    let e = json!({"event_id": "secret-1", "event_category": "AUTH", "event_type": "USER_LOGIN",
+        "endpoint": "/api/auth/token?password=admin123",
+        "request_data": {"raw_body": "username=admin&password=admin123&grant_type=password",
+                         "nested": [{"API_KEY": "k-admin123"}]},
+        "metadata": {"headers": {"Authorization": "Bearer admin123admin123", "cookie": "sid=admin123"}},
+        "error_message": "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl rejected"});
+    assert_eq!(s.post_event(&e).await.0, 201);
+    let (_, stored) = s.get_json("/api/events/secret-1").await;
+    let text = stored.to_string();
+    assert!(!text.contains("admin123"), "{text}");
+    assert!(!text.contains("eyJzdWIiOiIxIn0"), "{text}");
+    assert_eq!(
+        stored["request_data"]["raw_body"],
+        "username=admin&password=[REDACTED]&grant_type=password"
+    );
+    // The same event again is still recognised as a duplicate.
+    assert_eq!(s.post_event(&e).await.0, 200);
+}
+
 crate::store_tests!(
+    secrets_are_masked_before_storage,
     seed_samples_are_accepted_as_written,
     same_id_same_content_is_a_duplicate_different_content_conflicts,
     a_batch_is_all_or_nothing_and_lists_every_invalid_item,

@@ -1,0 +1,347 @@
+//! Masking secrets before anything is stored: values under sensitive keys at any depth of
+//! JSON, sensitive pairs in form-encoded bodies and query strings, `"key": "value"` pairs
+//! inside JSON that arrived as a string, bearer tokens, JWTs and card numbers wherever they
+//! appear in text.
+//!
+//! A key is sensitive when, lower-cased and stripped of `-` and `_`, it equals or ends with
+//! one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are masked,
+//! while `token_expiry` is not).
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+use serde_json::Value;
+
+/// What replaces a secret.
+pub const MASK: &str = "[REDACTED]";
+
+/// Key endings treated as secret (seed 001's list plus the usual credentials).
+pub const SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "authorization",
+    "cookie",
+    "ssn",
+    "creditcard",
+    "cardnumber",
+    "cvv",
+    "pin",
+    "privatekey",
+    "phone",
+    "phonenumber",
+    "email",
+    "otp",
+];
+
+static PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    // key=value in form bodies and query strings; the value runs to the next separator.
+    Regex::new(r"(?P<key>[A-Za-z0-9_.\-\[\]]+)=(?P<value>[^&;\s]*)").expect("valid regex")
+});
+static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
+    // "key": "value" inside JSON text that arrived as a string (possibly with escaped quotes).
+    Regex::new(r#"(?P<open>\\?"(?P<key>[A-Za-z0-9_\-]+)\\?"\s*:\s*)(?P<value>\\?"(?:[^"\\]|\\.)*?\\?"|[0-9.]+)"#)
+        .expect("valid regex")
+});
+static BEARER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]{8,}").expect("valid regex")
+});
+static JWT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*").expect("valid regex")
+});
+static CARD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(?:\d[ \-]?){12,18}\d\b").expect("valid regex"));
+
+/// Masks secrets; built once with the configured extra keys.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    extra_keys: Vec<String>,
+}
+
+fn normalise(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Redactor {
+    /// A redactor that also treats keys ending in any of `extra_keys` as secret.
+    pub fn new(extra_keys: &[String]) -> Self {
+        Self {
+            extra_keys: extra_keys.iter().map(|k| normalise(k)).collect(),
+        }
+    }
+
+    /// Whether values under `key` are masked.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        let k = normalise(key);
+        SENSITIVE_KEYS.iter().any(|s| k.ends_with(s))
+            || self.extra_keys.iter().any(|s| k.ends_with(s.as_str()))
+    }
+
+    /// Masks secrets in `value` in place, at any depth.
+    pub fn redact_value(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if self.is_sensitive_key(key) {
+                        if !v.is_null() {
+                            *v = Value::String(MASK.to_owned());
+                        }
+                    } else {
+                        self.redact_value(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
+            Value::String(s) => {
+                if let Cow::Owned(masked) = self.redact_text(s) {
+                    *s = masked;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Masks secrets in free text; borrows when there is nothing to mask.
+    pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        // JSON that arrived as a string (any number of times encoded): mask it as JSON.
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
+                let before = inner.clone();
+                self.redact_value(&mut inner);
+                return if inner == before {
+                    Cow::Borrowed(text)
+                } else {
+                    Cow::Owned(inner.to_string())
+                };
+            }
+        }
+        let mut out: Cow<'a, str> = Cow::Borrowed(text);
+        if out.contains('=') {
+            out = replace(out, &PAIR, |c| {
+                if self.is_sensitive_key(&c["key"]) && !c["value"].is_empty() && &c["value"] != MASK
+                {
+                    format!("{}={MASK}", &c["key"])
+                } else {
+                    c[0].to_owned()
+                }
+            });
+        }
+        if out.contains(':') && out.contains('"') {
+            out = replace(out, &QUOTED, |c| {
+                if self.is_sensitive_key(&c["key"]) {
+                    let quote = if c["value"].starts_with("\\\"") {
+                        "\\\""
+                    } else if c["value"].starts_with('"') {
+                        "\""
+                    } else {
+                        ""
+                    };
+                    format!("{}{quote}{MASK}{quote}", &c["open"])
+                } else {
+                    c[0].to_owned()
+                }
+            });
+        }
+        let lower_has = |needle: &str| {
+            out.as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        };
+        if lower_has("bearer") || lower_has("basic") || lower_has("token") {
+            out = replace(out, &BEARER, |c| format!("{} {MASK}", &c[1]));
+        }
+        if out.contains("eyJ") {
+            out = replace(out, &JWT, |_| MASK.to_owned());
+        }
+        if out.bytes().filter(u8::is_ascii_digit).count() >= 13 {
+            out = replace(out, &CARD, |c| {
+                if luhn(&c[0]) {
+                    MASK.to_owned()
+                } else {
+                    c[0].to_owned()
+                }
+            });
+        }
+        out
+    }
+}
+
+fn replace<'a>(
+    text: Cow<'a, str>,
+    re: &Regex,
+    f: impl Fn(&Captures<'_>) -> String,
+) -> Cow<'a, str> {
+    match re.replace_all(&text, |c: &Captures<'_>| f(c)) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(s) if s == *text => text,
+        Cow::Owned(s) => Cow::Owned(s),
+    }
+}
+
+/// The Luhn checksum of the digits in `s` (card numbers pass it; most other long numbers don't).
+fn luhn(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn masks_the_seed_000_login_body() {
+        let r = Redactor::default();
+        let mut v = json!({"raw_body": "username=admin&password=admin123&grant_type=password"});
+        r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({"raw_body": "username=admin&password=[REDACTED]&grant_type=password"})
+        );
+    }
+
+    #[test]
+    fn masks_keys_at_any_depth_but_not_lookalikes() {
+        let r = Redactor::default();
+        let mut v = json!({"user": {"Password": "p", "profile": [{"api_key": "k", "email": "a@b.c"}]},
+            "headers": {"Authorization": "Bearer abc.def.ghi", "X-Api-Key": "zzz", "Cookie": "s=1"},
+            "token_expiry": "2025-06-19", "access_token": null, "old_password": 5});
+        r.redact_value(&mut v);
+        assert_eq!(v["user"]["Password"], MASK);
+        assert_eq!(v["user"]["profile"][0]["api_key"], MASK);
+        assert_eq!(v["user"]["profile"][0]["email"], MASK);
+        assert_eq!(v["headers"]["Authorization"], MASK);
+        assert_eq!(v["headers"]["X-Api-Key"], MASK);
+        assert_eq!(v["headers"]["Cookie"], MASK);
+        assert_eq!(v["token_expiry"], "2025-06-19");
+        assert_eq!(v["access_token"], Value::Null);
+        assert_eq!(v["old_password"], MASK);
+    }
+
+    #[test]
+    fn masks_secrets_in_text() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_text("/api/login?user=a&token=xyz&page=2"),
+            "/api/login?user=a&token=[REDACTED]&page=2"
+        );
+        assert_eq!(
+            r.redact_text(r#"body {"password": "hunter2", "user": "bob"}"#),
+            r#"body {"password": "[REDACTED]", "user": "bob"}"#
+        );
+        assert_eq!(
+            r.redact_text(r#"{\"password\":\"hunter2\"}"#),
+            r#"{\"password\":\"[REDACTED]\"}"#
+        );
+        assert_eq!(
+            r.redact_text("auth failed for Bearer abcdefghijkl"),
+            "auth failed for Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r.redact_text("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x ok"),
+            "jwt [REDACTED] ok"
+        );
+        assert_eq!(
+            r.redact_text("card 4111 1111 1111 1111 used"),
+            "card [REDACTED] used"
+        );
+        assert_eq!(
+            r.redact_text("order 1234567890123 placed"),
+            "order 1234567890123 placed",
+            "not a Luhn number"
+        );
+        assert!(matches!(r.redact_text("nothing to see"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn extra_keys_are_configurable() {
+        let r = Redactor::new(&["nik".to_owned()]);
+        let mut v = json!({"student_nik": "3201", "nis": "1"});
+        r.redact_value(&mut v);
+        assert_eq!(v, json!({"student_nik": MASK, "nis": "1"}));
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9]{6,20}".prop_map(|s| format!("S3cr{s}"))
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "password",
+            "api_key",
+            "Authorization",
+            "client_secret",
+            "refresh-token",
+            "ssn",
+            "Email",
+            "x_api_key",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn bury(depth: usize, inner: Value) -> Value {
+        (0..depth).fold(inner, |acc, i| {
+            if i % 2 == 0 {
+                json!({"level": acc, "n": i})
+            } else {
+                json!([1, acc])
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn no_secret_survives_under_a_sensitive_key_at_any_depth(k in key(), s in secret(), depth in 0usize..12) {
+            let mut v = bury(depth, json!({ k.clone(): s.clone(), "other": "visible" }));
+            Redactor::default().redact_value(&mut v);
+            let text = v.to_string();
+            prop_assert!(!text.contains(&s), "{}", text);
+            prop_assert!(text.contains("visible"));
+        }
+
+        #[test]
+        fn no_secret_survives_in_form_or_query_encoding(k in key(), s in secret(), before in "[a-z]{1,8}", depth in 0usize..6) {
+            let form = format!("{before}=1&{k}={s}&z=2");
+            let mut v = bury(depth, json!({ "body": form, "url": format!("/x?{k}={s}") }));
+            Redactor::default().redact_value(&mut v);
+            prop_assert!(!v.to_string().contains(&s), "{}", v);
+        }
+
+        #[test]
+        fn no_secret_survives_in_json_text(k in key(), s in secret()) {
+            let text = json!({ k.clone(): s.clone(), "a": 1 }).to_string();
+            let mut v = json!({ "raw": text.clone(), "double": json!({"raw": text}).to_string() });
+            Redactor::default().redact_value(&mut v);
+            prop_assert!(!v.to_string().contains(&s), "{}", v);
+        }
+    }
+}
