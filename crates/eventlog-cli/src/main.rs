@@ -15,7 +15,11 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 
 /// eventlog: a central event log and audit trail for web applications.
 #[derive(Parser)]
-#[command(version, about, propagate_version = true)]
+#[command(
+    version,
+    about = "eventlog: a central event log and audit trail for web applications",
+    propagate_version = true
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,

@@ -35,14 +35,17 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::String(s) => write_string(s, out),
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => write_scalar(scalar, out),
     }
 }
 
+/// Appends a JSON string or scalar as serde_json prints it (its escaping is deterministic).
+pub fn write_scalar<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("serialising a scalar to a Vec cannot fail");
+}
+
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping is deterministic; reuse it rather than re-implementing.
-    out.extend_from_slice(Value::String(s.to_owned()).to_string().as_bytes());
+    write_scalar(s, out);
 }
 
 /// The canonical bytes of `value`.

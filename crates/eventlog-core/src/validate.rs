@@ -15,12 +15,13 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::canonical::canonical_hash;
+use crate::canonical::{write_canonical, write_scalar};
 use crate::id::{code_prefix, is_valid_event_id, EventIdGenerator};
 use crate::redact::Redactor;
 use crate::{Catalog, EventRecord, FieldError, Importance, RawEvent, Severity, ValidatedEvent};
+use sha2::{Digest, Sha256};
 
 /// The categories of the seed documents (002: eight; 001: CRUD, ML, FILE) and PLATFORM for
 /// the licensing portal's platform events (003).
@@ -153,7 +154,7 @@ impl Validator {
         now: DateTime<Utc>,
     ) -> Result<ValidatedEvent, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let hash = canonical_hash(&client_content(&raw));
+        let hash = client_content_hash(&raw);
 
         let text = |errors: &mut Vec<FieldError>, field: &'static str, value: Option<String>| {
             let value = value.filter(|v| !v.is_empty())?;
@@ -590,27 +591,83 @@ impl Validator {
     }
 }
 
-/// What the client said, in a form whose canonical hash identifies the event's content:
-/// retries of the same event hash the same even if they omit the timestamp or send
-/// `user_id` as a number one time and a string the next.
-fn client_content(raw: &RawEvent) -> Value {
-    json!({
-        "event_id": raw.event_id, "event_code": raw.event_code, "event_category": raw.event_category,
-        "event_type": raw.event_type, "event_name": raw.event_name,
-        "event_description": raw.event_description, "user_id": raw.user_id,
-        "username": raw.username, "user_role": raw.user_role, "tenant_id": raw.tenant_id,
-        "ip_address": raw.ip_address, "user_agent": raw.user_agent, "session_id": raw.session_id,
-        "correlation_id": raw.correlation_id, "source": raw.source,
-        "resource_type": raw.resource_type, "resource_id": raw.resource_id,
-        "resource_name": raw.resource_name, "related": raw.related, "action": raw.action,
-        "status": raw.status, "http_method": raw.http_method, "endpoint": raw.endpoint,
-        "http_status": raw.http_status, "request_data": raw.request_data,
-        "response_data": raw.response_data, "error_message": raw.error_message,
-        "error_code": raw.error_code, "processing_time_ms": raw.processing_time_ms,
-        "timestamp": raw.timestamp.as_deref().and_then(parse_timestamp).map(|t| t.timestamp_micros()),
-        "metadata": raw.metadata, "tags": raw.tags, "severity": raw.severity,
-        "importance": raw.importance,
-    })
+/// SHA-256 over what the client said, in canonical form: the fields it sent, sorted by
+/// name, absent ones left out, the timestamp as microseconds. Retries of the same event hash
+/// the same even if they reorder keys, change whitespace, or send `user_id` as a number one
+/// time and a string the next. Written field by field (no intermediate JSON tree) because it
+/// runs for every event ingested.
+fn client_content_hash(raw: &RawEvent) -> [u8; 32] {
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_scalar(name, out);
+        out.push(b':');
+    };
+    macro_rules! text {
+        ($($name:ident),*) => {$(
+            if let Some(v) = &raw.$name {
+                key(&mut out, stringify!($name));
+                write_scalar(v.as_str(), &mut out);
+            }
+        )*};
+    }
+    macro_rules! json {
+        ($($name:ident),*) => {$(
+            if let Some(v) = &raw.$name {
+                key(&mut out, stringify!($name));
+                write_canonical(v, &mut out);
+            }
+        )*};
+    }
+    // Keys in byte order, as canonical JSON requires.
+    text!(
+        action,
+        correlation_id,
+        endpoint,
+        error_code,
+        error_message,
+        event_category,
+        event_code,
+        event_description,
+        event_id,
+        event_name,
+        event_type,
+        http_method
+    );
+    if let Some(v) = raw.http_status {
+        key(&mut out, "http_status");
+        write_scalar(&v, &mut out);
+    }
+    text!(importance, ip_address);
+    json!(metadata);
+    if let Some(v) = raw.processing_time_ms {
+        key(&mut out, "processing_time_ms");
+        write_scalar(&v, &mut out);
+    }
+    json!(related, request_data);
+    text!(resource_id, resource_name, resource_type);
+    json!(response_data);
+    text!(session_id, severity, source, status);
+    if let Some(tags) = &raw.tags {
+        key(&mut out, "tags");
+        write_scalar(tags, &mut out);
+    }
+    text!(tenant_id);
+    if let Some(ts) = &raw.timestamp {
+        key(&mut out, "timestamp");
+        match parse_timestamp(ts) {
+            Some(t) => write_scalar(&t.timestamp_micros(), &mut out),
+            None => write_scalar(ts.as_str(), &mut out),
+        }
+    }
+    text!(user_agent, user_id, user_role, username);
+    out.push(b'}');
+    Sha256::digest(&out).into()
 }
 
 /// RFC 3339, or ISO 8601 without an offset (taken as UTC, as Python's `isoformat()` of a

@@ -1,6 +1,7 @@
 use super::*;
 use crate::parse_event;
 use chrono::TimeZone;
+use serde_json::json;
 
 fn validator() -> Validator {
     Validator::new(ValidationPolicy::default(), Catalog::built_in())
@@ -225,5 +226,27 @@ fn secrets_are_masked_before_the_event_is_valid() {
     assert_eq!(
         e.record().request_data.as_ref().unwrap()["raw_body"],
         "username=admin&password=[REDACTED]&grant_type=password"
+    );
+}
+
+#[test]
+fn client_content_hash_is_the_canonical_hash_of_what_was_sent() {
+    let sent = json!({
+        "event_id": "E-1", "event_code": "AUTH-001", "event_category": "AUTH", "event_type": "T",
+        "event_name": "n", "event_description": "d", "user_id": "15", "username": "u", "user_role": "r",
+        "tenant_id": "t", "ip_address": "10.0.0.1", "user_agent": "ua", "session_id": "s",
+        "correlation_id": "c", "source": "src", "resource_type": "rt", "resource_id": "ri",
+        "resource_name": "rn", "related": {"tenant": "t"}, "action": "A", "status": "SUCCESS",
+        "http_method": "GET", "endpoint": "/e", "http_status": 200, "request_data": {"b": 1, "a": [2]},
+        "response_data": [1], "error_message": "m", "error_code": "ec", "processing_time_ms": 1.5,
+        "metadata": {"z": null}, "tags": ["x"], "severity": "INFO", "importance": "MINOR",
+        "timestamp": "2025-06-19T14:30:52Z"
+    });
+    let raw = parse_event(sent.to_string().as_bytes()).unwrap();
+    let mut expected = sent.clone();
+    expected["timestamp"] = json!(1_750_343_452_000_000i64);
+    assert_eq!(
+        client_content_hash(&raw),
+        crate::canonical::canonical_hash(&expected)
     );
 }
