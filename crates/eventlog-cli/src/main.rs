@@ -10,6 +10,11 @@ use eventlog_server::{bootstrap_admin_key, Application, ServerConfig};
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store};
 
+/// mimalloc: the ingest path allocates many small strings on two threads at once, where
+/// glibc's allocator spent a quarter of the server's CPU (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_DATABASE: &str = "sqlite://eventlog-data/eventlog.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 

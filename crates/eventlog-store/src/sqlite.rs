@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,7 +52,15 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Alive while any clone of the store is; the checkpointer stops when it is gone.
+    _alive: Arc<()>,
 }
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL length (4 KiB pages) beyond which the checkpointer makes the writer wait until the
+/// log restarts, so the WAL stays bounded (about 256 MiB) when ingest outpaces checkpoints.
+const MAX_WAL_PAGES: i64 = 65_536;
 
 impl SqliteStore {
     /// Opens (creating file and folder if needed) the database at `path`.
@@ -71,8 +80,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("journal_size_limit", "67108864");
+        // The writer never checkpoints (that would stall ingest); a background connection
+        // does, on the other core.
         let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .await?;
+        let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
@@ -80,7 +96,13 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let alive = Arc::new(());
+        tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));
+        Ok(Self {
+            writer,
+            reader,
+            _alive: alive,
+        })
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
@@ -98,6 +120,31 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await?)
     }
+}
+
+/// Copies committed WAL frames into the database file until the store is dropped. PASSIVE
+/// checkpoints never block the writer; only a WAL longer than [`MAX_WAL_PAGES`] gets a
+/// RESTART checkpoint, which holds the writer back until the log starts over.
+async fn checkpoint_loop(pool: SqlitePool, alive: Weak<()>) {
+    while alive.strong_count() > 0 {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let passive: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let result = match passive {
+            Ok((_, wal_pages, _)) if wal_pages > MAX_WAL_PAGES => {
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                    .map(drop)
+            }
+            other => other.map(drop),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+    pool.close().await;
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
