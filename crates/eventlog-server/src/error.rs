@@ -104,6 +104,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 405.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
+    }
+
     /// 409: an event id is already used by different content.
     pub fn conflict(event_id: &str, index: Option<usize>) -> Self {
         let mut e = Self::new(

@@ -75,6 +75,11 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::not_found("no such route; GET /api/openapi.json lists them")
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed(
+                "this route does not take that method; GET /api/openapi.json lists the methods",
+            )
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -54,4 +54,9 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     let unknown: Value = send(s.get("/api/nope", &s.admin_key)).await.1;
     assert_eq!(unknown["error"]["code"], "not_found");
+    let (status, wrong_method) = send(s.client.delete(format!("{}/api/events/batch", s.url))).await;
+    assert_eq!(
+        (status, &wrong_method["error"]["code"]),
+        (405, &serde_json::json!("method_not_allowed"))
+    );
 }
