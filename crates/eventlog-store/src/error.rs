@@ -22,16 +22,42 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the error means the database is unreachable (as opposed to a bad statement).
+    /// Whether the error is about the database's state rather than the statement: it is
+    /// unreachable or busy (SQLite lock, PostgreSQL serialization failure, deadlock, too
+    /// many connections, shutdown). Retrying later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        )
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                let code = e.code().unwrap_or_default();
+                // SQLite BUSY/LOCKED and their extended codes. PostgreSQL: class 08
+                // (connection), serialization failure and deadlock (40001, 40P01), too many
+                // connections (53300), shutdown (57P01..03), and what refusing a connection
+                // looks like: database not accepting connections (55000) or gone (3D000),
+                // authentication failed (28000, 28P01).
+                matches!(
+                    code.as_ref(),
+                    "5" | "6"
+                        | "261"
+                        | "517"
+                        | "40001"
+                        | "40P01"
+                        | "53300"
+                        | "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "55000"
+                        | "3D000"
+                        | "28000"
+                        | "28P01"
+                ) || code.starts_with("08")
+            }
+            _ => false,
+        }
     }
 }

@@ -306,7 +306,9 @@ impl Store for SqliteStore {
         &self,
         requests: &[Vec<ValidatedEvent>],
     ) -> Result<Vec<RequestOutcome>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for a checkpoint
+        // to finish, instead of failing when a read snapshot cannot be upgraded to a write.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut known = HashMap::new();
         for chunk in ids_to_check(requests).chunks(900) {
             let mut qb = QueryBuilder::<Sqlite>::new(

@@ -1,11 +1,17 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use eventlog_core::ValidatedEvent;
 use eventlog_store::{RequestOutcome, Store, StoreError};
 use tokio::sync::mpsc;
 
 use super::queue::{Counters, Pending};
 use super::{IngestQueue, WriteFailed};
+
+/// Tries per commit while the store is busy or unreachable (waits 50, 200, 800 ms between).
+const WRITE_ATTEMPTS: u32 = 4;
 
 /// The single task that writes to the store: it takes every request waiting (up to
 /// `max_commit_events` events), commits them in one transaction, then answers each.
@@ -55,12 +61,33 @@ impl GroupCommitWriter {
         }
     }
 
+    /// Writes a group, retrying while the store is only busy or briefly unreachable, so a
+    /// checkpoint or a failover costs latency rather than errors.
+    async fn write_with_retry(
+        &self,
+        requests: &[Vec<ValidatedEvent>],
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 1;
+        loop {
+            match self.store.write(requests).await {
+                Err(e) if e.is_unavailable() && attempt < WRITE_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "store busy or unreachable; retrying the commit");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn commit(&self, group: Vec<Pending>) {
         let (requests, replies): (Vec<_>, Vec<_>) = group
             .into_iter()
             .map(|p| (p.events, (p.reply, p._permits)))
             .unzip();
-        match self.store.write(&requests).await {
+        match self.write_with_retry(&requests).await {
             Ok(outcomes) => {
                 self.count(&outcomes);
                 for ((reply, _permits), outcome) in replies.into_iter().zip(outcomes) {
@@ -72,7 +99,7 @@ impl GroupCommitWriter {
             Err(e) if requests.len() > 1 && !e.is_unavailable() => {
                 tracing::warn!(error = %e, "group commit failed; retrying requests one by one");
                 for (events, (reply, _permits)) in requests.into_iter().zip(replies) {
-                    let result = self.store.write(std::slice::from_ref(&events)).await;
+                    let result = self.write_with_retry(std::slice::from_ref(&events)).await;
                     let _ = reply.send(match result {
                         Ok(mut outcomes) => {
                             self.count(&outcomes);

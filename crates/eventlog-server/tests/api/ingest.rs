@@ -246,3 +246,52 @@ crate::store_tests!(
     concurrent_writers_lose_and_duplicate_nothing,
     tenant_bound_keys_write_and_read_only_their_tenant,
 );
+
+/// With its database unreachable the server answers 503 + Retry-After (never 500), health
+/// says so, and it recovers by itself when the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_is_a_503_and_recovers_postgres() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let db = s.pg_database.clone().unwrap();
+    assert_eq!(s.post_event(&event(json!({}))).await.0, 201, "warms the key cache");
+    let admin = sqlx::PgPool::connect(&crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(&db)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    // The key is still cached, so the request reaches the writer, which cannot commit.
+    let resp = s
+        .post("/api/events", &s.admin_key)
+        .json(&event(json!({})))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").cloned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some(), "503 carries Retry-After");
+    let (status, health) = send(s.client.get(format!("{}/api/events/health", s.url))).await;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["store_reachable"], false);
+
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (status, body) = s
+        .post_event(&event(json!({"event_id": "after-outage"})))
+        .await;
+    assert_eq!(status, 201, "recovers without a restart: {body}");
+    s.cleanup().await;
+}
