@@ -21,7 +21,7 @@ use crate::query::{
     USER_ACTIVITY_RECENT,
 };
 use crate::schema::SchemaReport;
-use crate::write::{ids_to_check, plan, RequestOutcome};
+use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
 use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -297,9 +297,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await?;
             for (id, hash) in rows {
-                let hash: [u8; 32] = hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                let hash = decode_stored_hash(hash)?;
                 known.insert(id, hash);
             }
         }

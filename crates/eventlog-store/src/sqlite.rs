@@ -23,7 +23,7 @@ use crate::query::{
     USER_ACTIVITY_RECENT,
 };
 use crate::schema::SchemaReport;
-use crate::write::{ids_to_check, plan, RequestOutcome};
+use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
 use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -321,9 +321,7 @@ impl Store for SqliteStore {
             sep.push_unseparated(")");
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let hash: Vec<u8> = row.try_get(1)?;
-                let hash: [u8; 32] = hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("content_hash".into()))?;
+                let hash = decode_stored_hash(hash)?;
                 known.insert(row.try_get(0)?, hash);
             }
         }
@@ -380,7 +378,7 @@ impl Store for SqliteStore {
                     )
                     .push_bind(r.severity.as_str())
                     .push_bind(r.importance.as_str())
-                    .push_bind(&event.content_hash()[..])
+                    .push_bind(stored_hash(event).to_vec())
                     .push_bind(now)
                     .push_bind(now);
             });

@@ -255,7 +255,11 @@ async fn store_outage_is_a_503_and_recovers_postgres() {
         return;
     };
     let db = s.pg_database.clone().unwrap();
-    assert_eq!(s.post_event(&event(json!({}))).await.0, 201, "warms the key cache");
+    assert_eq!(
+        s.post_event(&event(json!({}))).await.0,
+        201,
+        "warms the key cache"
+    );
     let admin = sqlx::PgPool::connect(&crate::helpers::postgres_admin_url())
         .await
         .unwrap();

@@ -7,6 +7,8 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use eventlog_core::ValidatedEvent;
 
+use crate::write::stored_hash;
+
 /// The COPY statement whose column order [`encode_row`] follows.
 pub(super) const COPY_STATEMENT: &str = "COPY events (event_id, event_code, event_category, \
     event_type, event_name, event_description, user_id, username, user_role, tenant_id, \
@@ -116,7 +118,7 @@ pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTim
     text(out, Some(r.severity.as_str()));
     text(out, Some(r.importance.as_str()));
     out.extend_from_slice(b"\\\\x");
-    out.extend_from_slice(hex::encode(event.content_hash()).as_bytes());
+    out.extend_from_slice(hex::encode(stored_hash(event)).as_bytes());
     out.push(b'\t');
     time(out, now);
     writeln!(out, "{}", now.format("%Y-%m-%d %H:%M:%S%.6f+00"))
