@@ -1,0 +1,188 @@
+//! `query`: latency of the read API, one connection, sequential requests.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use crate::stats::{ms, summarise};
+
+/// Options of `query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// Base URL of the server.
+    #[arg(long)]
+    url: String,
+    /// API key (admin or analyst).
+    #[arg(long, env = "EVENTLOG_KEY")]
+    key: String,
+    /// Measured requests per kind.
+    #[arg(long, default_value_t = 500)]
+    requests: usize,
+    /// Unmeasured warm-up requests per kind.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Seed for sampling ids and users.
+    #[arg(long, default_value_t = 5)]
+    seed: u64,
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> Result<(u16, bytes::Bytes)> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?))
+    }
+
+    async fn json(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.get(path).await?;
+        if status != 200 {
+            bail!("GET {path}: {status} {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// Runs `query`.
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let api = Api {
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base: args.url.trim_end_matches('/').to_owned(),
+        auth: format!("Bearer {}", args.key),
+    };
+    // Sample ids and users from a few pages of recent events of several kinds.
+    let mut ids = Vec::new();
+    let mut users = Vec::new();
+    for filter in ["", "&category=AUTH", "&category=DATA", "&category=PRED"] {
+        let page = api
+            .json(&format!("/api/events/recent?limit=500{filter}"))
+            .await
+            .context("sampling events")?;
+        for e in page["events"].as_array().into_iter().flatten() {
+            if let Some(id) = e["event_id"].as_str() {
+                ids.push(id.to_owned());
+            }
+            if let Some(u) = e["user_id"].as_str() {
+                users.push(u.to_owned());
+            }
+        }
+    }
+    if ids.is_empty() || users.is_empty() {
+        bail!("the store holds no events to query");
+    }
+    let kinds: Vec<(&str, Box<dyn FnMut() -> String>)> = vec![
+        (
+            "recent, no filter",
+            Box::new(|| "/api/events/recent?limit=50".to_owned()),
+        ),
+        (
+            "recent, category=AUTH",
+            Box::new(|| "/api/events/recent?limit=50&category=AUTH".to_owned()),
+        ),
+        (
+            "recent, category=AUTH&status=FAILED",
+            Box::new(|| "/api/events/recent?limit=50&category=AUTH&status=FAILED".to_owned()),
+        ),
+        ("recent, user_id=X&category=DATA", {
+            let users = users.clone();
+            let mut r = StdRng::seed_from_u64(args.seed + 1);
+            Box::new(move || {
+                format!(
+                    "/api/events/recent?limit=50&user_id={}&category=DATA",
+                    users[r.gen_range(0..users.len())]
+                )
+            })
+        }),
+        (
+            "recent, severity=CRITICAL (rare)",
+            Box::new(|| "/api/events/recent?limit=50&severity=CRITICAL".to_owned()),
+        ),
+        ("get by id", {
+            let ids = ids.clone();
+            let mut r = StdRng::seed_from_u64(args.seed + 2);
+            Box::new(move || format!("/api/events/{}", ids[r.gen_range(0..ids.len())]))
+        }),
+        ("user-activity (30 days)", {
+            let users = users.clone();
+            let mut r = StdRng::seed_from_u64(args.seed + 3);
+            Box::new(move || {
+                format!(
+                    "/api/events/user-activity/{}",
+                    users[r.gen_range(0..users.len())]
+                )
+            })
+        }),
+    ];
+
+    let mut rows = Vec::new();
+    for (name, mut path) in kinds {
+        for _ in 0..args.warmup {
+            api.get(&path()).await?;
+        }
+        let mut lat = Vec::with_capacity(args.requests);
+        let mut non_200 = 0u64;
+        let mut first_bad = None;
+        for _ in 0..args.requests {
+            let p = path();
+            let t = Instant::now();
+            let (status, body) = api.get(&p).await?;
+            lat.push(t.elapsed());
+            if status != 200 {
+                non_200 += 1;
+                first_bad.get_or_insert_with(|| {
+                    format!(
+                        "{status} {p}: {}",
+                        String::from_utf8_lossy(&body[..body.len().min(200)])
+                    )
+                });
+            }
+        }
+        let s = summarise(&mut lat);
+        println!(
+            "{{\"bench\":\"query\",\"kind\":\"{name}\",\"requests\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"non_200\":{non_200}}}",
+            s.count, ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max)
+        );
+        if let Some(b) = first_bad {
+            eprintln!("query: {name}: {b}");
+        }
+        rows.push((name, s, non_200));
+    }
+    println!(
+        "--- query latency: {} requests per kind, one connection, sequential ---",
+        args.requests
+    );
+    println!(
+        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "kind", "p50 ms", "p95 ms", "p99 ms", "max ms", "non-200"
+    );
+    for (name, s, bad) in rows {
+        println!(
+            "{:<38} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            name,
+            ms(s.p50),
+            ms(s.p95),
+            ms(s.p99),
+            ms(s.max),
+            bad
+        );
+    }
+    Ok(())
+}
