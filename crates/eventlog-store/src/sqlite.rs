@@ -15,7 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
@@ -88,13 +88,16 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
+        // A checkpoint taking seconds under load is expected, not a slow query to report.
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().disable_statement_logging())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            // 16 MiB of page cache per reader (the writer has 64 MiB), so four busy readers
+            // keep the server's memory bounded.
+            .connect_with(options.read_only(true).pragma("cache_size", "-16384"))
             .await?;
         let alive = Arc::new(());
         tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));

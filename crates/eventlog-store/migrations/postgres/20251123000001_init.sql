@@ -46,6 +46,9 @@ CREATE INDEX events_timestamp ON events ("timestamp" DESC, seq DESC);
 -- Idempotency (uniqueness is enforced by the single writer under an advisory lock, since a
 -- unique index on a partitioned table must include the partition key) and get-by-id.
 CREATE INDEX events_event_id ON events (event_id);
+-- Rare severities (CRITICAL, ERROR) without walking every recent event. The leading column
+-- has five values, so inserts append at five places and stay cheap.
+CREATE INDEX events_severity_timestamp ON events (severity, "timestamp" DESC, seq DESC);
 -- A user's activity and the user_id filter.
 CREATE INDEX events_user_timestamp ON events (user_id, "timestamp" DESC) WHERE user_id IS NOT NULL;
 

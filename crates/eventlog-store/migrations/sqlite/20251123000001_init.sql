@@ -44,6 +44,9 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_event_id ON events (event_id);
 -- Recent events, newest first (the rowid `seq` breaks ties).
 CREATE INDEX events_timestamp ON events (timestamp);
+-- Rare severities (CRITICAL, ERROR) without walking every recent event. The leading column
+-- has five values, so inserts append at five places and stay cheap.
+CREATE INDEX events_severity_timestamp ON events (severity, timestamp);
 -- A user's activity and the user_id filter.
 CREATE INDEX events_user_timestamp ON events (user_id, timestamp) WHERE user_id IS NOT NULL;
 
