@@ -88,6 +88,11 @@ fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
 
 /// Parses one event from a JSON document.
 pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+    // Fast path: plain serde_json. Only a failed parse pays for path tracking, to name
+    // the field at fault.
+    if let Ok(event) = serde_json::from_slice::<RawEvent>(bytes) {
+        return Ok(event);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let event: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
     de.end().map_err(|e| json_error(&e))?;

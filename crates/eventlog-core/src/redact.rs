@@ -69,6 +69,25 @@ fn normalise(key: &str) -> String {
         .collect()
 }
 
+/// Whether `key`, ignoring ASCII case, `-` and `_`, ends with `suffix` (already normalised).
+/// Allocation-free: it runs for every key of every payload.
+fn ends_with_normalised(key: &str, suffix: &str) -> bool {
+    let mut key_bytes = key.bytes().rev().filter(|b| *b != b'_' && *b != b'-');
+    suffix.bytes().rev().all(|s| {
+        key_bytes
+            .next()
+            .is_some_and(|k| k.to_ascii_lowercase() == s)
+    })
+}
+
+/// Whether `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 impl Redactor {
     /// A redactor that also treats keys ending in any of `extra_keys` as secret.
     pub fn new(extra_keys: &[String]) -> Self {
@@ -79,9 +98,8 @@ impl Redactor {
 
     /// Whether values under `key` are masked.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        let k = normalise(key);
-        SENSITIVE_KEYS.iter().any(|s| k.ends_with(s))
-            || self.extra_keys.iter().any(|s| k.ends_with(s.as_str()))
+        SENSITIVE_KEYS.iter().any(|s| ends_with_normalised(key, s))
+            || self.extra_keys.iter().any(|s| ends_with_normalised(key, s))
     }
 
     /// Masks secrets in `value` in place, at any depth.
@@ -150,12 +168,10 @@ impl Redactor {
                 }
             });
         }
-        let lower_has = |needle: &str| {
-            out.as_bytes()
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-        };
-        if lower_has("bearer") || lower_has("basic") || lower_has("token") {
+        if ["bearer", "basic", "token"]
+            .iter()
+            .any(|n| contains_ignore_case(&out, n))
+        {
             out = replace(out, &BEARER, |c| format!("{} {MASK}", &c[1]));
         }
         if out.contains("eyJ") {
