@@ -270,6 +270,10 @@ pub struct RawCopyArgs {
     /// Seed of the event generator.
     #[arg(long, default_value_t = 3)]
     seed: u64,
+    /// Drop this index of eventlog's schema before loading, to measure what it costs
+    /// (repeatable; e.g. events_user_timestamp).
+    #[arg(long = "without-index")]
+    without_index: Vec<String>,
 }
 
 /// Runs `raw-copy`.
@@ -291,6 +295,15 @@ pub async fn raw_copy(args: RawCopyArgs) -> Result<()> {
     let result = async {
         let store = eventlog_store::PgStore::open(&url).await?;
         eventlog_store::Store::migrate(&store).await?;
+        for index in &args.without_index {
+            // An identifier cannot be a bind parameter; accept only plain names.
+            anyhow::ensure!(
+                !index.is_empty() && index.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "--without-index takes an index name such as events_user_timestamp"
+            );
+            sqlx::query(&format!("DROP INDEX {index}")).execute(store.pool()).await?;
+            println!("(loading without index {index})");
+        }
         let start = Instant::now();
         let mut rows = 0;
         for chunk in &chunks {

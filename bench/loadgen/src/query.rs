@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::stats::{ms, summarise};
 
+/// Makes the request path of one query kind (drawing ids and users as it goes).
+type PathMaker<'a> = Box<dyn FnMut() -> String + 'a>;
+
 /// Options of `query`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -88,7 +91,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     if ids.is_empty() || users.is_empty() {
         bail!("the store holds no events to query");
     }
-    let kinds: Vec<(&str, Box<dyn FnMut() -> String>)> = vec![
+    let kinds: Vec<(&str, PathMaker)> = vec![
         (
             "recent, no filter",
             Box::new(|| "/api/events/recent?limit=50".to_owned()),
