@@ -301,7 +301,9 @@ pub async fn raw_copy(args: RawCopyArgs) -> Result<()> {
                 !index.is_empty() && index.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
                 "--without-index takes an index name such as events_user_timestamp"
             );
-            sqlx::query(&format!("DROP INDEX {index}")).execute(store.pool()).await?;
+            sqlx::query(&format!("DROP INDEX {index}"))
+                .execute(store.pool())
+                .await?;
             println!("(loading without index {index})");
         }
         let start = Instant::now();

@@ -32,6 +32,10 @@ pub struct CatalogEntry {
     /// The action such an event usually carries, e.g. `LOGIN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// The outcome such an event has unless it says otherwise (e.g. `FAILED` for a failed
+    /// login); absent means `SUCCESS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Default severity.
     pub severity: Severity,
     /// Default importance (MAJOR shows in the activity feed's headline view).

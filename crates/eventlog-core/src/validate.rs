@@ -7,7 +7,8 @@
 //!   catalog entry of `event_code`; otherwise `event_name` = `event_type`, `action` =
 //!   `http_method` or `LOG`, `severity` = `INFO`, `importance` = `MAJOR` for ERROR and
 //!   CRITICAL, else `MINOR`.
-//! - `status`: from `http_status` (`< 400` SUCCESS, `4xx` FAILED, `5xx` ERROR), else SUCCESS.
+//! - `status`: the catalog entry's (e.g. FAILED for AUTH-002), else from `http_status`
+//!   (`< 400` SUCCESS, `4xx` FAILED, `5xx` ERROR), else SUCCESS.
 //! - `timestamp`: the time eventlog received the event. A timestamp without an offset is UTC.
 //! - `event_id`: generated ([`crate::id`]).
 
@@ -317,6 +318,7 @@ impl Validator {
         // Outcome.
         let status = text(&mut errors, "status", raw.status)
             .map(|s| s.to_ascii_uppercase())
+            .or_else(|| entry.and_then(|e| e.status.clone()))
             .unwrap_or_else(|| match raw.http_status {
                 Some(s) if s >= 500 => "ERROR".to_owned(),
                 Some(s) if s >= 400 => "FAILED".to_owned(),

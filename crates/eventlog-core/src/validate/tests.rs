@@ -84,6 +84,15 @@ fn catalog_code_supplies_defaults() {
     assert_eq!(r.severity, Severity::Critical);
     assert_eq!(r.importance, Importance::Major);
     assert!(r.event_id.starts_with("AUTH-005-"));
+    assert_eq!(r.status, "BLOCKED");
+    let failed = check(r#"{"event_code":"AUTH-002","username":"guru01"}"#).unwrap();
+    assert_eq!(
+        failed.record().status,
+        "FAILED",
+        "a failed login is not a success"
+    );
+    let explicit = check(r#"{"event_code":"AUTH-002","status":"ERROR"}"#).unwrap();
+    assert_eq!(explicit.record().status, "ERROR");
     // Explicit values win over catalog defaults; a contradicting category does not.
     let e = check(r#"{"event_code":"AUTH-005","severity":"info"}"#).unwrap();
     assert_eq!(e.record().severity, Severity::Info);
