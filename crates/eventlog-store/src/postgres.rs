@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
@@ -50,6 +50,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database at `url`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        // One direct connection first: a pool would only report "timed out", where this
+        // says why (refused, unknown database, authentication failed).
+        PgConnection::connect(url).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
