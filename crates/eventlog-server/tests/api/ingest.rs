@@ -299,3 +299,44 @@ async fn store_outage_is_a_503_and_recovers_postgres() {
     assert_eq!(status, 201, "recovers without a restart: {body}");
     s.cleanup().await;
 }
+
+/// A full queue refuses with 503 + Retry-After at once instead of buffering without bound;
+/// everything acknowledged is stored and nothing refused is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_and_loses_nothing() {
+    let config = eventlog_server::ServerConfig {
+        ingest: eventlog_server::config::IngestConfig {
+            queue_capacity_events: 200,
+            max_batch_events: 200,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = TestServer::sqlite_with(config).await;
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let req = s.post("/api/events/batch", &s.admin_key).json(&json!({
+                "events": (0..200).map(|i| event(json!({"correlation_id": format!("q{t}"), "metadata": {"i": i}}))).collect::<Vec<_>>()
+            }));
+            tokio::spawn(async move {
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.headers().get("retry-after").is_some())
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (201, _) => accepted += 1,
+            (503, true) => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(accepted >= 1, "some batches get through");
+    assert!(
+        refused >= 1,
+        "32 concurrent batches of 200 cannot all fit a 200-event queue"
+    );
+    assert_eq!(s.store.count_events().await.unwrap(), accepted * 200);
+}
