@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 mod postgres;
 pub mod query;
+mod rows;
 pub mod schema;
 mod sqlite;
 pub mod write;

@@ -5,12 +5,11 @@
 mod copy;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::str::FromStr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
-use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
+use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
@@ -20,7 +19,8 @@ use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, FAILURE_STATUSES,
     USER_ACTIVITY_RECENT,
 };
-use crate::schema::SchemaReport;
+use crate::rows::{event_from_row, BackendColumns};
+use crate::schema::{missing_migrations, SchemaReport};
 use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -139,63 +139,22 @@ fn month_of(t: DateTime<Utc>) -> NaiveDate {
 }
 
 fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
-    let related = match row.try_get::<Option<serde_json::Value>, _>("related")? {
-        Some(serde_json::Value::Object(m)) => Some(m),
-        None => None,
-        Some(_) => return Err(corrupt("related is not an object")),
-    };
-    let ip: Option<String> = row.try_get("ip_address")?;
-    let record = EventRecord {
-        event_id: row.try_get("event_id")?,
-        event_code: row.try_get("event_code")?,
-        event_category: row.try_get("event_category")?,
-        event_type: row.try_get("event_type")?,
-        event_name: row.try_get("event_name")?,
-        event_description: row.try_get("event_description")?,
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        user_role: row.try_get("user_role")?,
-        tenant_id: row.try_get("tenant_id")?,
-        ip_address: ip
-            .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
-            .transpose()?,
-        user_agent: row.try_get("user_agent")?,
-        session_id: row.try_get("session_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        source: row.try_get("source")?,
-        resource_type: row.try_get("resource_type")?,
-        resource_id: row.try_get("resource_id")?,
-        resource_name: row.try_get("resource_name")?,
-        related,
-        action: row.try_get("action")?,
-        status: row.try_get("status")?,
-        http_method: row.try_get("http_method")?,
-        endpoint: row.try_get("endpoint")?,
+    let cols = BackendColumns {
+        related: row.try_get("related")?,
+        request_data: row.try_get("request_data")?,
+        response_data: row.try_get("response_data")?,
+        metadata: row.try_get("metadata")?,
         http_status: row
             .try_get::<Option<i16>, _>("http_status")?
             .map(|s| s as u16),
-        request_data: row.try_get("request_data")?,
-        response_data: row.try_get("response_data")?,
-        error_message: row.try_get("error_message")?,
-        error_code: row.try_get("error_code")?,
-        processing_time_ms: row.try_get("processing_time_ms")?,
-        timestamp: row.try_get("timestamp")?,
-        metadata: row.try_get("metadata")?,
         tags: row
             .try_get::<Option<Vec<String>>, _>("tags")?
             .unwrap_or_default(),
-        severity: Severity::from_str(row.try_get::<&str, _>("severity")?)
-            .map_err(|()| corrupt("severity"))?,
-        importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
-            .map_err(|()| corrupt("importance"))?,
-    };
-    let event = StoredEvent {
-        record,
+        timestamp: row.try_get("timestamp")?,
         created_at: row.try_get("created_at")?,
         processed_at: row.try_get("processed_at")?,
     };
-    Ok((event, row.try_get("seq")?))
+    event_from_row(row, cols)
 }
 
 fn row_to_key(row: &PgRow) -> Result<ApiKey, StoreError> {
@@ -233,31 +192,12 @@ impl Store for PgStore {
         let now = month_of(Utc::now());
         self.ensure_partitions((0..=MONTHS_AHEAD).map(|i| now + Months::new(i)).collect())
             .await?;
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect())
+        Ok(missing_migrations(&MIGRATOR, &before))
     }
 
     async fn check_schema(&self) -> Result<SchemaReport, StoreError> {
         let applied = self.applied_versions().await?;
-        let mut report = SchemaReport {
-            backend: "postgres",
-            applied_version: applied.last().copied(),
-            expected_version: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
-            pending: MIGRATOR
-                .iter()
-                .filter(|m| !applied.contains(&m.version))
-                .map(|m| format!("{} {}", m.version, m.description))
-                .collect(),
-            unknown_applied: applied
-                .iter()
-                .filter(|v| !MIGRATOR.iter().any(|m| m.version == **v))
-                .copied()
-                .collect(),
-            drift: Vec::new(),
-        };
+        let mut report = SchemaReport::from_migrations("postgres", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, udt_name::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name IN ('events', 'api_keys')",

@@ -122,7 +122,40 @@ pub struct SchemaReport {
     pub drift: Vec<Drift>,
 }
 
+/// `version description` of each migration of `migrator` not in `applied`.
+pub(crate) fn missing_migrations(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[i64],
+) -> Vec<String> {
+    migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect()
+}
+
 impl SchemaReport {
+    /// The migration part of the report: what `applied` lacks of `migrator` and has beyond
+    /// it. Columns are compared afterwards with [`SchemaReport::compare_columns`].
+    pub(crate) fn from_migrations(
+        backend: &'static str,
+        migrator: &sqlx::migrate::Migrator,
+        applied: &[i64],
+    ) -> Self {
+        Self {
+            backend,
+            applied_version: applied.last().copied(),
+            expected_version: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            pending: missing_migrations(migrator, applied),
+            unknown_applied: applied
+                .iter()
+                .filter(|v| !migrator.iter().any(|m| m.version == **v))
+                .copied()
+                .collect(),
+            drift: Vec::new(),
+        }
+    }
+
     /// Whether the database matches this build exactly.
     pub fn is_ok(&self) -> bool {
         self.pending.is_empty() && self.unknown_applied.is_empty() && self.drift.is_empty()

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use eventlog_core::{EventRecord, Importance, Severity, StoredEvent, ValidatedEvent};
+use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -22,7 +21,8 @@ use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, FAILURE_STATUSES,
     USER_ACTIVITY_RECENT,
 };
-use crate::schema::SchemaReport;
+use crate::rows::{event_from_row, BackendColumns};
+use crate::schema::{missing_migrations, SchemaReport};
 use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -169,65 +169,24 @@ fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>, StoreError
 }
 
 fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
-    let related = match parse_json(row.try_get("related")?)? {
-        Some(serde_json::Value::Object(m)) => Some(m),
-        None => None,
-        Some(_) => return Err(corrupt("related is not an object")),
-    };
-    let tags: Vec<String> = match row.try_get::<Option<String>, _>("tags")? {
+    let tags = match row.try_get::<Option<String>, _>("tags")? {
         Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         None => Vec::new(),
     };
-    let ip: Option<String> = row.try_get("ip_address")?;
-    let record = EventRecord {
-        event_id: row.try_get("event_id")?,
-        event_code: row.try_get("event_code")?,
-        event_category: row.try_get("event_category")?,
-        event_type: row.try_get("event_type")?,
-        event_name: row.try_get("event_name")?,
-        event_description: row.try_get("event_description")?,
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        user_role: row.try_get("user_role")?,
-        tenant_id: row.try_get("tenant_id")?,
-        ip_address: ip
-            .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
-            .transpose()?,
-        user_agent: row.try_get("user_agent")?,
-        session_id: row.try_get("session_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        source: row.try_get("source")?,
-        resource_type: row.try_get("resource_type")?,
-        resource_id: row.try_get("resource_id")?,
-        resource_name: row.try_get("resource_name")?,
-        related,
-        action: row.try_get("action")?,
-        status: row.try_get("status")?,
-        http_method: row.try_get("http_method")?,
-        endpoint: row.try_get("endpoint")?,
+    let cols = BackendColumns {
+        related: parse_json(row.try_get("related")?)?,
+        request_data: parse_json(row.try_get("request_data")?)?,
+        response_data: parse_json(row.try_get("response_data")?)?,
+        metadata: parse_json(row.try_get("metadata")?)?,
         http_status: row
             .try_get::<Option<i64>, _>("http_status")?
             .map(|s| s as u16),
-        request_data: parse_json(row.try_get("request_data")?)?,
-        response_data: parse_json(row.try_get("response_data")?)?,
-        error_message: row.try_get("error_message")?,
-        error_code: row.try_get("error_code")?,
-        processing_time_ms: row.try_get("processing_time_ms")?,
-        timestamp: from_micros(row.try_get("timestamp")?)?,
-        metadata: parse_json(row.try_get("metadata")?)?,
         tags,
-        severity: Severity::from_str(row.try_get::<&str, _>("severity")?)
-            .map_err(|()| corrupt("severity"))?,
-        importance: Importance::from_str(row.try_get::<&str, _>("importance")?)
-            .map_err(|()| corrupt("importance"))?,
-    };
-    let event = StoredEvent {
-        record,
+        timestamp: from_micros(row.try_get("timestamp")?)?,
         created_at: from_micros(row.try_get("created_at")?)?,
         processed_at: from_micros(row.try_get("processed_at")?)?,
     };
-    Ok((event, row.try_get("seq")?))
+    event_from_row(row, cols)
 }
 
 fn row_to_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
@@ -265,31 +224,12 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let before = self.applied_versions().await?;
         MIGRATOR.run(&self.writer).await?;
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect())
+        Ok(missing_migrations(&MIGRATOR, &before))
     }
 
     async fn check_schema(&self) -> Result<SchemaReport, StoreError> {
         let applied = self.applied_versions().await?;
-        let mut report = SchemaReport {
-            backend: "sqlite",
-            applied_version: applied.last().copied(),
-            expected_version: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
-            pending: MIGRATOR
-                .iter()
-                .filter(|m| !applied.contains(&m.version))
-                .map(|m| format!("{} {}", m.version, m.description))
-                .collect(),
-            unknown_applied: applied
-                .iter()
-                .filter(|v| !MIGRATOR.iter().any(|m| m.version == **v))
-                .copied()
-                .collect(),
-            drift: Vec::new(),
-        };
+        let mut report = SchemaReport::from_migrations("sqlite", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND m.name IN ('events', 'api_keys')",

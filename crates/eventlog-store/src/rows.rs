@@ -1,0 +1,93 @@
+//! Reading an event row back, shared by both backends: the columns they store alike are
+//! decoded here; the few whose storage differs (times, JSON, tags) arrive already decoded.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use eventlog_core::{EventRecord, Importance, Severity, StoredEvent};
+use serde_json::Value;
+use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+
+use crate::StoreError;
+
+/// The columns whose storage differs between SQLite and PostgreSQL, decoded by the backend.
+pub(crate) struct BackendColumns {
+    pub(crate) related: Option<Value>,
+    pub(crate) request_data: Option<Value>,
+    pub(crate) response_data: Option<Value>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) timestamp: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) processed_at: DateTime<Utc>,
+}
+
+/// The event in `row` (selected with the backend's column list) and its `seq`.
+pub(crate) fn event_from_row<'r, R>(
+    row: &'r R,
+    cols: BackendColumns,
+) -> Result<(StoredEvent, i64), StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    R::Database: Database,
+{
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let text = |column: &'static str| row.try_get::<Option<String>, _>(column);
+    let required = |column: &'static str| row.try_get::<String, _>(column);
+    let related = match cols.related {
+        Some(Value::Object(m)) => Some(m),
+        None => None,
+        Some(_) => return Err(corrupt("related is not an object")),
+    };
+    let record = EventRecord {
+        event_id: required("event_id")?,
+        event_code: text("event_code")?,
+        event_category: required("event_category")?,
+        event_type: required("event_type")?,
+        event_name: required("event_name")?,
+        event_description: text("event_description")?,
+        user_id: text("user_id")?,
+        username: text("username")?,
+        user_role: text("user_role")?,
+        tenant_id: text("tenant_id")?,
+        ip_address: text("ip_address")?
+            .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
+            .transpose()?,
+        user_agent: text("user_agent")?,
+        session_id: text("session_id")?,
+        correlation_id: text("correlation_id")?,
+        source: text("source")?,
+        resource_type: text("resource_type")?,
+        resource_id: text("resource_id")?,
+        resource_name: text("resource_name")?,
+        related,
+        action: required("action")?,
+        status: required("status")?,
+        http_method: text("http_method")?,
+        endpoint: text("endpoint")?,
+        http_status: cols.http_status,
+        request_data: cols.request_data,
+        response_data: cols.response_data,
+        error_message: text("error_message")?,
+        error_code: text("error_code")?,
+        processing_time_ms: row.try_get("processing_time_ms")?,
+        timestamp: cols.timestamp,
+        metadata: cols.metadata,
+        tags: cols.tags,
+        severity: Severity::from_str(&required("severity")?).map_err(|()| corrupt("severity"))?,
+        importance: Importance::from_str(&required("importance")?)
+            .map_err(|()| corrupt("importance"))?,
+    };
+    let event = StoredEvent {
+        record,
+        created_at: cols.created_at,
+        processed_at: cols.processed_at,
+    };
+    Ok((event, row.try_get("seq")?))
+}
