@@ -88,6 +88,43 @@ async fn the_catalog_is_served(s: &TestServer) {
     assert!(login["icon"].is_string() && login["color"].as_str().unwrap().starts_with('#'));
 }
 
+/// An application's own catalog, named in the config, is served and its codes' defaults
+/// apply to events that name them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_catalogs_from_the_config_are_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.json");
+    std::fs::write(
+        &file,
+        r##"{"catalog": "shop", "events": [{"code": "SHOP-001", "name": "Order Placed",
+            "description": "A customer placed an order", "category": "DATA", "event_type": "ORDER",
+            "action": "CREATE", "severity": "INFO", "importance": "MAJOR", "data_keys": ["order_id"],
+            "icon": "shopping-cart", "color": "#16a34a"}]}"##,
+    )
+    .unwrap();
+    let config = eventlog_server::ServerConfig {
+        catalog: eventlog_server::config::CatalogConfig { files: vec![file] },
+        ..Default::default()
+    };
+    let s = TestServer::sqlite_with(config).await;
+    let (_, catalog) = s.get_json("/api/catalog").await;
+    assert!(catalog["sources"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("shop")));
+    let (status, body) = s
+        .post_event(&json!({"event_code": "SHOP-001", "resource_id": "ORD-9"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["event_id"].as_str().unwrap();
+    assert!(id.starts_with("SHOP-001-"), "{id}");
+    let (_, stored) = s.get_json(&format!("/api/events/{id}")).await;
+    assert_eq!(
+        (stored["event_name"].as_str(), stored["importance"].as_str()),
+        (Some("Order Placed"), Some("MAJOR"))
+    );
+}
+
 crate::store_tests!(
     roles_are_enforced,
     revoked_keys_stop_working,

@@ -237,6 +237,7 @@ async fn secrets_are_masked_before_storage(s: &TestServer) {
 }
 
 crate::store_tests!(
+    back_filled_and_future_month_events_find_their_partition,
     secrets_are_masked_before_storage,
     seed_samples_are_accepted_as_written,
     same_id_same_content_is_a_duplicate_different_content_conflicts,
@@ -339,4 +340,27 @@ async fn a_full_queue_answers_503_and_loses_nothing() {
         "32 concurrent batches of 200 cannot all fit a 200-event queue"
     );
     assert_eq!(s.store.count_events().await.unwrap(), accepted * 200);
+}
+
+async fn back_filled_and_future_month_events_find_their_partition(s: &TestServer) {
+    // Months far from now have no partition yet on PostgreSQL: it is created on demand.
+    let events = vec![
+        event(json!({"event_id": "old-1", "timestamp": "2019-03-15T08:00:00Z"})),
+        event(json!({"event_id": "old-2", "timestamp": "2023-12-31T23:59:59.999999Z"})),
+        event(json!({"event_id": "now-1"})),
+    ];
+    let (status, body) = s.post_batch(&events).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, old) = s.get_json("/api/events/old-1").await;
+    assert_eq!(old["timestamp"], "2019-03-15T08:00:00Z");
+    let (_, page) = s
+        .get_json("/api/events/recent?until=2024-01-01T00:00:00Z")
+        .await;
+    let ids: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["old-2", "old-1"]);
 }
