@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 pub(super) struct Pending {
     pub(super) events: Vec<ValidatedEvent>,
     pub(super) reply: oneshot::Sender<Result<RequestOutcome, WriteFailed>>,
-    pub(super) _permits: OwnedSemaphorePermit,
+    pub(super) permits: OwnedSemaphorePermit,
 }
 
 /// The writer could not commit the request (the store failed); nothing of it was stored.
@@ -86,7 +86,7 @@ impl IngestQueue {
             .send(Pending {
                 events,
                 reply,
-                _permits: permits,
+                permits,
             })
             .map_err(|_| QueueFull)?;
         Ok(rx)

@@ -85,7 +85,7 @@ impl GroupCommitWriter {
     async fn commit(&self, group: Vec<Pending>) {
         let (requests, replies): (Vec<_>, Vec<_>) = group
             .into_iter()
-            .map(|p| (p.events, (p.reply, p._permits)))
+            .map(|p| (p.events, (p.reply, p.permits)))
             .unzip();
         match self.write_with_retry(&requests).await {
             Ok(outcomes) => {
