@@ -16,8 +16,7 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
-    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, FAILURE_STATUSES,
-    USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{missing_migrations, SchemaReport};
@@ -356,21 +355,14 @@ impl Store for PgStore {
             .iter()
             .map(|r| row_to_event(r).map(|(e, _)| e))
             .collect::<Result<_, _>>()?;
-        Ok(UserActivity {
-            user_id: user_id.to_owned(),
+        Ok(UserActivity::assemble(
+            user_id,
             since,
-            total_events: by_status.iter().map(|c| c.count).sum(),
-            failures: by_status
-                .iter()
-                .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
-                .map(|c| c.count)
-                .sum(),
-            by_category: counts(by_category)?,
+            counts(by_category)?,
             by_status,
             last_login,
-            last_activity: recent_events.first().map(|e| e.record.timestamp),
             recent_events,
-        })
+        ))
     }
 
     async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {

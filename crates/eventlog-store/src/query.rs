@@ -110,6 +110,35 @@ pub struct UserActivity {
     pub recent_events: Vec<StoredEvent>,
 }
 
+impl UserActivity {
+    /// Assembles the answer; totals, failures and last activity are derived from the
+    /// breakdowns and the recent events, so both stores count the same way.
+    pub(crate) fn assemble(
+        user_id: &str,
+        since: DateTime<Utc>,
+        by_category: Vec<Count>,
+        by_status: Vec<Count>,
+        last_login: Option<DateTime<Utc>>,
+        recent_events: Vec<StoredEvent>,
+    ) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            since,
+            total_events: by_status.iter().map(|c| c.count).sum(),
+            failures: by_status
+                .iter()
+                .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
+                .map(|c| c.count)
+                .sum(),
+            by_category,
+            by_status,
+            last_login,
+            last_activity: recent_events.first().map(|e| e.record.timestamp),
+            recent_events,
+        }
+    }
+}
+
 /// Statuses counted as failures.
 pub const FAILURE_STATUSES: &[&str] =
     &["FAILED", "FAILURE", "ERROR", "DENIED", "BLOCKED", "TIMEOUT"];
