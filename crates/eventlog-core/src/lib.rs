@@ -11,6 +11,8 @@ pub mod catalog;
 mod error;
 pub mod event;
 pub mod id;
+pub mod integrity;
+pub mod jcs;
 pub mod parse;
 pub mod redact;
 pub mod validate;
