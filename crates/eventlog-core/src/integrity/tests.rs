@@ -64,7 +64,7 @@ prop_compose! {
             session_id: opts2.0, correlation_id: opts2.1, source: opts2.2, resource_type: opts2.3,
             resource_id: opts2.4, resource_name: opts2.5, http_method: opts2.6,
             endpoint: opts3.0, error_message: opts3.1, error_code: opts3.2,
-            ip_address: ip.map(|b| std::net::IpAddr::from(b)),
+            ip_address: ip.map(std::net::IpAddr::from),
             related: related.map(|m| m.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
             http_status,
             request_data: json.0, response_data: json.1,
