@@ -14,9 +14,11 @@
 //! excerpt of a payload (findings end up in stored events).
 
 pub mod decode;
+pub mod derive;
 
 mod command;
 mod injection;
+pub mod stateful;
 mod traversal;
 mod upload;
 
