@@ -6,6 +6,7 @@ use eventlog_store::Store;
 use crate::auth::KeyCache;
 use crate::config::IngestConfig;
 use crate::ingest::IngestQueue;
+use crate::integrity::Integrity;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -20,4 +21,6 @@ pub struct AppState {
     pub limits: Arc<IngestConfig>,
     /// Recently verified API keys.
     pub keys: KeyCache,
+    /// Checkpoint signing and pruning records.
+    pub integrity: Arc<Integrity>,
 }

@@ -93,8 +93,7 @@ pub trait Store: Send + Sync + 'static {
     async fn chain_head(&self) -> Result<ChainHead, StoreError>;
 
     /// Chained events after position/seq `after`, in chain order, at most `limit`.
-    async fn chain_rows(&self, after: (i64, i64), limit: u32)
-        -> Result<Vec<ChainRow>, StoreError>;
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError>;
 
     /// The first event (seq, event id) without a chain position stored after chaining
     /// began: a row inserted behind eventlog's back.

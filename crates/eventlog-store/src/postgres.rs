@@ -15,9 +15,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
-use crate::integrity::{
-    hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning,
-};
+use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
@@ -491,11 +489,7 @@ impl Store for PgStore {
         read_head(&mut conn).await
     }
 
-    async fn chain_rows(
-        &self,
-        after: (i64, i64),
-        limit: u32,
-    ) -> Result<Vec<ChainRow>, StoreError> {
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {
         let sql = format!(
             "SELECT {SELECT_COLUMNS}, record_hash, chain_pos, chain_hash FROM events \
              WHERE chain_pos IS NOT NULL AND (chain_pos, seq) > ($1, $2) ORDER BY chain_pos, seq LIMIT $3"

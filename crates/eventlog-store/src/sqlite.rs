@@ -17,9 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
-use crate::integrity::{
-    hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning,
-};
+use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
@@ -567,11 +565,7 @@ impl Store for SqliteStore {
         read_head(&mut conn).await
     }
 
-    async fn chain_rows(
-        &self,
-        after: (i64, i64),
-        limit: u32,
-    ) -> Result<Vec<ChainRow>, StoreError> {
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {
         let sql = format!(
             "SELECT {SELECT_COLUMNS}, record_hash, chain_pos, chain_hash FROM events \
              WHERE chain_pos IS NOT NULL AND (chain_pos, seq) > (?, ?) ORDER BY chain_pos, seq LIMIT ?"

@@ -6,5 +6,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod ingest;
+mod integrity;
 mod openapi;
 mod query;
+mod rbac;
