@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ingest::GroupCommitWriter;
+use crate::integrity::{load_or_create_signing_key, Integrity};
 use crate::{app, AppState, KeyCache, ServerConfig};
 
 /// Why the service could not start.
@@ -34,6 +35,9 @@ pub enum StartupError {
         /// What is wrong.
         message: String,
     },
+    /// The checkpoint signing key could not be read or created.
+    #[error(transparent)]
+    Integrity(#[from] crate::integrity::IntegrityError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -49,6 +53,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Application {
@@ -82,6 +87,18 @@ impl Application {
         let (queue, writer) =
             GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
         let writer = tokio::spawn(writer.run());
+        let key = match &config.integrity.signing_key_file {
+            Some(path) => load_or_create_signing_key(path)?,
+            None => {
+                tracing::warn!("no integrity.signing_key_file configured: checkpoints are signed with a key that lives only as long as this process, so `eventlog verify` cannot check them later");
+                ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>())
+            }
+        };
+        let integrity = Arc::new(Integrity::new(store.clone(), key));
+        let checkpointer = tokio::spawn(integrity.clone().run(
+            config.integrity.checkpoint_every_events.max(1),
+            std::time::Duration::from_secs(config.integrity.checkpoint_every_secs.max(1)),
+        ));
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -96,11 +113,13 @@ impl Application {
             limits: Arc::new(limits),
             keys: KeyCache::default(),
             analytics,
+            integrity,
         };
         Ok(Self {
             listener,
             state,
             writer,
+            checkpointer,
         })
     }
 
@@ -117,6 +136,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let integrity = self.state.integrity.clone();
         let router = app(self.state);
         let served = axum::serve(
             self.listener,
@@ -126,6 +146,11 @@ impl Application {
         .await;
         // The router (and with it every queue handle) is gone: the writer drains and ends.
         let _ = self.writer.await;
+        // Sign what the last commits added, so a clean stop leaves nothing unsigned.
+        self.checkpointer.abort();
+        if let Err(e) = integrity.checkpoint().await {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
         served
     }
 }

@@ -7,5 +7,7 @@ mod analytics;
 mod auth;
 mod bad_input;
 mod ingest;
+mod integrity;
 mod openapi;
 mod query;
+mod rbac;
