@@ -126,7 +126,7 @@ pub fn changed_fields(old: &Value, new: &Value) -> Map<String, Value> {
 /// A CRUD event on `resource_type`/`resource_id` (category `CRUD`, type
 /// `{RESOURCE}_{ACTION}`, e.g. `STUDENT_UPDATE`). An update carries only the changed
 /// fields' old and new values in `request_data.changes`. To log a catalog code instead
-/// (e.g. `DATA-002`), set `event_code` on the result.
+/// (e.g. `DATA-002`), call [`Event::with_code`] on the result.
 pub fn crud_event(resource_type: &str, resource_id: &str, action: CrudAction) -> Event {
     let verb = action.verb();
     let kind = resource_type.to_ascii_uppercase();

@@ -102,6 +102,16 @@ impl Event {
         }
     }
 
+    /// Makes this event one of catalog code `code`: the category, type and name it had are
+    /// dropped so the catalog's apply (e.g. a CRUD event logged as `DATA-002`).
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.event_code = Some(code.into());
+        self.event_category = None;
+        self.event_type = None;
+        self.event_name = None;
+        self
+    }
+
     /// Sets the acting user (id, name and role as far as known).
     pub fn user(mut self, id: impl Into<String>, name: Option<&str>, role: Option<&str>) -> Self {
         self.user_id = Some(id.into());

@@ -4,6 +4,7 @@
 //! behind it, so delivery order is the order of logging (except events that overflowed a
 //! full queue, which may overtake queued ones).
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +40,15 @@ pub(crate) struct Worker {
     backoff: Backoff,
     /// Set while the sink is failing: no direct delivery before this instant.
     retry_at: Option<Instant>,
+    /// Ids dead-lettered by this worker, so a spooled batch retried after a partial
+    /// refusal does not dead-letter the same event twice.
+    dead_ids: HashSet<String>,
 }
 
 enum Outcome {
     Delivered,
-    SinkDown,
+    /// The sink failed; these events (the batch minus any dead-lettered) are undelivered.
+    SinkDown(Vec<Event>),
 }
 
 impl Worker {
@@ -61,6 +66,7 @@ impl Worker {
             shared,
             rx,
             retry_at: None,
+            dead_ids: HashSet::new(),
         }
     }
 
@@ -146,8 +152,8 @@ impl Worker {
                 self.spool(chunk);
                 continue;
             }
-            if let Outcome::SinkDown = self.deliver(chunk.to_vec()).await {
-                self.spool(chunk);
+            if let Outcome::SinkDown(undelivered) = self.deliver(chunk.to_vec()).await {
+                self.spool(&undelivered);
             }
         }
     }
@@ -181,7 +187,7 @@ impl Worker {
                     }
                     if refused.iter().all(Option::is_none) {
                         self.failed("the sink refused events without naming them".to_owned());
-                        return Outcome::SinkDown;
+                        return Outcome::SinkDown(events);
                     }
                     let mut letters = Vec::new();
                     let mut rest = Vec::new();
@@ -196,6 +202,11 @@ impl Worker {
                         }
                     }
                     bump(&self.shared.stats.dead_lettered, letters.len() as u64);
+                    if self.dead_ids.len() > 100_000 {
+                        self.dead_ids.clear();
+                    }
+                    self.dead_ids
+                        .extend(letters.iter().filter_map(|l| l.event.event_id.clone()));
                     if let Err(e) = self.dead.append(&letters) {
                         bump(&self.shared.stats.dropped, letters.len() as u64);
                         self.shared.stats.error(format!("dead letters: {e}"));
@@ -204,7 +215,7 @@ impl Worker {
                 }
                 Err(SinkError::Unavailable(message)) => {
                     self.failed(message);
-                    return Outcome::SinkDown;
+                    return Outcome::SinkDown(events);
                 }
             }
         }
@@ -259,6 +270,11 @@ impl Worker {
             let mut unreadable = Vec::new();
             for payload in &batch.payloads {
                 match serde_json::from_slice::<Event>(payload) {
+                    Ok(event)
+                        if event
+                            .event_id
+                            .as_ref()
+                            .is_some_and(|id| self.dead_ids.contains(id)) => {}
                     Ok(event) => events.push(event),
                     Err(e) => unreadable.push(e.to_string()),
                 }
@@ -282,7 +298,7 @@ impl Worker {
                         }
                     }
                 }
-                Outcome::SinkDown => return,
+                Outcome::SinkDown(_) => return,
             }
         }
     }

@@ -14,14 +14,15 @@ use crate::{ClientError, Event};
 /// Delivers into a store opened from a database URL; duplicates (same event id, same
 /// content) are recognised by the store and not stored twice.
 pub struct StoreSink {
-    store: Arc<dyn Store>,
+    store: tokio::sync::OnceCell<Arc<dyn Store>>,
+    url: Option<String>,
     validator: Validator,
 }
 
 impl std::fmt::Debug for StoreSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreSink")
-            .field("backend", &self.store.backend())
+            .field("backend", &self.store.get().map(|s| s.backend()))
             .finish()
     }
 }
@@ -37,13 +38,38 @@ impl StoreSink {
 
     /// A sink with the application's own validation policy and catalog.
     pub fn with_validator(store: Arc<dyn Store>, validator: Validator) -> Self {
-        Self { store, validator }
+        Self {
+            store: tokio::sync::OnceCell::new_with(Some(store)),
+            url: None,
+            validator,
+        }
     }
 
-    /// Opens the store at `url` (`sqlite://PATH` or `postgres://...`). It does not migrate:
-    /// the schema belongs to `eventlog migrate`.
+    /// Opens the store at `url` (`sqlite://PATH` or `postgres://...`) now. It does not
+    /// migrate: the schema belongs to `eventlog migrate`.
     pub async fn open(url: &str) -> Result<Self, ClientError> {
         Ok(Self::new(eventlog_store::open(url).await?))
+    }
+
+    /// A sink that connects to `url` at its first delivery, so an application starts (and
+    /// spools) while the event database is unreachable; a failed connect is retried like
+    /// any failed delivery.
+    pub fn connect_lazily(url: &str) -> Self {
+        Self {
+            store: tokio::sync::OnceCell::new(),
+            url: Some(url.to_owned()),
+            validator: Validator::new(ValidationPolicy::default(), Catalog::built_in()),
+        }
+    }
+
+    async fn store(&self) -> Result<&Arc<dyn Store>, SinkError> {
+        self.store
+            .get_or_try_init(|| async {
+                let url = self.url.as_deref().unwrap_or_default();
+                eventlog_store::open(url).await
+            })
+            .await
+            .map_err(|e| SinkError::Unavailable(e.to_string()))
     }
 }
 
@@ -79,7 +105,8 @@ impl Sink for StoreSink {
             return Err(SinkError::Rejected(rejected));
         }
         let outcomes = self
-            .store
+            .store()
+            .await?
             .write(&[valid])
             .await
             .map_err(|e| SinkError::Unavailable(e.to_string()))?;
@@ -98,6 +125,10 @@ impl Sink for StoreSink {
     }
 
     fn describe(&self) -> String {
-        format!("store:{}", self.store.backend())
+        match (self.store.get(), &self.url) {
+            (Some(store), _) => format!("store:{}", store.backend()),
+            (None, Some(url)) => format!("store:{}", eventlog_store::redact_url(url)),
+            (None, None) => "store".to_owned(),
+        }
     }
 }
