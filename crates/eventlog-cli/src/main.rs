@@ -18,6 +18,8 @@ use eventlog_store::{KeyRole, Store};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod monitor;
+
 const DEFAULT_DATABASE: &str = "sqlite://eventlog-data/eventlog.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 
@@ -64,6 +66,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Inspect an in-app logger's spool: stats, dead letters (--failed, --retry, --clear), --check.
+    Monitor(monitor::MonitorArgs),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -169,6 +173,7 @@ async fn shutdown_signal() {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = load_config(cli.global.config.as_deref())?;
+    let explicit_database = cli.global.database.clone();
     let database = cli
         .global
         .database
@@ -182,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         })
         .clone();
     match cli.command {
+        Command::Monitor(args) => monitor::run(args, explicit_database.as_deref()).await,
         Command::Serve { listen } => {
             let listen = listen
                 .or_else(|| config.listen.clone())
