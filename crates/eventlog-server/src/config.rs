@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub validation: ValidationPolicy,
     /// Extra catalogs.
     pub catalog: CatalogConfig,
+    /// Attack detection at ingest (docs/security.md).
+    pub detect: crate::detection::DetectConfig,
 }
 
 /// Ingest limits and queue sizes.

@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod config;
+pub mod detection;
 mod error;
 pub mod ingest;
 mod routes;

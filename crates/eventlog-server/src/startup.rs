@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use eventlog_core::redact::Redactor;
 use eventlog_core::validate::Validator;
 use eventlog_core::Catalog;
 use eventlog_store::keys::{generate_secret, new_key};
@@ -13,6 +14,7 @@ use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::{app, AppState, KeyCache, ServerConfig};
 
@@ -48,6 +50,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer: JoinHandle<()>,
+    detection: Option<(JoinHandle<()>, DetectionStop)>,
 }
 
 impl Application {
@@ -80,6 +83,18 @@ impl Application {
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
             GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
+        let validator = Arc::new(Validator::new(config.validation.clone(), catalog));
+        let (writer, detection) = if config.detect.enabled {
+            let redactor = Redactor::new(&config.validation.extra_secret_keys);
+            let (task, feed, stop) =
+                DetectionTask::new(&config.detect, validator.clone(), redactor, queue.clone());
+            (
+                writer.with_detection(feed),
+                Some((tokio::spawn(task.run()), stop)),
+            )
+        } else {
+            (writer, None)
+        };
         let writer = tokio::spawn(writer.run());
         let listener = TcpListener::bind(listen)
             .await
@@ -89,7 +104,7 @@ impl Application {
             })?;
         let state = AppState {
             store,
-            validator: Arc::new(Validator::new(config.validation.clone(), catalog)),
+            validator,
             queue,
             limits: Arc::new(limits),
             keys: KeyCache::default(),
@@ -98,6 +113,7 @@ impl Application {
             listener,
             state,
             writer,
+            detection,
         })
     }
 
@@ -121,7 +137,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // The router (and with it every queue handle) is gone: the writer drains and ends.
+        // The router is gone; once detection lets go of its queue handle too, the writer
+        // drains and ends.
+        if let Some((task, stop)) = self.detection {
+            stop.stop();
+            let _ = task.await;
+        }
         let _ = self.writer.await;
         served
     }

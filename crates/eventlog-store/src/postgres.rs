@@ -3,6 +3,7 @@
 //! load one atomic step across any number of eventlog servers.
 
 mod copy;
+mod security;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -20,6 +21,7 @@ use crate::query::{
 };
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{missing_migrations, SchemaReport};
+use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -417,5 +419,13 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn security_summary(
+        &self,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<SecuritySummary, StoreError> {
+        self.security_overview(since, tenant).await
     }
 }

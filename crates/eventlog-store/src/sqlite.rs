@@ -1,6 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
+mod security;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -22,6 +24,7 @@ use crate::query::{
 };
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{missing_migrations, SchemaReport};
+use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -496,5 +499,13 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.reader)
             .await?)
+    }
+
+    async fn security_summary(
+        &self,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<SecuritySummary, StoreError> {
+        self.security_overview(since, tenant).await
     }
 }

@@ -3,6 +3,7 @@
 
 mod ingest;
 mod query;
+mod security;
 mod system;
 
 use axum::extract::rejection::QueryRejection;
@@ -57,6 +58,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query::recent))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
+        .routes(routes!(security::security))
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))

@@ -8,3 +8,4 @@ mod bad_input;
 mod ingest;
 mod openapi;
 mod query;
+mod security;

@@ -11,6 +11,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/events/recent"),
     ("get", "/api/events/{event_id}"),
     ("get", "/api/events/user-activity/{user_id}"),
+    ("get", "/api/events/security"),
     ("get", "/api/events/health"),
     ("get", "/api/catalog"),
     ("get", "/api/openapi.json"),
