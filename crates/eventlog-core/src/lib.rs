@@ -13,6 +13,8 @@ pub mod detect;
 mod error;
 pub mod event;
 pub mod id;
+pub mod integrity;
+pub mod jcs;
 pub mod parse;
 pub mod redact;
 pub mod validate;

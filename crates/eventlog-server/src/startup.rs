@@ -9,6 +9,7 @@ use std::sync::Arc;
 use eventlog_core::redact::Redactor;
 use eventlog_core::validate::Validator;
 use eventlog_core::Catalog;
+use eventlog_store::analytics::Analytics;
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
@@ -83,7 +84,7 @@ impl Application {
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
             GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
-        let validator = Arc::new(Validator::new(config.validation.clone(), catalog));
+        let validator = Arc::new(Validator::new(config.validation.clone(), catalog.clone()));
         let (writer, detection) = if config.detect.enabled {
             let redactor = Redactor::new(&config.validation.extra_secret_keys);
             let (task, feed, stop) =
@@ -102,12 +103,14 @@ impl Application {
                 addr: listen.to_owned(),
                 source,
             })?;
+        let analytics = Analytics::new(store.clone(), Arc::new(catalog.clone()));
         let state = AppState {
             store,
             validator,
             queue,
             limits: Arc::new(limits),
             keys: KeyCache::default(),
+            analytics,
         };
         Ok(Self {
             listener,
