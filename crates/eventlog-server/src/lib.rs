@@ -10,6 +10,7 @@
 pub mod audit;
 mod auth;
 pub mod config;
+pub mod detection;
 mod error;
 pub mod ingest;
 pub mod integrity;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use eventlog_core::redact::Redactor;
 use eventlog_core::validate::Validator;
 use eventlog_core::Catalog;
 use eventlog_store::analytics::Analytics;
@@ -14,6 +15,7 @@ use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
 use crate::{app, AppState, KeyCache, ServerConfig};
@@ -54,6 +56,7 @@ pub struct Application {
     state: AppState,
     writer: JoinHandle<()>,
     checkpointer: JoinHandle<()>,
+    detection: Option<(JoinHandle<()>, DetectionStop)>,
 }
 
 impl Application {
@@ -86,6 +89,18 @@ impl Application {
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
             GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
+        let validator = Arc::new(Validator::new(config.validation.clone(), catalog.clone()));
+        let (writer, detection) = if config.detect.enabled {
+            let redactor = Redactor::new(&config.validation.extra_secret_keys);
+            let (task, feed, stop) =
+                DetectionTask::new(&config.detect, validator.clone(), redactor, queue.clone());
+            (
+                writer.with_detection(feed),
+                Some((tokio::spawn(task.run()), stop)),
+            )
+        } else {
+            (writer, None)
+        };
         let writer = tokio::spawn(writer.run());
         let key = match &config.integrity.signing_key_file {
             Some(path) => load_or_create_signing_key(path)?,
@@ -108,7 +123,7 @@ impl Application {
         let analytics = Analytics::new(store.clone(), Arc::new(catalog.clone()));
         let state = AppState {
             store,
-            validator: Arc::new(Validator::new(config.validation.clone(), catalog)),
+            validator,
             queue,
             limits: Arc::new(limits),
             keys: KeyCache::default(),
@@ -120,6 +135,7 @@ impl Application {
             state,
             writer,
             checkpointer,
+            detection,
         })
     }
 
@@ -144,7 +160,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // The router (and with it every queue handle) is gone: the writer drains and ends.
+        // The router is gone; once detection lets go of its queue handle too, the writer
+        // drains and ends.
+        if let Some((task, stop)) = self.detection {
+            stop.stop();
+            let _ = task.await;
+        }
         let _ = self.writer.await;
         // Sign what the last commits added, so a clean stop leaves nothing unsigned.
         self.checkpointer.abort();

@@ -15,6 +15,7 @@ mod postgres;
 pub mod query;
 mod rows;
 pub mod schema;
+pub mod security;
 mod sqlite;
 pub mod write;
 
@@ -31,6 +32,7 @@ pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
 pub use query::{Cursor, Page, RecentQuery, UserActivity};
 pub use schema::SchemaReport;
+pub use security::SecuritySummary;
 pub use sqlite::SqliteStore;
 pub use write::{RequestOutcome, WriteSummary};
 
@@ -91,6 +93,13 @@ pub trait Store: Send + Sync + 'static {
     /// Number of events stored (for status pages and tests; exact, so not free).
     async fn count_events(&self) -> Result<i64, StoreError>;
 
+    /// Failed logins, attacks, lockouts, offending IPs and escalation attempts since
+    /// `since`; `tenant` restricts it to that tenant.
+    async fn security_summary(
+        &self,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<SecuritySummary, StoreError>;
     /// Rollup rows summed per dimension and value (and per bucket when asked) over the
     /// ranges of `query`. The query layer ([`analytics::Analytics`]) is the only caller
     /// meant to turn these into numbers.

@@ -4,6 +4,7 @@
 
 mod copy;
 mod rollups;
+mod security;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -24,6 +25,7 @@ use crate::query::{
 };
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
+use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -489,6 +491,14 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn security_summary(
+        &self,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<SecuritySummary, StoreError> {
+        self.security_overview(since, tenant).await
     }
 
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {

@@ -2,6 +2,7 @@
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
 mod rollups;
+mod security;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +28,7 @@ use crate::query::{
 };
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
+use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
 use crate::{Store, StoreError};
 
@@ -568,6 +570,14 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.reader)
             .await?)
+    }
+
+    async fn security_summary(
+        &self,
+        since: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<SecuritySummary, StoreError> {
+        self.security_overview(since, tenant).await
     }
 
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {

@@ -221,16 +221,22 @@ impl Detector {
     pub fn excerpt(&self, decoded: &str) -> String {
         let masked = self.redactor.redact_text(decoded);
         let mut out = String::new();
-        for (n, c) in masked.chars().enumerate() {
-            if n == EXCERPT_CHARS {
+        let mut kept = 0;
+        for c in masked.chars() {
+            // Control characters are shown escaped, and the escape counts towards the
+            // limit (found by `cargo fuzz run detect`).
+            let shown: String = if c.is_control() {
+                c.escape_unicode().collect()
+            } else {
+                c.to_string()
+            };
+            let width = shown.chars().count();
+            if kept + width > EXCERPT_CHARS {
                 out.push('…');
                 break;
             }
-            if c.is_control() && c != ' ' {
-                out.extend(c.escape_unicode());
-            } else {
-                out.push(c);
-            }
+            out.push_str(&shown);
+            kept += width;
         }
         out
     }

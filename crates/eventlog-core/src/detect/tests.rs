@@ -186,3 +186,19 @@ mod properties {
         }
     }
 }
+
+/// Found by `cargo fuzz run detect`: escaped control characters overran the excerpt limit.
+#[test]
+fn fuzz_crash_control_characters_after_a_pipe() {
+    let input = "@\u{1}\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0|\u{e}\0'\0{@n'";
+    let detector = Detector::default();
+    let found = detector.inspect(&RequestView::from_endpoint(input, Body::Form(input)));
+    assert!(!found.is_empty());
+    for f in found {
+        assert!(
+            f.excerpt.chars().count() <= EXCERPT_CHARS + 1,
+            "{}",
+            f.excerpt
+        );
+    }
+}

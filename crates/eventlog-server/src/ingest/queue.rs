@@ -10,6 +10,8 @@ pub(super) struct Pending {
     pub(super) events: Vec<ValidatedEvent>,
     pub(super) reply: oneshot::Sender<Result<RequestOutcome, WriteFailed>>,
     pub(super) permits: OwnedSemaphorePermit,
+    /// Events the detectors derived: stored like any other, never fed back to them.
+    pub(super) derived: bool,
 }
 
 /// The writer could not commit the request (the store failed); nothing of it was stored.
@@ -75,6 +77,22 @@ impl IngestQueue {
         &self,
         events: Vec<ValidatedEvent>,
     ) -> Result<oneshot::Receiver<Result<RequestOutcome, WriteFailed>>, QueueFull> {
+        self.enqueue(events, false)
+    }
+
+    /// Queues events that detection derived (see [`crate::detection`]).
+    pub(crate) fn submit_derived(
+        &self,
+        events: Vec<ValidatedEvent>,
+    ) -> Result<oneshot::Receiver<Result<RequestOutcome, WriteFailed>>, QueueFull> {
+        self.enqueue(events, true)
+    }
+
+    fn enqueue(
+        &self,
+        events: Vec<ValidatedEvent>,
+        derived: bool,
+    ) -> Result<oneshot::Receiver<Result<RequestOutcome, WriteFailed>>, QueueFull> {
         let n = u32::try_from(events.len().max(1)).map_err(|_| QueueFull)?;
         let permits = self
             .permits
@@ -87,6 +105,7 @@ impl IngestQueue {
                 events,
                 reply,
                 permits,
+                derived,
             })
             .map_err(|_| QueueFull)?;
         Ok(rx)

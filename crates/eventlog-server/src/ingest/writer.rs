@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::queue::{Counters, Pending};
 use super::{IngestQueue, WriteFailed};
+use crate::detection::DetectionFeed;
 
 /// Tries per commit while the store is busy or unreachable (waits 50, 200, 800 ms between).
 const WRITE_ATTEMPTS: u32 = 4;
@@ -21,6 +22,7 @@ pub struct GroupCommitWriter {
     rx: mpsc::UnboundedReceiver<Pending>,
     max_commit_events: usize,
     counters: Arc<Counters>,
+    detection: Option<DetectionFeed>,
 }
 
 impl GroupCommitWriter {
@@ -39,8 +41,36 @@ impl GroupCommitWriter {
                 rx,
                 max_commit_events,
                 counters,
+                detection: None,
             },
         )
+    }
+
+    /// Hands every newly committed event (not repeats, not derived ones) to `feed`.
+    pub fn with_detection(mut self, feed: DetectionFeed) -> Self {
+        self.detection = Some(feed);
+        self
+    }
+
+    /// Offers the events a request newly stored to detection.
+    fn observe(&self, events: Vec<ValidatedEvent>, outcome: &RequestOutcome, derived: bool) {
+        let (Some(feed), RequestOutcome::Written(summary), false) =
+            (&self.detection, outcome, derived)
+        else {
+            return;
+        };
+        let fresh: Vec<ValidatedEvent> = events
+            .into_iter()
+            .zip(
+                summary
+                    .duplicate_flags
+                    .iter()
+                    .chain(std::iter::repeat(&false)),
+            )
+            .filter(|(_, duplicate)| !**duplicate)
+            .map(|(event, _)| event)
+            .collect();
+        feed.offer(fresh);
     }
 
     /// Runs until every [`IngestQueue`] handle is dropped and the queue is drained.
@@ -85,12 +115,15 @@ impl GroupCommitWriter {
     async fn commit(&self, group: Vec<Pending>) {
         let (requests, replies): (Vec<_>, Vec<_>) = group
             .into_iter()
-            .map(|p| (p.events, (p.reply, p.permits)))
+            .map(|p| (p.events, (p.reply, p.permits, p.derived)))
             .unzip();
         match self.write_with_retry(&requests).await {
             Ok(outcomes) => {
                 self.count(&outcomes);
-                for ((reply, _permits), outcome) in replies.into_iter().zip(outcomes) {
+                for (((reply, _permits, derived), outcome), events) in
+                    replies.into_iter().zip(outcomes).zip(requests)
+                {
+                    self.observe(events, &outcome, derived);
                     let _ = reply.send(Ok(outcome));
                 }
             }
@@ -98,12 +131,14 @@ impl GroupCommitWriter {
             // one bad request cannot fail its neighbours.
             Err(e) if requests.len() > 1 && !e.is_unavailable() => {
                 tracing::warn!(error = %e, "group commit failed; retrying requests one by one");
-                for (events, (reply, _permits)) in requests.into_iter().zip(replies) {
+                for (events, (reply, _permits, derived)) in requests.into_iter().zip(replies) {
                     let result = self.write_with_retry(std::slice::from_ref(&events)).await;
                     let _ = reply.send(match result {
                         Ok(mut outcomes) => {
                             self.count(&outcomes);
-                            Ok(outcomes.remove(0))
+                            let outcome = outcomes.remove(0);
+                            self.observe(events, &outcome, derived);
+                            Ok(outcome)
                         }
                         Err(e) => Err(failed(&e)),
                     });
@@ -111,7 +146,7 @@ impl GroupCommitWriter {
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed");
-                for (reply, _permits) in replies {
+                for (reply, _permits, _) in replies {
                     let _ = reply.send(Err(failed(&e)));
                 }
             }

@@ -5,6 +5,7 @@ mod analytics;
 mod ingest;
 mod integrity;
 mod query;
+mod security;
 mod system;
 
 use axum::extract::rejection::QueryRejection;
@@ -61,6 +62,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query::recent))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
+        .routes(routes!(security::security))
         .routes(routes!(analytics::summary))
         .routes(routes!(analytics::critical))
         .routes(routes!(analytics::users))

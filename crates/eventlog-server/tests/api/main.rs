@@ -11,3 +11,4 @@ mod integrity;
 mod openapi;
 mod query;
 mod rbac;
+mod security;

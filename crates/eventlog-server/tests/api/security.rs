@@ -1,0 +1,294 @@
+//! Detection at ingest and the security overview, through the HTTP API: attacks become
+//! the right SEC/AUTH events (user, IP, masked payload), benign traffic becomes nothing,
+//! replays derive nothing twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use eventlog_store::KeyRole;
+use serde_json::{json, Value};
+
+use crate::helpers::{send, TestServer};
+
+/// Derived events of `code` once at least `n` exist (detection runs after commit).
+async fn wait_for(s: &TestServer, code: &str, n: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let (status, body) = s
+            .get_json(&format!("/api/events/recent?event_code={code}&limit=100"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let events = body["events"].as_array().unwrap().clone();
+        if events.len() >= n {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {n} {code} event(s) were derived within 10 s");
+}
+
+/// Sends a request that is certain to derive an event and waits for it: detection works
+/// in order, so everything sent before has been judged once it is there.
+async fn barrier(s: &TestServer, tag: &str) {
+    let event = json!({"event_category": "DATA", "event_type": "API_REQUEST", "action": "READ",
+        "event_id": format!("barrier-{tag}"), "endpoint": format!("/barrier/{tag}?q=%3Cscript%3Ealert(1)%3C/script%3E")});
+    assert_eq!(s.post_event(&event).await.0, 201);
+    for _ in 0..100 {
+        let (_, body) = s
+            .get_json("/api/events/recent?event_code=SEC-004&limit=100")
+            .await;
+        if body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["metadata"]["trigger_event_id"] == format!("barrier-{tag}"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("barrier {tag} was not judged within 10 s");
+}
+
+async fn count(s: &TestServer, code: &str) -> usize {
+    let (_, body) = s
+        .get_json(&format!("/api/events/recent?event_code={code}&limit=1000"))
+        .await;
+    body["events"].as_array().unwrap().len()
+}
+
+fn failed_login(n: usize, username: &str, ip: &str) -> Value {
+    json!({"event_id": format!("login-{username}-{ip}-{n}"), "event_code": "AUTH-002",
+        "username": username, "user_id": format!("id-{username}"), "ip_address": ip,
+        "endpoint": "/api/auth/login", "http_method": "POST", "http_status": 401,
+        "request_data": {"username": username, "password": "hunter2"}})
+}
+
+async fn brute_force_locks_the_account_once(s: &TestServer) {
+    let batch: Vec<Value> = (0..5)
+        .map(|n| failed_login(n, "guru01", "10.0.0.9"))
+        .collect();
+    let (status, body) = s.post_batch(&batch).await;
+    assert_eq!(status, 201, "{body}");
+    let attacks = wait_for(s, "SEC-002", 1).await;
+    let locked = wait_for(s, "AUTH-005", 1).await;
+    for e in [&attacks[0], &locked[0]] {
+        assert_eq!(e["username"], "guru01");
+        assert_eq!(e["user_id"], "id-guru01");
+        assert_eq!(e["ip_address"], "10.0.0.9");
+        assert_eq!(e["metadata"]["attempt_count"], 5);
+        assert_eq!(e["source"], "eventlog-detect");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    assert_eq!(attacks[0]["event_category"], "SECURITY");
+    assert_eq!(attacks[0]["severity"], "CRITICAL");
+    assert_eq!(locked[0]["event_category"], "AUTH");
+
+    // The client retries the same batch: repeats are not attacks, nothing new is derived.
+    let (status, body) = s.post_batch(&batch).await;
+    assert_eq!(
+        (status, body["duplicates"].clone()),
+        (201, json!(5)),
+        "{body}"
+    );
+    barrier(s, "replay").await;
+    assert_eq!(count(s, "SEC-002").await, 1);
+    assert_eq!(count(s, "AUTH-005").await, 1);
+}
+
+async fn benign_traffic_derives_nothing(s: &TestServer) {
+    let mut batch: Vec<Value> = (0..4)
+        .map(|n| failed_login(n, "siti", "10.0.0.10"))
+        .collect();
+    batch.push(json!({"event_code": "AUTH-001", "username": "siti", "ip_address": "10.0.0.10"}));
+    batch.push(json!({"event_category": "DATA", "event_type": "STUDENT_UPDATED", "action": "UPDATE",
+        "user_id": 15, "username": "guru01", "user_role": "teacher",
+        "endpoint": "/api/students/42?fields=name,grade&q=O%27Brien", "http_status": 200,
+        "request_data": {"name": "Siobhán O'Brien", "note": "Please select the best option from the list",
+            "html": "<p>Nilai <b>naik</b></p>", "file": "rapor-7A.pdf"}}));
+    let (status, body) = s.post_batch(&batch).await;
+    assert_eq!(status, 201, "{body}");
+    barrier(s, "benign").await;
+    let (_, body) = s
+        .get_json("/api/events/recent?category=SECURITY&limit=100")
+        .await;
+    let derived: Vec<&Value> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["metadata"]["trigger_event_id"] != "barrier-benign")
+        .collect();
+    assert!(derived.is_empty(), "{derived:#?}");
+    assert_eq!(count(s, "AUTH-005").await, 0);
+}
+
+async fn payload_attacks_become_sec_events_with_masked_payloads(s: &TestServer) {
+    let event = json!({"event_id": "req-1", "event_category": "DATA", "event_type": "API_REQUEST",
+        "action": "READ", "user_id": 77, "username": "siswa77", "user_role": "student",
+        "ip_address": "203.0.113.50", "http_method": "POST",
+        "endpoint": "/api/students?id=1%20UNION%20SELECT%20password%20FROM%20users--",
+        "request_data": {"profile": {"bio": "<img src=x onerror=alert(document.cookie)>"},
+            "avatar": {"filename": "me.jpg.php"}, "path": "../../../etc/passwd",
+            "host": "8.8.8.8; cat /etc/shadow", "password": "hunter2"}});
+    let (status, body) = s.post_event(&event).await;
+    assert_eq!(status, 201, "{body}");
+    for (code, location, needle) in [
+        ("SEC-003", "query.id", "UNION SELECT"),
+        ("SEC-004", "body.profile.bio", "onerror=alert"),
+        ("SEC-008", "body.avatar.filename", "me.jpg.php"),
+        ("SEC-011", "body.path", "../../../etc/passwd"),
+        ("SEC-012", "body.host", "cat /etc/shadow"),
+    ] {
+        let events = wait_for(s, code, 1).await;
+        let e = events
+            .iter()
+            .find(|e| e["metadata"]["trigger_event_id"] == "req-1")
+            .unwrap_or_else(|| panic!("{code}: {events:#?}"));
+        assert_eq!(e["user_id"], "77", "{code}");
+        assert_eq!(e["username"], "siswa77", "{code}");
+        assert_eq!(e["ip_address"], "203.0.113.50", "{code}");
+        assert_eq!(
+            e["endpoint"], "/api/students",
+            "{code}: the query is not copied"
+        );
+        assert_eq!(e["request_data"]["location"], location, "{code}");
+        let payload = e["request_data"]["payload"].as_str().unwrap();
+        assert!(payload.contains(needle), "{code}: {payload}");
+        assert!(!e.to_string().contains("hunter2"), "{code}: {e}");
+    }
+}
+
+async fn credential_stuffing_escalation_unauthorized_and_anomalies(s: &TestServer) {
+    // One IP, ten usernames.
+    let batch: Vec<Value> = (0..10)
+        .map(|n| failed_login(0, &format!("user{n}"), "198.51.100.7"))
+        .collect();
+    assert_eq!(s.post_batch(&batch).await.0, 201);
+    let stuffing = wait_for(s, "SEC-001", 1).await;
+    assert_eq!(stuffing[0]["ip_address"], "198.51.100.7");
+    assert_eq!(
+        stuffing[0]["metadata"]["targeted_usernames"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+
+    // A student on admin routes.
+    let batch: Vec<Value> = (0..3)
+        .map(|n| json!({"event_category": "DATA", "event_type": "API_REQUEST", "action": "READ",
+            "event_id": format!("esc-{n}"), "user_id": 88, "username": "siswa88", "user_role": "student",
+            "ip_address": "10.2.2.2", "endpoint": "/api/admin/users", "http_method": "GET", "http_status": 403}))
+        .collect();
+    assert_eq!(s.post_batch(&batch).await.0, 201);
+    let escalation = wait_for(s, "SEC-007", 1).await;
+    assert_eq!(escalation[0]["user_id"], "88");
+    assert_eq!(
+        escalation[0]["metadata"]["attempted_action"],
+        "GET /api/admin/users"
+    );
+
+    // Ten 401s from one scanner.
+    let batch: Vec<Value> = (0..10)
+        .map(|n| {
+            json!({"event_category": "SYSTEM", "event_type": "API_REQUEST", "action": "READ",
+            "event_id": format!("scan-{n}"), "ip_address": "192.0.2.99", "user_agent": "sqlmap/1.8",
+            "endpoint": format!("/api/v1/item{n}"), "http_status": 401})
+        })
+        .collect();
+    assert_eq!(s.post_batch(&batch).await.0, 201);
+    // (The stuffing attempts above were 401s from one IP too: that is a burst as well.)
+    let unauthorized = wait_for(s, "SEC-005", 2).await;
+    let scanner = unauthorized
+        .iter()
+        .find(|e| e["ip_address"] == "192.0.2.99")
+        .unwrap_or_else(|| panic!("{unauthorized:#?}"));
+    assert_eq!(scanner["user_agent"], "sqlmap/1.8");
+    assert_eq!(scanner["metadata"]["attempt_count"], 10);
+
+    // A user with a history, then a login from a never-seen address.
+    let start = Utc::now() - chrono::Duration::minutes(30);
+    let history: Vec<Value> = (0..20)
+        .map(|n| {
+            json!({"event_code": "AUTH-001", "event_id": format!("hist-{n}"), "user_id": 501,
+            "username": "kepsek", "ip_address": "10.5.5.5", "user_agent": "Firefox/128",
+            "timestamp": (start + chrono::Duration::minutes(n)).to_rfc3339()})
+        })
+        .collect();
+    assert_eq!(s.post_batch(&history).await.0, 201);
+    let odd = json!({"event_code": "AUTH-001", "event_id": "odd-login", "user_id": 501,
+        "username": "kepsek", "ip_address": "185.220.101.4", "user_agent": "Firefox/128",
+        "timestamp": (start + chrono::Duration::minutes(21)).to_rfc3339()});
+    assert_eq!(s.post_event(&odd).await.0, 201);
+    let anomalies = wait_for(s, "SEC-009", 1).await;
+    assert_eq!(anomalies[0]["user_id"], "501");
+    assert_eq!(anomalies[0]["ip_address"], "185.220.101.4");
+    assert_eq!(anomalies[0]["metadata"]["behavior_pattern"], "new_ip");
+}
+
+async fn security_overview_is_admin_only_and_tenant_bound(s: &TestServer) {
+    let mut batch: Vec<Value> = (0..5)
+        .map(|n| failed_login(n, "guru02", "10.0.0.20"))
+        .collect();
+    for e in &mut batch {
+        e["tenant_id"] = json!("school-a");
+    }
+    batch.push(json!({"event_code": "AUTH-002", "username": "other", "ip_address": "10.9.9.9", "tenant_id": "school-b"}));
+    assert_eq!(s.post_batch(&batch).await.0, 201);
+    wait_for(s, "AUTH-005", 1).await;
+
+    let (status, body) = s.get_json("/api/events/security?hours=24").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["failed_logins"], 6, "{body}");
+    assert_eq!(
+        body["failed_logins_by_user"][0],
+        json!({"value": "guru02", "count": 5})
+    );
+    assert_eq!(
+        body["failed_logins_by_ip"][0],
+        json!({"value": "10.0.0.20", "count": 5})
+    );
+    assert_eq!(body["lockout_count"], 1);
+    assert_eq!(body["lockouts"][0]["username"], "guru02");
+    assert!(
+        body["attacks_by_type"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"value": "SEC-002", "count": 1})),
+        "{body}"
+    );
+    assert_eq!(body["top_offending_ips"][0]["value"], "10.0.0.20", "{body}");
+    assert_eq!(body["escalation_count"], 0);
+
+    let tenant_admin = s.key("admin-b", KeyRole::Admin, Some("school-b")).await;
+    let (status, body) = send(s.get("/api/events/security", &tenant_admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["failed_logins"], 1, "{body}");
+    assert_eq!(body["lockout_count"], 0, "{body}");
+    let (status, body) =
+        send(s.get("/api/events/security?tenant_id=school-a", &tenant_admin)).await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (403, json!("tenant_id")),
+        "{body}"
+    );
+
+    let analyst = s.key("analyst", KeyRole::Analyst, None).await;
+    let (status, body) = send(s.get("/api/events/security", &analyst)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s.get_json("/api/events/security?hours=0").await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("hours")),
+        "{body}"
+    );
+    let (status, _) = send(s.client.get(format!("{}/api/events/security", s.url))).await;
+    assert_eq!(status, 401);
+}
+
+crate::store_tests!(
+    brute_force_locks_the_account_once,
+    benign_traffic_derives_nothing,
+    payload_attacks_become_sec_events_with_masked_payloads,
+    credential_stuffing_escalation_unauthorized_and_anomalies,
+    security_overview_is_admin_only_and_tenant_bound,
+);

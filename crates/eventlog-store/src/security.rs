@@ -1,0 +1,49 @@
+//! The security overview (`GET /api/events/security`): failed logins, attacks, lockouts,
+//! offending IPs and escalation attempts in a window, counted the same way by both
+//! backends (the conditions below are shared; only placeholders and IP text differ).
+
+use chrono::{DateTime, Utc};
+use eventlog_core::StoredEvent;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::query::Count;
+
+/// How many rows each "top" list and each recent-event list holds.
+pub const SECURITY_TOP: i64 = 20;
+
+/// A failed login: the catalog code, or a login event whose status says it failed.
+pub(crate) const FAILED_LOGIN: &str = "(event_code = 'AUTH-002' OR (event_type = 'USER_LOGIN' \
+    AND status IN ('FAILED', 'FAILURE', 'DENIED')))";
+
+/// Events an overview looks at: failed logins, security events, lockouts.
+pub(crate) const SECURITY_RELEVANT: &str = "(event_category = 'SECURITY' \
+    OR event_code IN ('AUTH-002', 'AUTH-005', 'AUTH-009') \
+    OR (event_type = 'USER_LOGIN' AND status IN ('FAILED', 'FAILURE', 'DENIED')))";
+
+/// What happened security-wise since `since`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecuritySummary {
+    /// Start of the window.
+    pub since: DateTime<Utc>,
+    /// Failed logins in the window.
+    pub failed_logins: i64,
+    /// Failed logins per username, most first.
+    pub failed_logins_by_user: Vec<Count>,
+    /// Failed logins per client IP, most first.
+    pub failed_logins_by_ip: Vec<Count>,
+    /// Events of category SECURITY in the window.
+    pub security_events: i64,
+    /// SECURITY events per code (SEC-001 ... SEC-012), most first.
+    pub attacks_by_type: Vec<Count>,
+    /// IPs behind the most failed logins and security events.
+    pub top_offending_ips: Vec<Count>,
+    /// Accounts locked (AUTH-005) in the window.
+    pub lockout_count: i64,
+    /// The most recent lockouts.
+    pub lockouts: Vec<StoredEvent>,
+    /// Privilege escalation attempts (SEC-007) in the window.
+    pub escalation_count: i64,
+    /// The most recent escalation attempts.
+    pub escalation_attempts: Vec<StoredEvent>,
+}
