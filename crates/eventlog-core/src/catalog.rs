@@ -62,6 +62,7 @@ struct CatalogFile {
 const BUILT_IN: &[(&str, &str)] = &[
     ("edupro", include_str!("../catalog/edupro.json")),
     ("platform", include_str!("../catalog/platform.json")),
+    ("detection", include_str!("../catalog/detection.json")),
 ];
 
 /// All known event codes, looked up by code.
@@ -72,8 +73,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalogs that ship with eventlog: the 84 codes of the EduPro event table and the
-    /// 16 platform events of the licensing portal.
+    /// The catalogs that ship with eventlog: the 84 codes of the EduPro event table, the
+    /// 16 platform events of the licensing portal and the 2 attack kinds the detection
+    /// engine adds (SEC-011 path traversal, SEC-012 command injection).
     pub fn built_in() -> Self {
         let mut catalog = Self::default();
         for (name, json) in BUILT_IN {
@@ -177,7 +179,13 @@ mod tests {
         ] {
             assert!(catalog.get(code).is_some(), "missing {code}");
         }
-        assert_eq!(catalog.len(), 84 + 16);
+        assert_eq!(catalog.len(), 84 + 16 + 2);
+        for kind in crate::detect::AttackKind::ALL {
+            let entry = catalog
+                .get(kind.code())
+                .expect("every attack kind has a code");
+            assert_eq!(entry.category, "SECURITY");
+        }
         let login = catalog.get("AUTH-001").unwrap();
         assert_eq!(login.name, "User Login Success");
         assert_eq!(login.event_type, "USER_LOGIN");

@@ -1,5 +1,6 @@
 //! The pure core of eventlog: what an event is, how raw client JSON becomes a
-//! [`ValidatedEvent`], the event catalog, readable event ids and canonical content hashing.
+//! [`ValidatedEvent`], the event catalog, readable event ids, canonical content hashing and
+//! attack detection ([`detect`]).
 //!
 //! This crate does no I/O: no files, no network, no clock reads except through the `now`
 //! arguments callers pass in, so every rule here is testable in isolation.
@@ -8,9 +9,12 @@
 
 pub mod canonical;
 pub mod catalog;
+pub mod detect;
 mod error;
 pub mod event;
 pub mod id;
+pub mod integrity;
+pub mod jcs;
 pub mod parse;
 pub mod redact;
 pub mod validate;

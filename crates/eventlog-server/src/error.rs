@@ -207,6 +207,9 @@ impl ApiError {
 
 impl From<eventlog_store::StoreError> for ApiError {
     fn from(e: eventlog_store::StoreError) -> Self {
+        if let eventlog_store::StoreError::InvalidQuery { parameter, message } = &e {
+            return ApiError::bad_request("invalid_query", message.clone()).field(*parameter);
+        }
         if e.is_unavailable() {
             tracing::warn!(error = %e, "store unavailable");
             ApiError::unavailable(

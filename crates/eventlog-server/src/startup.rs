@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use eventlog_core::validate::Validator;
 use eventlog_core::Catalog;
+use eventlog_store::analytics::Analytics;
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
@@ -87,12 +88,14 @@ impl Application {
                 addr: listen.to_owned(),
                 source,
             })?;
+        let analytics = Analytics::new(store.clone(), Arc::new(catalog.clone()));
         let state = AppState {
             store,
             validator: Arc::new(Validator::new(config.validation.clone(), catalog)),
             queue,
             limits: Arc::new(limits),
             keys: KeyCache::default(),
+            analytics,
         };
         Ok(Self {
             listener,

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use eventlog_core::validate::Validator;
+use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
@@ -20,4 +21,6 @@ pub struct AppState {
     pub limits: Arc<IngestConfig>,
     /// Recently verified API keys.
     pub keys: KeyCache,
+    /// The query layer: every number the API reports comes from it.
+    pub analytics: Analytics,
 }

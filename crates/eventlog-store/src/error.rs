@@ -16,6 +16,14 @@ pub enum StoreError {
     /// A key name is already used by an active key.
     #[error("an active key named `{0}` already exists")]
     KeyExists(String),
+    /// A query parameter is out of range or unknown (the caller's mistake: a 400).
+    #[error("{parameter}: {message}")]
+    InvalidQuery {
+        /// The parameter at fault.
+        parameter: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Stored data could not be decoded (a bug or a hand-edited row).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -7,6 +7,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod analytics;
 mod error;
 pub mod keys;
 mod postgres;
@@ -18,6 +19,7 @@ pub mod write;
 
 use std::sync::Arc;
 
+use analytics::{ActivityQuery, RollupQuery, RollupRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventlog_core::{StoredEvent, ValidatedEvent};
@@ -86,6 +88,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of events stored (for status pages and tests; exact, so not free).
     async fn count_events(&self) -> Result<i64, StoreError>;
+
+    /// Rollup rows summed per dimension and value (and per bucket when asked) over the
+    /// ranges of `query`. The query layer ([`analytics::Analytics`]) is the only caller
+    /// meant to turn these into numbers.
+    async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError>;
+
+    /// Recomputes every rollup of the UTC day starting at `day` from the stored events,
+    /// in one transaction that holds the write lock (so concurrent ingest cannot be
+    /// counted twice or missed). Returns the number of events read.
+    async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The UTC days (start, number of events) that hold events at or after `since`.
+    async fn event_days(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError>;
+
+    /// The activities feed: events newest first filtered by importance, category and
+    /// tenant, one keyset page at a time.
+    async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError>;
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if

@@ -3,6 +3,7 @@
 //! load one atomic step across any number of eventlog servers.
 
 mod copy;
+mod rollups;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
+use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
@@ -199,7 +201,7 @@ impl Store for PgStore {
         let mut report = SchemaReport::from_migrations("postgres", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, udt_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name IN ('events', 'api_keys')",
+             WHERE table_schema = current_schema()",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -246,9 +248,13 @@ impl Store for PgStore {
         let (outcomes, inserts) = plan(requests, known);
         let now = Utc::now();
         let mut data = Vec::with_capacity(1024 * inserts.iter().map(Vec::len).sum::<usize>());
+        // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
+        // same transaction: they can never disagree with the events.
+        let mut batch = RollupBatch::new();
         for (idx, events) in inserts.iter().zip(requests) {
             for i in idx {
                 copy::encode_row(&mut data, &events[*i], now);
+                batch.add(events[*i].record());
             }
         }
         if !data.is_empty() {
@@ -256,6 +262,7 @@ impl Store for PgStore {
             copy_in.send(data).await?;
             copy_in.finish().await?;
         }
+        rollups::upsert(&mut tx, &batch).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -417,5 +424,24 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+        self.read_rollups(query).await
+    }
+
+    async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.rebuild_day(day).await
+    }
+
+    async fn event_days(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError> {
+        self.days_with_events(since).await
+    }
+
+    async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError> {
+        self.activity_page(query).await
     }
 }

@@ -1,6 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
+mod rollups;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -16,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
+use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
@@ -231,7 +234,7 @@ impl Store for SqliteStore {
         let mut report = SchemaReport::from_migrations("sqlite", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p \
-             WHERE m.type = 'table' AND m.name IN ('events', 'api_keys')",
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
         )
         .fetch_all(&self.reader)
         .await?;
@@ -326,6 +329,13 @@ impl Store for SqliteStore {
             });
             qb.build().persistent(true).execute(&mut *tx).await?;
         }
+        // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
+        // same transaction: they can never disagree with the events.
+        let mut batch = RollupBatch::new();
+        for event in &rows {
+            batch.add(event.record());
+        }
+        rollups::upsert(&mut tx, &batch).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -496,5 +506,24 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.reader)
             .await?)
+    }
+
+    async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+        self.read_rollups(query).await
+    }
+
+    async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.rebuild_day(day).await
+    }
+
+    async fn event_days(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError> {
+        self.days_with_events(since).await
+    }
+
+    async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError> {
+        self.activity_page(query).await
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API. Every route is registered through `utoipa_axum`, so the router and the
 //! OpenAPI document are built from the same list and cannot disagree.
 
+mod analytics;
 mod ingest;
 mod query;
 mod system;
@@ -28,6 +29,7 @@ use crate::{ApiError, AppState};
     tags(
         (name = "ingest", description = "Send events"),
         (name = "query", description = "Read events"),
+        (name = "analytics", description = "Numbers from the rollups, the activities feed, alerts"),
         (name = "system", description = "Health, catalog, API description")
     )
 )]
@@ -57,6 +59,15 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query::recent))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
+        .routes(routes!(analytics::summary))
+        .routes(routes!(analytics::critical))
+        .routes(routes!(analytics::users))
+        .routes(routes!(analytics::endpoints))
+        .routes(routes!(analytics::security))
+        .routes(routes!(analytics::models))
+        .routes(routes!(analytics::performance))
+        .routes(routes!(analytics::timeseries))
+        .routes(routes!(analytics::activities))
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))

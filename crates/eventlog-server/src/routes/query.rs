@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::ErrorResponse;
 use crate::{ApiError, AppState};
 
-const READERS: &[KeyRole] = &[KeyRole::Admin, KeyRole::Analyst];
+pub(super) const READERS: &[KeyRole] = &[KeyRole::Admin, KeyRole::Analyst];
 
 /// Filters of `GET /api/events/recent`. List filters take comma-separated values.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -56,7 +56,7 @@ pub(crate) struct RecentParams {
     tenant_id: Option<String>,
 }
 
-fn list(value: Option<String>, upper: bool) -> Vec<String> {
+pub(super) fn list(value: Option<String>, upper: bool) -> Vec<String> {
     value
         .map(|v| {
             v.split(',')
@@ -74,7 +74,10 @@ fn list(value: Option<String>, upper: bool) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn time_param(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn time_param(
+    name: &str,
+    value: Option<String>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .filter(|v| !v.is_empty())
         .map(|v| {
@@ -89,7 +92,7 @@ fn time_param(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>
         .transpose()
 }
 
-fn non_empty(v: Option<String>) -> Option<String> {
+pub(super) fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }
 

@@ -1,0 +1,245 @@
+//! Rollup SQL for PostgreSQL: the upsert run inside the group commit (one statement per
+//! grain, the rows passed as arrays and expanded with `UNNEST`), the grouped read the
+//! query layer uses, the per-day rebuild, and the activities feed.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use super::{row_to_event, PgStore, SELECT_COLUMNS, WRITER_LOCK};
+use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
+use crate::query::{finish_page, Page};
+use crate::StoreError;
+
+fn upsert_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} AS r (dimension, bucket, tenant_id, value, events, errors, failures, \
+         latency_count, latency_sum, latency_max, confidence_count, confidence_sum, last_seen) \
+         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[], \
+         $6::int8[], $7::int8[], $8::int8[], $9::float8[], $10::float8[], $11::int8[], \
+         $12::float8[], $13::timestamptz[]) \
+         ON CONFLICT (dimension, bucket, tenant_id, value) DO UPDATE SET \
+         events = r.events + EXCLUDED.events, errors = r.errors + EXCLUDED.errors, \
+         failures = r.failures + EXCLUDED.failures, \
+         latency_count = r.latency_count + EXCLUDED.latency_count, \
+         latency_sum = r.latency_sum + EXCLUDED.latency_sum, \
+         latency_max = GREATEST(r.latency_max, EXCLUDED.latency_max), \
+         confidence_count = r.confidence_count + EXCLUDED.confidence_count, \
+         confidence_sum = r.confidence_sum + EXCLUDED.confidence_sum, \
+         last_seen = GREATEST(r.last_seen, EXCLUDED.last_seen)"
+    )
+}
+
+fn time_of(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_micros(us)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
+/// Adds `batch` to the rollup tables, on the writer's open transaction.
+pub(super) async fn upsert(conn: &mut PgConnection, batch: &RollupBatch) -> Result<(), StoreError> {
+    for grain in Grain::ALL {
+        let cells = batch.cells_of(grain);
+        if cells.is_empty() {
+            continue;
+        }
+        let n = cells.len();
+        let mut dimension = Vec::with_capacity(n);
+        let mut bucket = Vec::with_capacity(n);
+        let mut tenant = Vec::with_capacity(n);
+        let mut value = Vec::with_capacity(n);
+        let mut events = Vec::with_capacity(n);
+        let mut errors = Vec::with_capacity(n);
+        let mut failures = Vec::with_capacity(n);
+        let mut latency_count = Vec::with_capacity(n);
+        let mut latency_sum = Vec::with_capacity(n);
+        let mut latency_max = Vec::with_capacity(n);
+        let mut confidence_count = Vec::with_capacity(n);
+        let mut confidence_sum = Vec::with_capacity(n);
+        let mut last_seen = Vec::with_capacity(n);
+        for (k, c) in cells {
+            dimension.push(k.dimension);
+            bucket.push(k.bucket);
+            tenant.push(k.tenant_id.as_str());
+            value.push(k.value.as_str());
+            events.push(c.events);
+            errors.push(c.errors);
+            failures.push(c.failures);
+            latency_count.push(c.latency_count);
+            latency_sum.push(c.latency_sum);
+            latency_max.push(c.latency_max);
+            confidence_count.push(c.confidence_count);
+            confidence_sum.push(c.confidence_sum);
+            last_seen.push(time_of(c.last_seen_micros)?);
+        }
+        sqlx::query(&upsert_sql(grain.table()))
+            .bind(dimension)
+            .bind(bucket)
+            .bind(tenant)
+            .bind(value)
+            .bind(events)
+            .bind(errors)
+            .bind(failures)
+            .bind(latency_count)
+            .bind(latency_sum)
+            .bind(latency_max)
+            .bind(confidence_count)
+            .bind(confidence_sum)
+            .bind(last_seen)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn cell_from_row(row: &PgRow) -> Result<RollupCell, StoreError> {
+    let last_seen: DateTime<Utc> = row.try_get("last_seen")?;
+    Ok(RollupCell {
+        events: row.try_get("events")?,
+        errors: row.try_get("errors")?,
+        failures: row.try_get("failures")?,
+        latency_count: row.try_get("latency_count")?,
+        latency_sum: row.try_get("latency_sum")?,
+        latency_max: row.try_get("latency_max")?,
+        confidence_count: row.try_get("confidence_count")?,
+        confidence_sum: row.try_get("confidence_sum")?,
+        last_seen_micros: last_seen.timestamp_micros(),
+    })
+}
+
+impl PgStore {
+    pub(super) async fn read_rollups(&self, q: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+        if q.ranges.is_empty() || q.dimensions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bucket = if q.per_bucket {
+            "bucket"
+        } else {
+            "NULL::timestamptz"
+        };
+        // sum() of int8 is numeric in PostgreSQL; cast back so both stores decode alike.
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT dimension, value, {bucket} AS b, sum(events)::int8 AS events, \
+             sum(errors)::int8 AS errors, sum(failures)::int8 AS failures, \
+             sum(latency_count)::int8 AS latency_count, sum(latency_sum) AS latency_sum, \
+             max(latency_max) AS latency_max, sum(confidence_count)::int8 AS confidence_count, \
+             sum(confidence_sum) AS confidence_sum, max(last_seen) AS last_seen FROM ("
+        ));
+        for (i, range) in q.ranges.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            qb.push(format!(
+                "SELECT * FROM {} WHERE dimension = ANY(",
+                range.grain.table()
+            ));
+            qb.push_bind(q.dimensions.clone())
+                .push(") AND bucket >= ")
+                .push_bind(range.from)
+                .push(" AND bucket < ")
+                .push_bind(range.to);
+            if let Some(t) = &q.tenant_id {
+                qb.push(" AND tenant_id = ").push_bind(t.clone());
+            }
+        }
+        qb.push(") s GROUP BY dimension, value, b");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RollupRow {
+                    dimension: r.try_get("dimension")?,
+                    value: r.try_get("value")?,
+                    bucket: r.try_get("b")?,
+                    cell: cell_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
+        let until = day + TimeDelta::days(1);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        for grain in Grain::ALL {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE bucket >= $1 AND bucket < $2",
+                grain.table()
+            ))
+            .bind(day)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut batch = RollupBatch::new();
+        let mut read = 0u64;
+        {
+            let sql = format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE \"timestamp\" >= $1 AND \"timestamp\" < $2"
+            );
+            let mut rows = sqlx::query(&sql).bind(day).bind(until).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let (event, _) = row_to_event(&row)?;
+                batch.add(&event.record);
+                read += 1;
+            }
+        }
+        upsert(&mut tx, &batch).await?;
+        tx.commit().await?;
+        Ok(read)
+    }
+
+    pub(super) async fn days_with_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT date_bin('1 day', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS d, count(*) \
+             FROM events WHERE ($1::timestamptz IS NULL OR \"timestamp\" >= $1) GROUP BY d ORDER BY d",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn activity_page(&self, q: &ActivityQuery) -> Result<Page, StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"
+        ));
+        if let Some(i) = q.importance {
+            qb.push(" AND importance = ").push_bind(i.as_str());
+        }
+        if !q.category.is_empty() {
+            qb.push(" AND event_category = ANY(")
+                .push_bind(q.category.clone())
+                .push(")");
+        }
+        if let Some(t) = &q.tenant_id {
+            qb.push(" AND tenant_id = ").push_bind(t.clone());
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND \"timestamp\" >= ").push_bind(since);
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND \"timestamp\" < ").push_bind(until);
+        }
+        if let Some(c) = q.cursor {
+            qb.push(" AND (\"timestamp\", seq) < (")
+                .push_bind(time_of(c.ts_micros)?)
+                .push(", ")
+                .push_bind(c.seq)
+                .push(")");
+        }
+        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows = rows
+            .iter()
+            .map(row_to_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(rows, q.limit))
+    }
+}

@@ -1,0 +1,212 @@
+//! Rollup SQL for SQLite: the upsert run inside the group commit, the grouped read the
+//! query layer uses, the per-day rebuild, and the activities feed.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::TryStreamExt;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::{from_micros, micros, row_to_event, SqliteStore, SELECT_COLUMNS};
+use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
+use crate::query::{finish_page, Page};
+use crate::StoreError;
+
+const UPSERT_COLUMNS: &str = "dimension, bucket, tenant_id, value, events, errors, failures, \
+    latency_count, latency_sum, latency_max, confidence_count, confidence_sum, last_seen";
+/// Rows per upsert statement, under SQLite's 32,766 bound-parameter limit.
+const ROWS_PER_UPSERT: usize = 32_766 / 13;
+const MERGE: &str = " ON CONFLICT (dimension, bucket, tenant_id, value) DO UPDATE SET \
+    events = events + excluded.events, errors = errors + excluded.errors, \
+    failures = failures + excluded.failures, latency_count = latency_count + excluded.latency_count, \
+    latency_sum = latency_sum + excluded.latency_sum, latency_max = max(latency_max, excluded.latency_max), \
+    confidence_count = confidence_count + excluded.confidence_count, \
+    confidence_sum = confidence_sum + excluded.confidence_sum, last_seen = max(last_seen, excluded.last_seen)";
+
+/// Adds `batch` to the rollup tables, on the writer's open transaction.
+pub(super) async fn upsert(
+    conn: &mut SqliteConnection,
+    batch: &RollupBatch,
+) -> Result<(), StoreError> {
+    for grain in Grain::ALL {
+        let cells = batch.cells_of(grain);
+        for chunk in cells.chunks(ROWS_PER_UPSERT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO {} ({UPSERT_COLUMNS}) ",
+                grain.table()
+            ));
+            qb.push_values(chunk, |mut b, (key, cell)| {
+                b.push_bind(key.dimension)
+                    .push_bind(micros(key.bucket))
+                    .push_bind(key.tenant_id.as_str())
+                    .push_bind(key.value.as_str())
+                    .push_bind(cell.events)
+                    .push_bind(cell.errors)
+                    .push_bind(cell.failures)
+                    .push_bind(cell.latency_count)
+                    .push_bind(cell.latency_sum)
+                    .push_bind(cell.latency_max)
+                    .push_bind(cell.confidence_count)
+                    .push_bind(cell.confidence_sum)
+                    .push_bind(cell.last_seen_micros);
+            });
+            qb.push(MERGE);
+            qb.build().persistent(true).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+fn cell_from_row(row: &SqliteRow) -> Result<RollupCell, StoreError> {
+    Ok(RollupCell {
+        events: row.try_get("events")?,
+        errors: row.try_get("errors")?,
+        failures: row.try_get("failures")?,
+        latency_count: row.try_get("latency_count")?,
+        latency_sum: row.try_get("latency_sum")?,
+        latency_max: row.try_get("latency_max")?,
+        confidence_count: row.try_get("confidence_count")?,
+        confidence_sum: row.try_get("confidence_sum")?,
+        last_seen_micros: row.try_get("last_seen")?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn read_rollups(&self, q: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+        if q.ranges.is_empty() || q.dimensions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bucket = if q.per_bucket { "bucket" } else { "0" };
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT dimension, value, {bucket} AS b, sum(events) AS events, sum(errors) AS errors, \
+             sum(failures) AS failures, sum(latency_count) AS latency_count, \
+             sum(latency_sum) AS latency_sum, max(latency_max) AS latency_max, \
+             sum(confidence_count) AS confidence_count, sum(confidence_sum) AS confidence_sum, \
+             max(last_seen) AS last_seen FROM ("
+        ));
+        for (i, range) in q.ranges.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            qb.push(format!(
+                "SELECT * FROM {} WHERE dimension IN (",
+                range.grain.table()
+            ));
+            let mut sep = qb.separated(", ");
+            for d in &q.dimensions {
+                sep.push_bind(*d);
+            }
+            qb.push(") AND bucket >= ")
+                .push_bind(micros(range.from))
+                .push(" AND bucket < ")
+                .push_bind(micros(range.to));
+            if let Some(t) = &q.tenant_id {
+                qb.push(" AND tenant_id = ").push_bind(t.as_str());
+            }
+        }
+        qb.push(") GROUP BY dimension, value, b");
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RollupRow {
+                    dimension: r.try_get("dimension")?,
+                    value: r.try_get("value")?,
+                    bucket: if q.per_bucket {
+                        Some(from_micros(r.try_get("b")?)?)
+                    } else {
+                        None
+                    },
+                    cell: cell_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
+        let (from, to) = (micros(day), micros(day + TimeDelta::days(1)));
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for grain in Grain::ALL {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE bucket >= ? AND bucket < ?",
+                grain.table()
+            ))
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut batch = RollupBatch::new();
+        let mut read = 0u64;
+        {
+            let sql = format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE timestamp >= ? AND timestamp < ?"
+            );
+            let mut rows = sqlx::query(&sql).bind(from).bind(to).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let (event, _) = row_to_event(&row)?;
+                batch.add(&event.record);
+                read += 1;
+            }
+        }
+        upsert(&mut tx, &batch).await?;
+        tx.commit().await?;
+        Ok(read)
+    }
+
+    pub(super) async fn days_with_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, i64)>, StoreError> {
+        const DAY_US: i64 = 86_400_000_000;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT timestamp / 86400000000 AS d, count(*) FROM events WHERE timestamp >= ? GROUP BY d ORDER BY d",
+        )
+        .bind(since.map_or(i64::MIN, micros))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(d, n)| Ok((from_micros(d * DAY_US)?, n)))
+            .collect()
+    }
+
+    pub(super) async fn activity_page(&self, q: &ActivityQuery) -> Result<Page, StoreError> {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
+        if let Some(i) = q.importance {
+            qb.push(" AND importance = ").push_bind(i.as_str());
+        }
+        if !q.category.is_empty() {
+            qb.push(" AND event_category IN (");
+            let mut sep = qb.separated(", ");
+            for c in &q.category {
+                sep.push_bind(c.as_str());
+            }
+            qb.push(")");
+        }
+        if let Some(t) = &q.tenant_id {
+            qb.push(" AND tenant_id = ").push_bind(t.as_str());
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND timestamp >= ").push_bind(micros(since));
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND timestamp < ").push_bind(micros(until));
+        }
+        if let Some(c) = q.cursor {
+            qb.push(" AND (timestamp < ")
+                .push_bind(c.ts_micros)
+                .push(" OR (timestamp = ")
+                .push_bind(c.ts_micros)
+                .push(" AND seq < ")
+                .push_bind(c.seq)
+                .push("))");
+        }
+        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit) + 1);
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        let rows = rows
+            .iter()
+            .map(row_to_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(rows, q.limit))
+    }
+}
