@@ -185,9 +185,11 @@ fn comment_after_quote(value: &str) -> bool {
 pub(super) fn cross_site_scripting(value: &str) -> Option<&'static str> {
     // Markup needs `<`; breaking out of an attribute needs a quote and `=`; anything else
     // can only be a script URL.
-    let markup = value.contains('<')
-        || (value.contains('=') && value.contains(['"', '\'', '`']));
-    if markup && libinjectionrs::detect_xss(value.as_bytes()).is_injection() && can_run_script(value) {
+    let markup = value.contains('<') || (value.contains('=') && value.contains(['"', '\'', '`']));
+    if markup
+        && libinjectionrs::detect_xss(value.as_bytes()).is_injection()
+        && can_run_script(value)
+    {
         return Some("libinjection:xss");
     }
     script_url(value)

@@ -343,7 +343,7 @@ impl Analytics {
                 })
             })
             .collect();
-        hours.sort_by(|a, b| b.hour.cmp(&a.hour));
+        hours.sort_by_key(|h| std::cmp::Reverse(h.hour));
         Ok(ModelsReport { window, hours })
     }
 
