@@ -271,15 +271,14 @@ fn entity(after: &str) -> Option<(char, usize)> {
     Some((*c, consumed))
 }
 
-/// Splits a query string or form body into decoded `(name, value)` pairs (`+` is a
-/// space there, as in `application/x-www-form-urlencoded`).
+/// Splits a query string or form body into `(name, value)` pairs (`+` is a space there,
+/// as in `application/x-www-form-urlencoded`). Only `&` separates: splitting on the
+/// legacy `;` too would cut `1;cat /etc/passwd` into harmless halves.
 pub fn form_pairs(s: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    s.split(['&', ';'])
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (plus_to_space(name), plus_to_space(value))
-        })
+    s.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (plus_to_space(name), plus_to_space(value))
+    })
 }
 
 fn plus_to_space(s: &str) -> Cow<'_, str> {

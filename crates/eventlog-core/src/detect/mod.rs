@@ -191,6 +191,14 @@ impl Detector {
                     let file = upload::disposition_file_name(value).unwrap_or(value);
                     scan.file_name(&location, file);
                 }
+                "referer" => {
+                    // A URL: its path and each query value, like the request's own.
+                    let (path, query) = value.split_once('?').unwrap_or((value, ""));
+                    if let Some(rule) = traversal::path_traversal(&decode::decode(path).text) {
+                        scan.report(AttackKind::PathTraversal, &location, rule, value);
+                    }
+                    scan.form(&location, query);
+                }
                 "cookie" => {
                     for pair in value.split(';') {
                         let (cookie, v) = pair.trim().split_once('=').unwrap_or(("", pair));

@@ -40,7 +40,7 @@ fn finds_each_kind_where_it_is() {
         "{found:#?}"
     );
     assert!(
-        at(AttackKind::CommandInjection, "header.referer"),
+        at(AttackKind::CommandInjection, "header.referer.a"),
         "{found:#?}"
     );
 }
