@@ -1,4 +1,6 @@
-//! The `eventlog` binary: `serve`, `migrate`, `keys`.
+//! The `eventlog` binary: `serve`, `migrate`, `keys`, `verify`.
+
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use eventlog_server::audit::{record_admin_action, AdminAction};
 use eventlog_server::{bootstrap_admin_key, Application, ServerConfig};
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store};
@@ -14,6 +17,8 @@ use eventlog_store::{KeyRole, Store};
 /// glibc's allocator spent a quarter of the server's CPU (bench/README.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod monitor;
 
 const DEFAULT_DATABASE: &str = "sqlite://eventlog-data/eventlog.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -61,10 +66,23 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Inspect an in-app logger's spool: stats, dead letters (--failed, --retry, --clear), --check.
+    Monitor(monitor::MonitorArgs),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Verify the tamper-evident chain and its signed checkpoints; exit 1 naming the first
+    /// event modified, deleted, inserted or reordered.
+    Verify {
+        /// Start at the last checkpoint signed at or before this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// The trusted key: a `.pub` file, the signing `.key` file, or hex
+        /// [default: the configured or default signing key file]
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
 }
 
@@ -95,7 +113,9 @@ enum KeysCommand {
 enum RoleArg {
     Admin,
     Analyst,
+    Auditor,
     Ingest,
+    Publishable,
 }
 
 impl From<RoleArg> for KeyRole {
@@ -103,7 +123,9 @@ impl From<RoleArg> for KeyRole {
         match r {
             RoleArg::Admin => KeyRole::Admin,
             RoleArg::Analyst => KeyRole::Analyst,
+            RoleArg::Auditor => KeyRole::Auditor,
             RoleArg::Ingest => KeyRole::Ingest,
+            RoleArg::Publishable => KeyRole::Publishable,
         }
     }
 }
@@ -150,13 +172,22 @@ async fn shutdown_signal() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli.global.config.as_deref())?;
+    let mut config = load_config(cli.global.config.as_deref())?;
+    let explicit_database = cli.global.database.clone();
     let database = cli
         .global
         .database
         .or_else(|| config.database.clone())
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    let key_file = config
+        .integrity
+        .signing_key_file
+        .get_or_insert_with(|| {
+            eventlog_server::integrity::default_key_path(sqlite_path(&database).as_deref())
+        })
+        .clone();
     match cli.command {
+        Command::Monitor(args) => monitor::run(args, explicit_database.as_deref()).await,
         Command::Serve { listen } => {
             let listen = listen
                 .or_else(|| config.listen.clone())
@@ -210,15 +241,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         bail!("--name must not be empty");
                     }
                     let secret = generate_secret();
-                    store
+                    let key = store
                         .create_key(&new_key(&name, role.into(), tenant, &secret))
                         .await?;
+                    record_admin_action(
+                        store.as_ref(),
+                        AdminAction::KeyCreated,
+                        "cli",
+                        Some(&name),
+                        serde_json::json!({"role": key.role.as_str(), "tenant_id": key.tenant_id, "creator": "cli"}),
+                    )
+                    .await?;
                     println!("{secret}");
                 }
                 KeysCommand::List => {
                     let keys = store.list_keys().await?;
                     println!(
-                        "{:<24} {:<8} {:<16} {:<12} {:<25} STATUS",
+                        "{:<24} {:<11} {:<16} {:<12} {:<25} STATUS",
                         "NAME", "ROLE", "TENANT", "PREFIX", "CREATED"
                     );
                     for k in keys {
@@ -227,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             None => "active".to_owned(),
                         };
                         println!(
-                            "{:<24} {:<8} {:<16} {:<12} {:<25} {status}",
+                            "{:<24} {:<11} {:<16} {:<12} {:<25} {status}",
                             k.name,
                             k.role.as_str(),
                             k.tenant_id.as_deref().unwrap_or("-"),
@@ -240,10 +279,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if !store.revoke_key(&name).await? {
                         bail!("no active key named `{name}` (see `eventlog keys list`)");
                     }
+                    record_admin_action(
+                        store.as_ref(),
+                        AdminAction::KeyRevoked,
+                        "cli",
+                        Some(&name),
+                        serde_json::json!({"deleter": "cli"}),
+                    )
+                    .await?;
                     println!("revoked key `{name}`");
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { since, public_key } => {
+            let store = open_store(&database).await?;
+            let report = store.check_schema().await?;
+            if !report.is_ok() {
+                bail!("{report}run `eventlog migrate` first");
+            }
+            let key = public_key.unwrap_or(key_file);
+            verify::run(store.as_ref(), &key, since.as_deref()).await
         }
     }
 }

@@ -60,6 +60,42 @@ static CARD: LazyLock<Regex> =
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     extra_keys: Vec<String>,
+    partial: PartialMasking,
+}
+
+/// Which values under sensitive keys keep a recognisable part instead of being masked
+/// whole: useful when support staff must tell users apart without seeing the data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartialMasking {
+    /// `budi.santoso@sekolah.id` becomes `b***@sekolah.id`.
+    pub email: bool,
+    /// `+62 812-3456-7890` becomes `***7890` (the last four digits).
+    pub phone: bool,
+}
+
+/// `b***@domain` for an address with one `@`, else the full mask.
+pub fn mask_email(value: &str) -> String {
+    match value.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
+            let first = local.chars().next().map(String::from).unwrap_or_default();
+            format!("{first}***@{domain}")
+        }
+        _ => MASK.to_owned(),
+    }
+}
+
+/// `***` plus the last four digits for a number of at least eight digits, else the full
+/// mask.
+pub fn mask_phone(value: &str) -> String {
+    let digits: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 8 {
+        return MASK.to_owned();
+    }
+    let last: String = digits[digits.len() - 4..].iter().collect();
+    format!("***{last}")
 }
 
 fn normalise(key: &str) -> String {
@@ -93,6 +129,30 @@ impl Redactor {
     pub fn new(extra_keys: &[String]) -> Self {
         Self {
             extra_keys: extra_keys.iter().map(|k| normalise(k)).collect(),
+            partial: PartialMasking::default(),
+        }
+    }
+
+    /// The same redactor, keeping part of emails and/or phone numbers (see [`PartialMasking`]).
+    pub fn with_partial_masking(mut self, partial: PartialMasking) -> Self {
+        self.partial = partial;
+        self
+    }
+
+    /// What replaces the value `v` under the sensitive key `key`.
+    fn masked(&self, key: &str, v: &Value) -> Value {
+        match v {
+            Value::String(s) if self.partial.email && ends_with_normalised(key, "email") => {
+                Value::String(mask_email(s))
+            }
+            Value::String(s)
+                if self.partial.phone
+                    && (ends_with_normalised(key, "phone")
+                        || ends_with_normalised(key, "phonenumber")) =>
+            {
+                Value::String(mask_phone(s))
+            }
+            _ => Value::String(MASK.to_owned()),
         }
     }
 
@@ -109,7 +169,7 @@ impl Redactor {
                 for (key, v) in map.iter_mut() {
                     if self.is_sensitive_key(key) {
                         if !v.is_null() {
-                            *v = Value::String(MASK.to_owned());
+                            *v = self.masked(key, v);
                         }
                     } else {
                         self.redact_value(v);
@@ -334,7 +394,48 @@ mod tests {
         })
     }
 
+    #[test]
+    fn partial_masking_keeps_a_recognisable_part() {
+        let r = Redactor::default().with_partial_masking(PartialMasking {
+            email: true,
+            phone: true,
+        });
+        let mut v = json!({"user": {"email": "budi.santoso@sekolah.id", "phone": "+62 812-3456-7890",
+            "parent_phone": "12", "password": "x"}});
+        r.redact_value(&mut v);
+        assert_eq!(v["user"]["email"], "b***@sekolah.id");
+        assert_eq!(v["user"]["phone"], "***7890");
+        assert_eq!(v["user"]["parent_phone"], MASK);
+        assert_eq!(v["user"]["password"], MASK);
+        let mut v = json!({"email": "a@b.c"});
+        Redactor::default().redact_value(&mut v);
+        assert_eq!(v["email"], MASK, "off by default");
+    }
+
     proptest! {
+        #[test]
+        fn partial_email_masking_never_reveals_more_than_the_first_letter_and_domain(
+            local in "[a-z0-9._]{2,20}", domain in "[a-z]{2,10}\\.[a-z]{2,3}", depth in 0usize..8
+        ) {
+            let address = format!("{local}@{domain}");
+            let mut v = bury(depth, json!({ "contact_email": address }));
+            Redactor::default().with_partial_masking(PartialMasking { email: true, phone: false }).redact_value(&mut v);
+            let text = v.to_string();
+            let first = &local[..1];
+            prop_assert!(text.contains(&format!("\"contact_email\":\"{first}***@{domain}\"")), "{}", text);
+        }
+
+        #[test]
+        fn partial_phone_masking_keeps_at_most_four_digits(
+            digits in "[0-9]{8,15}", sep in prop::sample::select(vec!["", " ", "-"]), depth in 0usize..8
+        ) {
+            let phone = format!("+{}{sep}{}", &digits[..2], &digits[2..]);
+            let mut v = bury(depth, json!({ "phone_number": phone }));
+            Redactor::default().with_partial_masking(PartialMasking { email: false, phone: true }).redact_value(&mut v);
+            let text = v.to_string();
+            prop_assert!(text.contains(&format!("\"phone_number\":\"***{}\"", &digits[digits.len() - 4..])), "{}", text);
+        }
+
         #[test]
         fn no_secret_survives_under_a_sensitive_key_at_any_depth(k in key(), s in secret(), depth in 0usize..12) {
             let mut v = bury(depth, json!({ k.clone(): s.clone(), "other": "visible" }));

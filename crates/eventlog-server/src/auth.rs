@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use eventlog_store::keys::hash_secret;
-use eventlog_store::{ApiKey, KeyRole, Store};
+use eventlog_store::{ApiKey, Store};
 
 use crate::{ApiError, AppState};
 
@@ -58,21 +58,6 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// Refuses callers whose role is not in `allowed`.
-    pub(crate) fn require(&self, allowed: &[KeyRole], what: &str) -> Result<(), ApiError> {
-        if allowed.contains(&self.key.role) {
-            Ok(())
-        } else {
-            let roles: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(format!(
-                "key `{}` has role {}; {what} needs role {}",
-                self.key.name,
-                self.key.role.as_str(),
-                roles.join(" or ")
-            )))
-        }
-    }
-
     /// The tenant the caller is bound to, if any.
     pub(crate) fn tenant(&self) -> Option<&str> {
         self.key.tenant_id.as_deref()
@@ -92,10 +77,9 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+impl Caller {
+    /// Resolves the `Authorization: Bearer KEY` header to a stored, active key.
+    pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -115,6 +99,18 @@ impl FromRequestParts<AppState> for Caller {
         match state.keys.lookup(state.store.as_ref(), secret).await? {
             Some(key) => Ok(Caller { key }),
             None => Err(ApiError::unauthorized("unknown or revoked API key")),
+        }
+    }
+}
+
+/// Handlers take the caller [`crate::rbac::enforce`] authenticated and authorised.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) => Ok(caller.clone()),
+            None => Self::authenticate(parts, state).await,
         }
     }
 }

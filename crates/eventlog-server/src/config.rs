@@ -22,6 +22,34 @@ pub struct ServerConfig {
     pub catalog: CatalogConfig,
     /// Attack detection at ingest (docs/security.md).
     pub detect: crate::detection::DetectConfig,
+    /// Tamper evidence: checkpoint key and frequency.
+    pub integrity: IntegrityConfig,
+}
+
+/// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are
+/// signed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrityConfig {
+    /// The signing key file (hex, created 0600 on first start if absent). The `eventlog`
+    /// binary defaults it to `checkpoint-signing.key` beside the SQLite database (or in
+    /// `eventlog-data/`); an embedding application without one gets a per-process key and
+    /// a warning.
+    pub signing_key_file: Option<PathBuf>,
+    /// Sign a checkpoint once this many events were committed since the last one...
+    pub checkpoint_every_events: u64,
+    /// ...or once this many seconds passed with any new event.
+    pub checkpoint_every_secs: u64,
+}
+
+impl Default for IntegrityConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            checkpoint_every_events: 10_000,
+            checkpoint_every_secs: 10,
+        }
+    }
 }
 
 /// Ingest limits and queue sizes.

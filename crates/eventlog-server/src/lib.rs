@@ -7,17 +7,20 @@
 
 #![deny(unreachable_pub)]
 
+pub mod audit;
 mod auth;
 pub mod config;
 pub mod detection;
 mod error;
 pub mod ingest;
+pub mod integrity;
+pub mod rbac;
 mod routes;
 mod startup;
 mod state;
 
 pub use auth::KeyCache;
-pub use config::ServerConfig;
+pub use config::{IntegrityConfig, ServerConfig};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
 pub use routes::{app, openapi};
 pub use startup::{bootstrap_admin_key, Application, StartupError};

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
+use crate::integrity::{load_or_create_signing_key, Integrity};
 use crate::{app, AppState, KeyCache, ServerConfig};
 
 /// Why the service could not start.
@@ -36,6 +37,9 @@ pub enum StartupError {
         /// What is wrong.
         message: String,
     },
+    /// The checkpoint signing key could not be read or created.
+    #[error(transparent)]
+    Integrity(#[from] crate::integrity::IntegrityError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -52,6 +56,7 @@ pub struct Application {
     state: AppState,
     writer: JoinHandle<()>,
     detection: Option<(JoinHandle<()>, DetectionStop)>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Application {
@@ -97,6 +102,18 @@ impl Application {
             (writer, None)
         };
         let writer = tokio::spawn(writer.run());
+        let key = match &config.integrity.signing_key_file {
+            Some(path) => load_or_create_signing_key(path)?,
+            None => {
+                tracing::warn!("no integrity.signing_key_file configured: checkpoints are signed with a key that lives only as long as this process, so `eventlog verify` cannot check them later");
+                ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>())
+            }
+        };
+        let integrity = Arc::new(Integrity::new(store.clone(), key));
+        let checkpointer = tokio::spawn(integrity.clone().run(
+            config.integrity.checkpoint_every_events.max(1),
+            std::time::Duration::from_secs(config.integrity.checkpoint_every_secs.max(1)),
+        ));
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -111,12 +128,14 @@ impl Application {
             limits: Arc::new(limits),
             keys: KeyCache::default(),
             analytics,
+            integrity,
         };
         Ok(Self {
             listener,
             state,
             writer,
             detection,
+            checkpointer,
         })
     }
 
@@ -133,6 +152,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let integrity = self.state.integrity.clone();
         let router = app(self.state);
         let served = axum::serve(
             self.listener,
@@ -147,6 +167,11 @@ impl Application {
             let _ = task.await;
         }
         let _ = self.writer.await;
+        // Sign what the last commits added, so a clean stop leaves nothing unsigned.
+        self.checkpointer.abort();
+        if let Err(e) = integrity.checkpoint().await {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
         served
     }
 }

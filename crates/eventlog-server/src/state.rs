@@ -7,6 +7,7 @@ use eventlog_store::Store;
 use crate::auth::KeyCache;
 use crate::config::IngestConfig;
 use crate::ingest::IngestQueue;
+use crate::integrity::Integrity;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -23,4 +24,6 @@ pub struct AppState {
     pub keys: KeyCache,
     /// The query layer: every number the API reports comes from it.
     pub analytics: Analytics,
+    /// Checkpoint signing and pruning records.
+    pub integrity: Arc<Integrity>,
 }

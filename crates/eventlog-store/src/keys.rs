@@ -13,17 +13,34 @@ pub enum KeyRole {
     Admin,
     /// Read and analyse events.
     Analyst,
+    /// Read events, verify the tamper-evident chain and read eventlog's own audit trail;
+    /// never writes anything.
+    Auditor,
     /// Send events only.
     Ingest,
+    /// A browser's key, public by nature: may only send events through the browser ingest
+    /// route, from configured origins, rate-limited per IP.
+    Publishable,
 }
 
 impl KeyRole {
+    /// Every role.
+    pub const ALL: [KeyRole; 5] = [
+        KeyRole::Admin,
+        KeyRole::Analyst,
+        KeyRole::Auditor,
+        KeyRole::Ingest,
+        KeyRole::Publishable,
+    ];
+
     /// The lower-case name used in storage and on the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyRole::Admin => "admin",
             KeyRole::Analyst => "analyst",
+            KeyRole::Auditor => "auditor",
             KeyRole::Ingest => "ingest",
+            KeyRole::Publishable => "publishable",
         }
     }
 
@@ -32,7 +49,9 @@ impl KeyRole {
         match s {
             "admin" => Some(KeyRole::Admin),
             "analyst" => Some(KeyRole::Analyst),
+            "auditor" => Some(KeyRole::Auditor),
             "ingest" => Some(KeyRole::Ingest),
+            "publishable" => Some(KeyRole::Publishable),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod analytics;
 mod error;
+pub mod integrity;
 pub mod keys;
 mod postgres;
 pub mod query;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use eventlog_core::{StoredEvent, ValidatedEvent};
 
 pub use error::StoreError;
+pub use integrity::{ChainHead, ChainRow, Checkpoint, PrunedLeaf, Pruning};
 pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
 pub use query::{Cursor, Page, RecentQuery, UserActivity};
@@ -117,6 +119,27 @@ pub trait Store: Send + Sync + 'static {
     /// The activities feed: events newest first filtered by importance, category and
     /// tenant, one keyset page at a time.
     async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError>;
+    /// The end of the tamper-evident chain (as of the last commit).
+    async fn chain_head(&self) -> Result<ChainHead, StoreError>;
+
+    /// Chained events after position/seq `after`, in chain order, at most `limit`.
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError>;
+
+    /// The first event (seq, event id) without a chain position stored after chaining
+    /// began: a row inserted behind eventlog's back.
+    async fn first_unchained(&self) -> Result<Option<(i64, String)>, StoreError>;
+
+    /// Stores a signed checkpoint.
+    async fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+
+    /// Every checkpoint, in chain order.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// Stores a signed pruning record (retention deleted chained events).
+    async fn add_pruning(&self, pruning: &Pruning) -> Result<(), StoreError>;
+
+    /// Every pruning record, oldest first.
+    async fn prunings(&self) -> Result<Vec<Pruning>, StoreError>;
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if

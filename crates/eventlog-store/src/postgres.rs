@@ -11,18 +11,20 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
+use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::rows::{event_from_row, BackendColumns};
-use crate::schema::{missing_migrations, SchemaReport};
+use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
 use crate::{Store, StoreError};
@@ -85,7 +87,7 @@ impl PgStore {
         let now = Utc::now();
         let mut data = Vec::with_capacity(1024 * events.len());
         for event in events {
-            copy::encode_row(&mut data, event, now);
+            copy::encode_row(&mut data, event, now, None);
         }
         let mut conn = self.pool.acquire().await?;
         let mut copy_in = conn.copy_in_raw(copy::COPY_STATEMENT).await?;
@@ -160,6 +162,52 @@ fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
     event_from_row(row, cols)
 }
 
+fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
+async fn read_head(conn: &mut PgConnection) -> Result<ChainHead, StoreError> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1")
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        None => ChainHead::default(),
+        Some((pos, hash, sum)) => ChainHead {
+            pos,
+            hash: hash32(hash, "chain_head.chain_hash")?,
+            leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
+        },
+    })
+}
+
+fn row_to_checkpoint(row: &PgRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        pos: row.try_get("chain_pos")?,
+        chain_hash: hash32(row.try_get("chain_hash")?, "checkpoint chain_hash")?,
+        leaf_sum: LeafSum(hash32(row.try_get("leaf_sum")?, "checkpoint leaf_sum")?),
+        created_at: row.try_get("created_at")?,
+        prev_signature: row.try_get("prev_signature")?,
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn row_to_pruning(row: &PgRow) -> Result<Pruning, StoreError> {
+    Ok(Pruning {
+        from_pos: row.try_get("from_pos")?,
+        to_pos: row.try_get("to_pos")?,
+        pruned: row.try_get("pruned")?,
+        leaf_sum: LeafSum(hash32(row.try_get("leaf_sum")?, "pruning leaf_sum")?),
+        severity: row.try_get("severity")?,
+        cutoff: row.try_get("cutoff")?,
+        created_at: row.try_get("created_at")?,
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
 fn row_to_key(row: &PgRow) -> Result<ApiKey, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(ApiKey {
@@ -203,8 +251,9 @@ impl Store for PgStore {
         let mut report = SchemaReport::from_migrations("postgres", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, udt_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema()",
+             WHERE table_schema = current_schema() AND table_name = ANY($1)",
         )
+        .bind(expected_tables())
         .fetch_all(&self.pool)
         .await?;
         report.compare_columns(&live);
@@ -248,21 +297,37 @@ impl Store for PgStore {
             }
         }
         let (outcomes, inserts) = plan(requests, known);
-        let now = Utc::now();
-        let mut data = Vec::with_capacity(1024 * inserts.iter().map(Vec::len).sum::<usize>());
+        // Microsecond precision, as stored, so the chain links what verify reads back.
+        let now = from_micros(Utc::now().timestamp_micros())?;
+        let rows: Vec<&ValidatedEvent> = inserts
+            .iter()
+            .zip(requests)
+            .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
+            .collect();
+        let mut head = read_head(&mut tx).await?;
+        let links = link_events(&mut head, rows.iter().copied(), now.timestamp_micros());
+        let mut data = Vec::with_capacity(1024 * rows.len());
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
         // same transaction: they can never disagree with the events.
         let mut batch = RollupBatch::new();
-        for (idx, events) in inserts.iter().zip(requests) {
-            for i in idx {
-                copy::encode_row(&mut data, &events[*i], now);
-                batch.add(events[*i].record());
-            }
+        for (event, link) in rows.iter().zip(&links) {
+            copy::encode_row(&mut data, event, now, Some(link));
+            batch.add(event.record());
         }
         if !data.is_empty() {
             let mut copy_in = tx.copy_in_raw(copy::COPY_STATEMENT).await?;
             copy_in.send(data).await?;
             copy_in.finish().await?;
+            sqlx::query(
+                "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
+                 chain_hash = excluded.chain_hash, leaf_sum = excluded.leaf_sum",
+            )
+            .bind(head.pos)
+            .bind(head.hash.to_vec())
+            .bind(head.leaf_sum.0.to_vec())
+            .execute(&mut *tx)
+            .await?;
         }
         rollups::upsert(&mut tx, &batch).await?;
         tx.commit().await?;
@@ -453,5 +518,95 @@ impl Store for PgStore {
 
     async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError> {
         self.activity_page(query).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_head(&mut conn).await
+    }
+
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS}, record_hash, chain_pos, chain_hash FROM events \
+             WHERE chain_pos IS NOT NULL AND (chain_pos, seq) > ($1, $2) ORDER BY chain_pos, seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let (event, seq) = row_to_event(row)?;
+                Ok(ChainRow {
+                    seq,
+                    pos: row.try_get("chain_pos")?,
+                    record_hash: opt_hash32(row.try_get("record_hash")?),
+                    chain_hash: opt_hash32(row.try_get("chain_hash")?),
+                    created_at_micros: event.created_at.timestamp_micros(),
+                    event,
+                })
+            })
+            .collect()
+    }
+
+    async fn first_unchained(&self) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, event_id FROM events WHERE chain_pos IS NULL AND seq > \
+             (SELECT min(seq) FROM events WHERE chain_pos IS NOT NULL) ORDER BY seq LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn add_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_checkpoints (chain_pos, chain_hash, leaf_sum, created_at, \
+             prev_signature, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.pos)
+        .bind(c.chain_hash.to_vec())
+        .bind(c.leaf_sum.0.to_vec())
+        .bind(c.created_at)
+        .bind(c.prev_signature.as_deref())
+        .bind(c.public_key.as_slice())
+        .bind(c.signature.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM chain_checkpoints ORDER BY chain_pos, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_checkpoint).collect()
+    }
+
+    async fn add_pruning(&self, p: &Pruning) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_prunings (from_pos, to_pos, pruned, leaf_sum, severity, cutoff, \
+             created_at, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(p.from_pos)
+        .bind(p.to_pos)
+        .bind(p.pruned)
+        .bind(p.leaf_sum.0.to_vec())
+        .bind(&p.severity)
+        .bind(p.cutoff)
+        .bind(p.created_at)
+        .bind(p.public_key.as_slice())
+        .bind(p.signature.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn prunings(&self) -> Result<Vec<Pruning>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM chain_prunings ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_pruning).collect()
     }
 }

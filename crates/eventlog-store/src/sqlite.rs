@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -20,12 +21,13 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
+use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::rows::{event_from_row, BackendColumns};
-use crate::schema::{missing_migrations, SchemaReport};
+use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
 use crate::{Store, StoreError};
@@ -38,8 +40,8 @@ const INSERT_COLUMNS: &str = "event_id, event_code, event_category, event_type, 
     session_id, correlation_id, source, resource_type, resource_id, resource_name, related, \
     action, status, http_method, endpoint, http_status, request_data, response_data, \
     error_message, error_code, processing_time_ms, timestamp, metadata, tags, severity, \
-    importance, content_hash, created_at, processed_at";
-const INSERT_COLUMN_COUNT: usize = 37;
+    importance, content_hash, created_at, processed_at, record_hash, chain_pos, chain_hash";
+const INSERT_COLUMN_COUNT: usize = 40;
 /// Rows per INSERT statement, under SQLite's 32,766 bound-parameter limit.
 const ROWS_PER_INSERT: usize = 32_766 / INSERT_COLUMN_COUNT;
 
@@ -193,6 +195,47 @@ fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
     event_from_row(row, cols)
 }
 
+async fn read_head(conn: &mut sqlx::SqliteConnection) -> Result<ChainHead, StoreError> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1")
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        None => ChainHead::default(),
+        Some((pos, hash, sum)) => ChainHead {
+            pos,
+            hash: hash32(hash, "chain_head.chain_hash")?,
+            leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
+        },
+    })
+}
+
+fn row_to_checkpoint(row: &SqliteRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        pos: row.try_get("chain_pos")?,
+        chain_hash: hash32(row.try_get("chain_hash")?, "checkpoint chain_hash")?,
+        leaf_sum: LeafSum(hash32(row.try_get("leaf_sum")?, "checkpoint leaf_sum")?),
+        created_at: from_micros(row.try_get("created_at")?)?,
+        prev_signature: row.try_get("prev_signature")?,
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn row_to_pruning(row: &SqliteRow) -> Result<Pruning, StoreError> {
+    Ok(Pruning {
+        from_pos: row.try_get("from_pos")?,
+        to_pos: row.try_get("to_pos")?,
+        pruned: row.try_get("pruned")?,
+        leaf_sum: LeafSum(hash32(row.try_get("leaf_sum")?, "pruning leaf_sum")?),
+        severity: row.try_get("severity")?,
+        cutoff: from_micros(row.try_get("cutoff")?)?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
 fn row_to_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(ApiKey {
@@ -236,8 +279,9 @@ impl Store for SqliteStore {
         let mut report = SchemaReport::from_migrations("sqlite", &MIGRATOR, &applied);
         let live: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p \
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+             WHERE m.type = 'table' AND m.name IN (SELECT value FROM json_each(?))",
         )
+        .bind(serde_json::to_string(&expected_tables()).unwrap_or_default())
         .fetch_all(&self.reader)
         .await?;
         report.compare_columns(&live);
@@ -279,10 +323,13 @@ impl Store for SqliteStore {
             .zip(requests)
             .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
             .collect();
+        let mut head = read_head(&mut tx).await?;
+        let links = link_events(&mut head, rows.iter().copied(), now);
+        let rows: Vec<_> = rows.into_iter().zip(links).collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
-            qb.push_values(chunk, |mut b, event| {
+            qb.push_values(chunk, |mut b, (event, link)| {
                 let r = event.record();
                 b.push_bind(r.event_id.as_str())
                     .push_bind(r.event_code.as_deref())
@@ -327,17 +374,32 @@ impl Store for SqliteStore {
                     .push_bind(r.importance.as_str())
                     .push_bind(stored_hash(event).to_vec())
                     .push_bind(now)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(link.record_hash.to_vec())
+                    .push_bind(link.pos)
+                    .push_bind(link.chain_hash.to_vec());
             });
             qb.build().persistent(true).execute(&mut *tx).await?;
         }
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
         // same transaction: they can never disagree with the events.
         let mut batch = RollupBatch::new();
-        for event in &rows {
+        for (event, _link) in &rows {
             batch.add(event.record());
         }
         rollups::upsert(&mut tx, &batch).await?;
+        if !rows.is_empty() {
+            sqlx::query(
+                "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
+                 chain_hash = excluded.chain_hash, leaf_sum = excluded.leaf_sum",
+            )
+            .bind(head.pos)
+            .bind(head.hash.to_vec())
+            .bind(head.leaf_sum.0.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -535,5 +597,95 @@ impl Store for SqliteStore {
 
     async fn activities(&self, query: &ActivityQuery) -> Result<Page, StoreError> {
         self.activity_page(query).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        read_head(&mut conn).await
+    }
+
+    async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS}, record_hash, chain_pos, chain_hash FROM events \
+             WHERE chain_pos IS NOT NULL AND (chain_pos, seq) > (?, ?) ORDER BY chain_pos, seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let (event, seq) = row_to_event(row)?;
+                Ok(ChainRow {
+                    seq,
+                    pos: row.try_get("chain_pos")?,
+                    record_hash: opt_hash32(row.try_get("record_hash")?),
+                    chain_hash: opt_hash32(row.try_get("chain_hash")?),
+                    created_at_micros: row.try_get("created_at")?,
+                    event,
+                })
+            })
+            .collect()
+    }
+
+    async fn first_unchained(&self) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, event_id FROM events WHERE chain_pos IS NULL AND seq > \
+             (SELECT min(seq) FROM events WHERE chain_pos IS NOT NULL) ORDER BY seq LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn add_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_checkpoints (chain_pos, chain_hash, leaf_sum, created_at, \
+             prev_signature, public_key, signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.pos)
+        .bind(c.chain_hash.to_vec())
+        .bind(c.leaf_sum.0.to_vec())
+        .bind(micros(c.created_at))
+        .bind(c.prev_signature.as_deref())
+        .bind(c.public_key.as_slice())
+        .bind(c.signature.as_slice())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM chain_checkpoints ORDER BY chain_pos, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(row_to_checkpoint).collect()
+    }
+
+    async fn add_pruning(&self, p: &Pruning) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_prunings (from_pos, to_pos, pruned, leaf_sum, severity, cutoff, \
+             created_at, public_key, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.from_pos)
+        .bind(p.to_pos)
+        .bind(p.pruned)
+        .bind(p.leaf_sum.0.to_vec())
+        .bind(&p.severity)
+        .bind(micros(p.cutoff))
+        .bind(micros(p.created_at))
+        .bind(p.public_key.as_slice())
+        .bind(p.signature.as_slice())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn prunings(&self) -> Result<Vec<Pruning>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM chain_prunings ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(row_to_pruning).collect()
     }
 }

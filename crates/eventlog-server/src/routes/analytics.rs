@@ -14,7 +14,7 @@ use eventlog_store::Cursor;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::query::{list, non_empty, time_param, READERS};
+use super::query::{list, non_empty, time_param};
 use super::query_error;
 use crate::auth::Caller;
 use crate::error::ErrorResponse;
@@ -125,7 +125,6 @@ macro_rules! window_report {
             caller: Caller,
             params: Result<Query<WindowParams>, QueryRejection>,
         ) -> Result<Json<$body>, ApiError> {
-            caller.require(READERS, "reading analytics")?;
             let Query(p) = params.map_err(query_error)?;
             let tenant = caller.scope_tenant(non_empty(p.tenant_id))?;
             let s = span(p.hours, p.since, p.until, $default_hours)?;
@@ -189,7 +188,6 @@ pub(crate) async fn critical(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<CriticalReport>, ApiError> {
-    caller.require(READERS, "reading analytics")?;
     let Query(p) = params.map_err(query_error)?;
     let tenant = caller.scope_tenant(non_empty(p.tenant_id))?;
     let s = span(p.hours, p.since, p.until, 24)?;
@@ -217,7 +215,6 @@ pub(crate) async fn users(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<UsersReport>, ApiError> {
-    caller.require(READERS, "reading analytics")?;
     let Query(p) = params.map_err(query_error)?;
     let tenant = caller.scope_tenant(non_empty(p.tenant_id))?;
     let s = span(p.hours, p.since, p.until, 24)?;
@@ -267,7 +264,6 @@ pub(crate) async fn timeseries(
     caller: Caller,
     params: Result<Query<TimeseriesParams>, QueryRejection>,
 ) -> Result<Json<Timeseries>, ApiError> {
-    caller.require(READERS, "reading analytics")?;
     let Query(p) = params.map_err(query_error)?;
     let tenant = caller.scope_tenant(non_empty(p.tenant_id))?;
     let s = span(p.hours, p.since, p.until, 24)?;
@@ -324,7 +320,6 @@ pub(crate) async fn activities(
     caller: Caller,
     params: Result<Query<ActivityParams>, QueryRejection>,
 ) -> Result<Json<ActivityPage>, ApiError> {
-    caller.require(READERS, "reading activities")?;
     let Query(p) = params.map_err(query_error)?;
     let importance = non_empty(p.importance)
         .map(|i| {

@@ -3,6 +3,7 @@
 
 mod analytics;
 mod ingest;
+mod integrity;
 mod query;
 mod security;
 mod system;
@@ -31,7 +32,8 @@ use crate::{ApiError, AppState};
         (name = "ingest", description = "Send events"),
         (name = "query", description = "Read events"),
         (name = "analytics", description = "Numbers from the rollups, the activities feed, alerts"),
-        (name = "system", description = "Health, catalog, API description")
+        (name = "system", description = "Health, catalog, API description"),
+        (name = "integrity", description = "Tamper evidence: verify the hash chain and signed checkpoints")
     )
 )]
 struct ApiDoc;
@@ -73,6 +75,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))
+        .routes(routes!(integrity::verify_chain))
 }
 
 /// The OpenAPI document of every route [`app`] serves.
@@ -93,6 +96,10 @@ pub fn app(state: AppState) -> Router {
                 "this route does not take that method; GET /api/openapi.json lists the methods",
             )
         })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rbac::enforce,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

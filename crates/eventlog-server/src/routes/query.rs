@@ -6,7 +6,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use eventlog_core::validate::parse_timestamp;
 use eventlog_core::{Severity, StoredEvent};
-use eventlog_store::{Cursor, KeyRole, Page, RecentQuery, UserActivity};
+use eventlog_store::{Cursor, Page, RecentQuery, UserActivity};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -14,8 +14,6 @@ use super::query_error;
 use crate::auth::Caller;
 use crate::error::ErrorResponse;
 use crate::{ApiError, AppState};
-
-pub(super) const READERS: &[KeyRole] = &[KeyRole::Admin, KeyRole::Analyst];
 
 /// Filters of `GET /api/events/recent`. List filters take comma-separated values.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -181,7 +179,6 @@ pub(crate) async fn recent(
     caller: Caller,
     params: Result<Query<RecentParams>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
-    caller.require(READERS, "reading events")?;
     let Query(params) = params.map_err(query_error)?;
     let query = params.into_query(&caller)?;
     Ok(Json(state.store.recent(&query).await?))
@@ -202,7 +199,6 @@ pub(crate) async fn get_event(
     caller: Caller,
     Path(event_id): Path<String>,
 ) -> Result<Json<StoredEvent>, ApiError> {
-    caller.require(READERS, "reading events")?;
     state
         .store
         .get_event(&event_id, caller.tenant())
@@ -238,7 +234,6 @@ pub(crate) async fn user_activity(
     Path(user_id): Path<String>,
     params: Result<Query<ActivityParams>, QueryRejection>,
 ) -> Result<Json<UserActivity>, ApiError> {
-    caller.require(READERS, "reading events")?;
     let Query(params) = params.map_err(query_error)?;
     let days = match non_empty(params.days) {
         None => 30,

@@ -42,6 +42,10 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
     pub pg_database: Option<String>,
+    /// The database URL, for tests that touch rows behind the server's back.
+    pub db_url: String,
+    /// The checkpoint signing key file.
+    pub key_file: std::path::PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -66,7 +70,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/eventlog.db", dir.path().display());
         let store = eventlog_store::open(&url).await.unwrap();
-        let mut server = Self::start(config, store).await;
+        let mut server = Self::start(config, store, url, &dir).await;
         server._dir = Some(dir);
         server
     }
@@ -93,15 +97,26 @@ impl TestServer {
             .await
             .unwrap();
         admin.close().await;
-        let store = eventlog_store::open(&with_database(&admin_url, &db))
-            .await
-            .unwrap();
-        let mut server = Self::start(config, store).await;
+        let url = with_database(&admin_url, &db);
+        let store = eventlog_store::open(&url).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Self::start(config, store, url, &dir).await;
         server.pg_database = Some(db);
+        server._dir = Some(dir);
         Some(server)
     }
 
-    async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Self {
+    async fn start(
+        mut config: ServerConfig,
+        store: Arc<dyn Store>,
+        db_url: String,
+        dir: &tempfile::TempDir,
+    ) -> Self {
+        let key_file = config
+            .integrity
+            .signing_key_file
+            .get_or_insert_with(|| dir.path().join("checkpoint-signing.key"))
+            .clone();
         let app = Application::build(&config, store.clone(), "127.0.0.1:0")
             .await
             .unwrap();
@@ -127,7 +142,22 @@ impl TestServer {
             stop: Some(stop),
             done: Some(done),
             pg_database: None,
+            db_url,
+            key_file,
             _dir: None,
+        }
+    }
+
+    /// Runs `statement` directly on the database, as an attacker with database access would.
+    pub async fn sql(&self, statement: &str) {
+        if self.pg_database.is_some() {
+            let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+            pool.close().await;
         }
     }
 

@@ -7,6 +7,8 @@ mod analytics;
 mod auth;
 mod bad_input;
 mod ingest;
+mod integrity;
 mod openapi;
 mod query;
+mod rbac;
 mod security;

@@ -7,6 +7,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use eventlog_core::ValidatedEvent;
 
+use crate::integrity::Link;
 use crate::write::stored_hash;
 
 /// The COPY statement whose column order [`encode_row`] follows.
@@ -15,7 +16,8 @@ pub(super) const COPY_STATEMENT: &str = "COPY events (event_id, event_code, even
     ip_address, user_agent, session_id, correlation_id, source, resource_type, resource_id, \
     resource_name, related, action, status, http_method, endpoint, http_status, request_data, \
     response_data, error_message, error_code, processing_time_ms, \"timestamp\", metadata, \
-    tags, severity, importance, content_hash, created_at, processed_at) FROM STDIN";
+    tags, severity, importance, content_hash, created_at, processed_at, record_hash, chain_pos, \
+    chain_hash) FROM STDIN";
 
 fn escape_into(out: &mut Vec<u8>, s: &str) {
     for &b in s.as_bytes() {
@@ -66,8 +68,19 @@ fn array_literal(items: &[String]) -> String {
     s
 }
 
-/// Appends one event as a COPY text row (terminated by a newline).
-pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTime<Utc>) {
+fn bytea(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(b"\\\\x");
+    out.extend_from_slice(hex::encode(bytes).as_bytes());
+}
+
+/// Appends one event as a COPY text row (terminated by a newline), with its chain link
+/// (`None` only for the benchmark's raw baseline).
+pub(super) fn encode_row(
+    out: &mut Vec<u8>,
+    event: &ValidatedEvent,
+    now: DateTime<Utc>,
+    link: Option<&Link>,
+) {
     let r = event.record();
     text(out, Some(&r.event_id));
     text(out, r.event_code.as_deref());
@@ -117,12 +130,19 @@ pub(super) fn encode_row(out: &mut Vec<u8>, event: &ValidatedEvent, now: DateTim
     );
     text(out, Some(r.severity.as_str()));
     text(out, Some(r.importance.as_str()));
-    out.extend_from_slice(b"\\\\x");
-    out.extend_from_slice(hex::encode(stored_hash(event)).as_bytes());
+    bytea(out, &stored_hash(event));
     out.push(b'\t');
     time(out, now);
-    writeln!(out, "{}", now.format("%Y-%m-%d %H:%M:%S%.6f+00"))
-        .expect("writing to a Vec cannot fail");
+    time(out, now);
+    match link {
+        Some(link) => {
+            bytea(out, &link.record_hash);
+            write!(out, "\t{}\t", link.pos).expect("writing to a Vec cannot fail");
+            bytea(out, &link.chain_hash);
+        }
+        None => out.extend_from_slice(b"\\N\t\\N\t\\N"),
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]

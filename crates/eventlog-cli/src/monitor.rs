@@ -1,0 +1,372 @@
+//! `eventlog monitor --spool DIR`: the seeds' `audit:monitor` for an in-app logger's spool
+//! directory: stats, dead letters (list, retry, clear), and an fsck-like check.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use eventlog_client::{
+    DeadLetter, DeadLetters, Event, HttpSink, Sink, SinkError, Spool, SpoolConfig, SpoolState,
+    StatsSnapshot, StoreSink,
+};
+use serde::Serialize;
+
+/// Options of `eventlog monitor`.
+#[derive(Debug, Args)]
+pub(crate) struct MonitorArgs {
+    /// The logger's spool directory (its `--spool-dir`).
+    #[arg(long)]
+    spool: PathBuf,
+    /// Queue, spool size and age, dead letters, delivery rate, last error (the default).
+    #[arg(long, group = "action")]
+    stats: bool,
+    /// List dead letters with their reasons.
+    #[arg(long, group = "action")]
+    failed: bool,
+    /// Re-send dead letters (to --url/--key, or to --database); those refused again stay.
+    #[arg(long, group = "action")]
+    retry: bool,
+    /// Delete the dead letters (asks first; --yes for scripts).
+    #[arg(long, group = "action")]
+    clear: bool,
+    /// Verify every spooled record; quarantine damaged ones. Run while the app is stopped.
+    #[arg(long, group = "action")]
+    check: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+    /// eventlog server to re-send to (or to report threshold warnings to).
+    #[arg(long, env = "EVENTLOG_URL")]
+    url: Option<String>,
+    /// API key for --url.
+    #[arg(long, env = "EVENTLOG_API_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Warn when the spool holds more records than this.
+    #[arg(long, default_value_t = 10_000)]
+    warn_spool_records: u64,
+    /// Warn when the oldest undelivered record is older than this many seconds.
+    #[arg(long, default_value_t = 900)]
+    warn_spool_age_secs: i64,
+    /// Warn when there are more dead letters than this.
+    #[arg(long, default_value_t = 0)]
+    warn_dead_letters: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct StatsReport {
+    spool_dir: String,
+    spool: SpoolState,
+    oldest_pending_age_secs: Option<i64>,
+    dead_letters: usize,
+    unreadable_dead_letters: usize,
+    logger: Option<StatsSnapshot>,
+    warnings: Vec<String>,
+}
+
+fn open_spool(dir: &Path) -> anyhow::Result<Spool> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a spool directory (it does not exist)",
+            dir.display()
+        );
+    }
+    Spool::open(dir, SpoolConfig::default())
+        .with_context(|| format!("cannot open the spool in {}", dir.display()))
+}
+
+async fn destination(
+    args: &MonitorArgs,
+    database: Option<&str>,
+) -> anyhow::Result<Option<Box<dyn Sink>>> {
+    Ok(match (&args.url, database) {
+        (Some(url), _) => Some(Box::new(HttpSink::new(
+            url,
+            args.key.as_deref().unwrap_or_default(),
+        )?)),
+        (None, Some(db)) => Some(Box::new(StoreSink::open(db).await?)),
+        (None, None) => None,
+    })
+}
+
+/// Runs the monitor; `database` is the explicitly given `--database`, if any.
+pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Result<ExitCode> {
+    let dead = DeadLetters::in_dir(&args.spool);
+    if args.failed {
+        let (letters, unreadable) = dead.list()?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"dead_letters": letters, "unreadable": unreadable})
+                )?
+            );
+        } else if letters.is_empty() {
+            println!("no dead letters in {}", dead.path().display());
+        } else {
+            for l in &letters {
+                println!(
+                    "{}  {}  {}  reason: {}",
+                    l.failed_at.format("%Y-%m-%d %H:%M:%S"),
+                    l.event.event_id.as_deref().unwrap_or("-"),
+                    l.event
+                        .event_code
+                        .as_deref()
+                        .or(l.event.event_type.as_deref())
+                        .unwrap_or("-"),
+                    l.reason
+                );
+            }
+            println!(
+                "{} dead letters{}",
+                letters.len(),
+                if unreadable > 0 {
+                    format!(", {unreadable} unreadable lines")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.clear {
+        let (letters, unreadable) = dead.list()?;
+        let n = letters.len() + unreadable;
+        if n == 0 {
+            println!("no dead letters to clear");
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                bail!("refusing to delete {n} dead letters without confirmation: add --yes");
+            }
+            print!(
+                "Delete {n} dead letters from {}? [y/N] ",
+                dead.path().display()
+            );
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                println!("nothing deleted");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        let cleared = dead.clear()?;
+        println!("deleted {cleared} dead letters");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.retry {
+        return retry(&args, &dead, database).await;
+    }
+    if args.check {
+        let mut spool = open_spool(&args.spool)?;
+        let report = spool.check()?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "checked {} segments: {} intact records, {} damaged ({} torn writes), {} bytes moved to {}",
+                report.segments,
+                report.intact,
+                report.damaged,
+                report.torn,
+                report.quarantined_bytes,
+                args.spool.join("quarantine").display()
+            );
+        }
+        return Ok(if report.damaged > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    stats(&args, &dead, database).await
+}
+
+async fn stats(
+    args: &MonitorArgs,
+    dead: &DeadLetters,
+    database: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let spool = open_spool(&args.spool)?.state()?;
+    let (letters, unreadable) = dead.list()?;
+    let age = spool
+        .oldest_pending_unix
+        .map(|t| chrono::Utc::now().timestamp() - t);
+    let mut warnings = Vec::new();
+    if spool.pending_records > args.warn_spool_records {
+        warnings.push(format!(
+            "the spool holds {} undelivered events (threshold {})",
+            spool.pending_records, args.warn_spool_records
+        ));
+    }
+    if let Some(age) = age.filter(|a| *a > args.warn_spool_age_secs) {
+        warnings.push(format!(
+            "the oldest undelivered event waits for {age} s (threshold {} s)",
+            args.warn_spool_age_secs
+        ));
+    }
+    if letters.len() + unreadable > args.warn_dead_letters {
+        warnings.push(format!(
+            "{} dead letters (threshold {}): see `eventlog monitor --spool {} --failed`",
+            letters.len() + unreadable,
+            args.warn_dead_letters,
+            args.spool.display()
+        ));
+    }
+    let report = StatsReport {
+        spool_dir: args.spool.display().to_string(),
+        oldest_pending_age_secs: age,
+        dead_letters: letters.len(),
+        unreadable_dead_letters: unreadable,
+        logger: StatsSnapshot::read_from(&args.spool),
+        spool,
+        warnings,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_stats(&report);
+    }
+    if !report.warnings.is_empty() {
+        for w in &report.warnings {
+            eprintln!("WARNING: {w}");
+        }
+        if let Some(sink) = destination(args, database).await? {
+            let event = Event::from_code("SYS-012")
+                .description(format!(
+                    "eventlog spool {}: {}",
+                    report.spool_dir,
+                    report.warnings.join("; ")
+                ))
+                .meta("pending_records", report.spool.pending_records)
+                .meta("dead_letters", report.dead_letters as u64)
+                .status("ALERT");
+            if let Err(e) = sink.deliver(&[event]).await {
+                eprintln!("could not report the warning to {}: {e}", sink.describe());
+            }
+        }
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stats(r: &StatsReport) {
+    println!("spool {}", r.spool_dir);
+    println!("  undelivered events  {}", r.spool.pending_records);
+    println!("  undelivered bytes   {}", r.spool.pending_bytes);
+    println!("  segments            {}", r.spool.segments);
+    match r.oldest_pending_age_secs {
+        Some(age) => println!("  oldest waiting      {age} s"),
+        None => println!("  oldest waiting      -"),
+    }
+    println!("  dead letters        {}", r.dead_letters);
+    if let Some(l) = &r.logger {
+        println!(
+            "logger (as of {})",
+            l.written_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        println!(
+            "  logged {}  delivered {}  queued {}",
+            l.logged, l.delivered, l.queued
+        );
+        println!(
+            "  spooled {}  replayed {}  dead-lettered {}  dropped {}",
+            l.spooled, l.replayed, l.dead_lettered, l.dropped
+        );
+        println!(
+            "  delivery rate       {:.1} events/s",
+            l.delivery_rate_per_sec
+        );
+        println!(
+            "  last error          {}",
+            l.last_error.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+async fn retry(
+    args: &MonitorArgs,
+    dead: &DeadLetters,
+    database: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let Some(sink) = destination(args, database).await? else {
+        bail!("say where to re-send: --url URL --key KEY, or --database URL");
+    };
+    let (letters, unreadable) = dead.list()?;
+    if unreadable > 0 {
+        eprintln!(
+            "{unreadable} unreadable lines in {} are left out",
+            dead.path().display()
+        );
+    }
+    let bar = indicatif::ProgressBar::new(letters.len() as u64);
+    if args.json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut still_dead: Vec<DeadLetter> = Vec::new();
+    let mut delivered = 0usize;
+    let mut unavailable = None;
+    for chunk in letters.chunks(100) {
+        if unavailable.is_some() {
+            still_dead.extend_from_slice(chunk);
+            continue;
+        }
+        let mut pending: Vec<DeadLetter> = chunk.to_vec();
+        // Each round removes at least one refused letter, so this ends.
+        while !pending.is_empty() {
+            let events: Vec<Event> = pending.iter().map(|l| l.event.clone()).collect();
+            match sink.deliver(&events).await {
+                Ok(()) => {
+                    delivered += pending.len();
+                    pending.clear();
+                }
+                Err(SinkError::Rejected(rejections)) => {
+                    let mut refused: Vec<_> = rejections
+                        .into_iter()
+                        .filter(|r| r.index < pending.len())
+                        .collect();
+                    if refused.is_empty() {
+                        still_dead.append(&mut pending);
+                        break;
+                    }
+                    refused.sort_by_key(|r| std::cmp::Reverse(r.index));
+                    for r in refused {
+                        let mut letter = pending.remove(r.index);
+                        letter.reason = r.reason;
+                        letter.failed_at = chrono::Utc::now();
+                        still_dead.push(letter);
+                    }
+                }
+                Err(SinkError::Unavailable(e)) => {
+                    unavailable = Some(e);
+                    still_dead.append(&mut pending);
+                }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    dead.replace(&still_dead)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"delivered": delivered, "still_dead": still_dead.len(), "error": unavailable})
+        );
+    } else {
+        println!(
+            "re-sent {delivered} dead letters; {} remain",
+            still_dead.len()
+        );
+    }
+    if let Some(e) = unavailable {
+        eprintln!("stopped early: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,148 @@
+//! `eventlog monitor --spool DIR` as a script runs it: stats with thresholds, dead letters
+//! (list, retry into a real store, clear with confirmation), and the fsck-like check.
+
+use std::process::{Command, Output, Stdio};
+
+use eventlog_client::{DeadLetter, DeadLetters, Event, Spool, SpoolConfig};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventlog");
+
+fn monitor(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("monitor")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn letter(event: Event, reason: &str) -> DeadLetter {
+    DeadLetter {
+        failed_at: chrono::Utc::now(),
+        reason: reason.to_owned(),
+        event,
+    }
+}
+
+/// A spool with 3 records (one damaged) and 2 dead letters: one valid now, one not.
+fn spool_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
+    spool
+        .append(&["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"])
+        .unwrap();
+    drop(spool);
+    let segment = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[12 + 7 + 12 + 2] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let mut valid = Event::from_code("SYS-001");
+    valid.event_id = Some("SYS-001-20250619-143052-retry1".into());
+    valid.timestamp = Some("2025-06-19T14:30:52Z".into());
+    DeadLetters::in_dir(dir.path())
+        .append(&[
+            letter(valid, "store was missing a category at the time"),
+            letter(
+                Event::custom("NOT_A_CATEGORY", "X"),
+                "event_category: unknown",
+            ),
+        ])
+        .unwrap();
+    dir
+}
+
+#[test]
+fn stats_report_the_spool_and_warn_past_thresholds() {
+    let dir = spool_dir();
+    let d = dir.path().to_str().unwrap();
+    let out = monitor(&["--spool", d, "--stats", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "dead letters pass the default threshold of 0"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["spool"]["pending_records"], 2,
+        "the damaged record is not counted"
+    );
+    assert_eq!(report["dead_letters"], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: 2 dead letters"));
+
+    let out = monitor(&["--spool", d, "--warn-dead-letters", "5"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("undelivered events  2"));
+
+    let out = monitor(&["--spool", "/nonexistent/spool"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn check_quarantines_damaged_records() {
+    let dir = spool_dir();
+    let d = dir.path().to_str().unwrap();
+    let out = monitor(&["--spool", d, "--check", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["intact"].as_u64(), report["damaged"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("quarantine"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(monitor(&["--spool", d, "--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn dead_letters_are_listed_retried_into_a_store_and_cleared() {
+    let dir = spool_dir();
+    let d = dir.path().to_str().unwrap();
+    let out = monitor(&["--spool", d, "--failed"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("reason: event_category: unknown"), "{text}");
+    assert!(text.contains("2 dead letters"));
+
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/e.db", db_dir.path().display());
+    let migrated = Command::new(BIN)
+        .args(["migrate", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let out = monitor(&["--spool", d, "--retry", "--database", &db, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (result["delivered"].as_u64(), result["still_dead"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (left, _) = DeadLetters::in_dir(dir.path()).list().unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(
+        left[0].reason.contains("event_category"),
+        "{}",
+        left[0].reason
+    );
+
+    let out = monitor(&["--spool", d, "--clear"]);
+    assert!(!out.status.success(), "no confirmation on a script's stdin");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let out = monitor(&["--spool", d, "--clear", "--yes"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 1 dead letters"));
+    assert!(DeadLetters::in_dir(dir.path()).list().unwrap().0.is_empty());
+}

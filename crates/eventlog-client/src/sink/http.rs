@@ -1,0 +1,119 @@
+//! `HttpSink`: posts batches to an `eventlog serve` (`POST /api/events/batch`, API key).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::{Rejection, Sink, SinkError};
+use crate::{ClientError, Event};
+
+/// Delivers to an eventlog server. 201 is success; 422 and 409 name the refused events;
+/// anything else (connection refused, 5xx, 429, 401/403) means retry later.
+#[derive(Debug, Clone)]
+pub struct HttpSink {
+    client: reqwest::Client,
+    endpoint: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    details: Vec<Detail>,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    field: Option<String>,
+    message: String,
+}
+
+impl HttpSink {
+    /// A sink for the server at `base_url` (e.g. `http://127.0.0.1:8470`) using API `key`.
+    pub fn new(base_url: &str, key: &str) -> Result<Self, ClientError> {
+        if key.is_empty() {
+            return Err(ClientError::Config(
+                "an eventlog API key is required".to_owned(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(Self {
+            client,
+            endpoint: format!("{}/api/events/batch", base_url.trim_end_matches('/')),
+            key: key.to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for HttpSink {
+    async fn deliver(&self, events: &[Event]) -> Result<(), SinkError> {
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .bearer_auth(&self.key)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .map_err(|e| SinkError::Unavailable(format!("{}: {e}", self.endpoint)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        if status.as_u16() == 422 || status.as_u16() == 409 {
+            if let Ok(body) = serde_json::from_str::<ErrorResponse>(&text) {
+                let mut rejections: Vec<Rejection> = body
+                    .error
+                    .details
+                    .iter()
+                    .filter_map(|d| {
+                        Some(Rejection {
+                            index: d.index?,
+                            reason: match &d.field {
+                                Some(f) => format!("{f}: {}", d.message),
+                                None => d.message.clone(),
+                            },
+                        })
+                    })
+                    .collect();
+                if rejections.is_empty() {
+                    if let Some(index) = body.error.index {
+                        rejections.push(Rejection {
+                            index,
+                            reason: body.error.message.clone(),
+                        });
+                    }
+                }
+                if !rejections.is_empty() {
+                    return Err(SinkError::Rejected(rejections));
+                }
+            }
+        }
+        Err(SinkError::Unavailable(format!(
+            "{} answered {status}: {}",
+            self.endpoint,
+            text.chars().take(200).collect::<String>()
+        )))
+    }
+
+    fn describe(&self) -> String {
+        self.endpoint.clone()
+    }
+}

@@ -1,0 +1,80 @@
+//! Correlation and session ids: a propagated W3C `traceparent` (its trace id) or
+//! `X-Request-Id` / `X-Correlation-Id`, else a fresh id; the session from `X-Session-Id` or
+//! a session cookie.
+
+use http::HeaderMap;
+use rand::Rng;
+
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The correlation id of a request.
+pub(crate) fn correlation_id(headers: &HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(trace_id) = header("traceparent")
+        .and_then(|tp| tp.split('-').nth(1))
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return trace_id.to_owned();
+    }
+    header("x-request-id")
+        .or_else(|| header("x-correlation-id"))
+        .filter(|id| acceptable(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:032x}", rand::thread_rng().gen::<u128>()))
+}
+
+/// The session id of a request, if it carries one.
+pub(crate) fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
+    if let Some(id) = headers
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| acceptable(id))
+    {
+        return Some(id.to_owned());
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == cookie_name && acceptable(value))
+        .map(|(_, value)| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_wins_then_request_id_then_fresh() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", "req-1".parse().unwrap());
+        assert_eq!(correlation_id(&h), "req-1");
+        h.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(correlation_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(correlation_id(&HeaderMap::new()).len(), 32);
+    }
+
+    #[test]
+    fn session_from_header_or_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            "theme=dark; session_id=abc123".parse().unwrap(),
+        );
+        assert_eq!(session_id(&h, "session_id").as_deref(), Some("abc123"));
+        assert_eq!(session_id(&h, "sid"), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! `EventLog`: the service that observes each request and hands its facts to the
+//! response future.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::MatchedPath;
+use http::{Request, Response};
+use tower::Service;
+
+use crate::body::{CaptureBody, ResponseBody, Tap};
+use crate::client_ip::client_ip;
+use crate::correlation::{correlation_id, session_id};
+use crate::future::ResponseFuture;
+use crate::layer::Config;
+use crate::record::{capturable, RequestFacts};
+
+/// Wraps a service and records each of its requests (built by
+/// [`EventLogLayer`](crate::EventLogLayer)).
+#[derive(Clone)]
+pub struct EventLog<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> EventLog<S> {
+    pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S, ResBody> Service<Request<Body>> for EventLog<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let started = Instant::now();
+        let config = &self.config;
+        let (route, matched) = match req.extensions().get::<MatchedPath>() {
+            Some(path) => (path.as_str().to_owned(), true),
+            None => (req.uri().path().to_owned(), false),
+        };
+        let record = catch_unwind(AssertUnwindSafe(|| {
+            config.filter.should_record(req.method(), &route)
+        }))
+        .unwrap_or_else(|_| {
+            config.hook_panicked();
+            true
+        });
+        if !record {
+            return ResponseFuture::new(self.inner.call(req), None);
+        }
+        let user = catch_unwind(AssertUnwindSafe(|| {
+            config.user.extract(req.headers(), req.extensions())
+        }))
+        .unwrap_or_else(|_| {
+            config.hook_panicked();
+            None
+        });
+        let headers = req.headers();
+        let request_tap = config
+            .capture
+            .as_ref()
+            .filter(|c| capturable(headers, &c.content_types))
+            .map(|c| Tap::new(c.max_bytes));
+        let facts = RequestFacts {
+            started,
+            method: req.method().clone(),
+            matched,
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().map(str::to_owned),
+            user,
+            ip: client_ip(headers, req.extensions(), &config.trusted_proxies),
+            user_agent: headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(512).collect()),
+            session: session_id(headers, &config.session_cookie),
+            correlation: correlation_id(headers),
+            request_tap: request_tap.clone(),
+            route,
+        };
+        if let Some(tap) = request_tap {
+            req = req.map(|body| Body::new(CaptureBody::new(body, tap)));
+        }
+        ResponseFuture::new(self.inner.call(req), Some((self.config.clone(), facts)))
+    }
+}

@@ -1,0 +1,291 @@
+//! The layer in an axum stack, called without sockets; events land in a real SQLite store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use eventlog_client::{EventLogger, LoggerConfig, StoreSink};
+use eventlog_core::StoredEvent;
+use eventlog_layer::{BodyCapture, EventLogLayer, UserInfo};
+use eventlog_store::{RecentQuery, Store};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Harness {
+    logger: EventLogger,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = eventlog_store::open(&format!("sqlite://{}/e.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let logger = EventLogger::start(
+            LoggerConfig::new(dir.path().join("spool")).source("layer-test"),
+            StoreSink::new(store.clone()),
+        )
+        .unwrap();
+        Self {
+            logger,
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn events(&self) -> Vec<StoredEvent> {
+        self.logger.flush().await;
+        let query = RecentQuery {
+            limit: 100,
+            ..RecentQuery::default()
+        };
+        let mut events = self.store.recent(&query).await.unwrap().events;
+        events.reverse();
+        events
+    }
+}
+
+fn app(layer: EventLogLayer) -> Router {
+    Router::new()
+        .route(
+            "/api/students/{id}",
+            get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"id":7,"name":"Budi"}"#,
+                )
+            }),
+        )
+        .route(
+            "/api/auth/login",
+            post(|body: String| async move {
+                let mut response = (StatusCode::OK, format!("got {}", body.len())).into_response();
+                response.extensions_mut().insert(UserInfo {
+                    id: "1".into(),
+                    name: Some("admin".into()),
+                    role: Some("admin".into()),
+                    tenant: None,
+                });
+                response
+            }),
+        )
+        .route(
+            "/api/broken",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "db down") }),
+        )
+        .route(
+            "/api/panic",
+            get(|| async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                "never"
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, String) {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn records_route_template_status_user_client_and_correlation() {
+    let h = Harness::new().await;
+    let app = app(EventLogLayer::new(h.logger.clone()).with_trusted_proxies(["10.0.0.0/8"]));
+    let mut req = Request::get("/api/students/7?page=2&token=abcdef123")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("user-agent", "pytest/1")
+        .header("cookie", "session_id=s-77")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000))));
+    let (status, body) = call(&app, req).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"id":7,"name":"Budi"}"#)
+    );
+    let (status, _) = call(
+        &app,
+        Request::post("/api/auth/login")
+            .body(Body::from("x"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 2);
+    let get = &events[0].record;
+    assert_eq!(get.endpoint.as_deref(), Some("/api/students/{id}"));
+    assert_eq!(get.event_name, "GET /api/students/{id}");
+    assert_eq!(get.http_status, Some(200));
+    assert_eq!(get.status, "SUCCESS");
+    assert_eq!(get.ip_address, Some("203.0.113.9".parse().unwrap()));
+    assert_eq!(get.user_agent.as_deref(), Some("pytest/1"));
+    assert_eq!(get.session_id.as_deref(), Some("s-77"));
+    assert_eq!(
+        get.correlation_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let metadata = get.metadata.as_ref().unwrap();
+    assert_eq!(metadata["path"], "/api/students/7");
+    assert_eq!(metadata["query"], "page=2&token=[REDACTED]");
+    assert!(get.processing_time_ms.is_some());
+    let login = &events[1].record;
+    assert_eq!(
+        login.username.as_deref(),
+        Some("admin"),
+        "user from the response"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_and_panics_are_recorded_and_the_client_gets_what_the_handler_produced() {
+    let h = Harness::new().await;
+    let app = app(EventLogLayer::new(h.logger.clone()));
+    let (status, body) = call(
+        &app,
+        Request::get("/api/broken").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "db down")
+    );
+
+    let panicking = tokio::spawn({
+        let app = app.clone();
+        async move {
+            app.oneshot(Request::get("/api/panic").body(Body::empty()).unwrap())
+                .await
+        }
+    });
+    assert!(
+        panicking.await.unwrap_err().is_panic(),
+        "the panic is resumed, not swallowed"
+    );
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].record.severity, eventlog_core::Severity::Error);
+    assert_eq!(events[0].record.status, "ERROR");
+    assert_eq!(events[1].record.http_status, Some(500));
+    assert!(events[1]
+        .record
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("boom"));
+}
+
+#[tokio::test]
+async fn a_panicking_hook_is_contained_and_counted() {
+    let h = Harness::new().await;
+    let layer = EventLogLayer::new(h.logger.clone()).with_user_extractor(
+        |_: &http::HeaderMap, _: &http::Extensions| -> Option<UserInfo> { panic!("extractor bug") },
+    );
+    let app = app(layer.clone());
+    let (status, _) = call(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(layer.hook_panics(), 1);
+    assert_eq!(h.events().await.len(), 1);
+    assert_eq!(h.logger.stats().hook_panics, 1);
+}
+
+#[tokio::test]
+async fn bodies_are_captured_size_limited_and_masked() {
+    let h = Harness::new().await;
+    let app = app(
+        EventLogLayer::new(h.logger.clone()).with_body_capture(BodyCapture {
+            max_bytes: 64,
+            ..BodyCapture::default()
+        }),
+    );
+    let (status, body) = call(
+        &app,
+        Request::post("/api/auth/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("username=admin&password=admin123"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "got 32"));
+    call(
+        &app,
+        Request::get("/api/students/7").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let long = format!("username={}", "x".repeat(500));
+    call(
+        &app,
+        Request::post("/api/auth/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(long))
+            .unwrap(),
+    )
+    .await;
+
+    let events = h.events().await;
+    let login = events[0].record.request_data.as_ref().unwrap();
+    assert_eq!(login["body"], "username=admin&password=[REDACTED]");
+    assert!(!serde_json::to_string(&events).unwrap().contains("admin123"));
+    let student = events[1].record.response_data.as_ref().unwrap();
+    assert_eq!(student["body"]["name"], "Budi");
+    let cut = events[2].record.request_data.as_ref().unwrap();
+    assert_eq!(
+        (cut["bytes"].as_u64(), cut["truncated"].as_bool()),
+        (Some(509), Some(true))
+    );
+    assert_eq!(cut["body"].as_str().unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn excluded_routes_and_sampled_reads_are_not_recorded() {
+    let h = Harness::new().await;
+    let app = app(EventLogLayer::new(h.logger.clone())
+        .exclude(["/health"])
+        .with_read_sampling(0.0)
+        .with_route_severity("/api/auth/login", eventlog_core::Severity::Warning));
+    call(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    call(
+        &app,
+        Request::get("/api/students/1").body(Body::empty()).unwrap(),
+    )
+    .await;
+    call(
+        &app,
+        Request::get("/api/broken").body(Body::empty()).unwrap(),
+    )
+    .await;
+    call(
+        &app,
+        Request::post("/api/auth/login")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let events = h.events().await;
+    let routes: Vec<_> = events
+        .iter()
+        .map(|e| e.record.event_name.as_str())
+        .collect();
+    assert_eq!(routes, ["GET /api/broken", "POST /api/auth/login"]);
+    assert_eq!(events[1].record.severity, eventlog_core::Severity::Warning);
+}

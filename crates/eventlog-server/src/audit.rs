@@ -1,0 +1,106 @@
+//! eventlog's own audit trail: security-relevant actions on eventlog itself (keys created
+//! or revoked, retention runs, configuration changes, exports, verifications) are stored as
+//! ADMIN events of the seed 002 catalog, `source = "eventlog"`, chained like every other
+//! event. Read them with `GET /api/events/recent?category=ADMIN&source=...` or as auditor.
+
+use chrono::Utc;
+use eventlog_core::validate::Validator;
+use eventlog_core::{parse_event, Catalog, ValidatedEvent, ValidationPolicy};
+use eventlog_store::{Store, StoreError};
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+/// A security-relevant action on eventlog itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    /// An API key was created (ADMIN-001, "account created").
+    KeyCreated,
+    /// An API key was revoked (ADMIN-003, "account deleted").
+    KeyRevoked,
+    /// The configuration changed (ADMIN-005).
+    ConfigChanged,
+    /// Events were exported (ADMIN-006, database maintenance, action EXPORT).
+    Export,
+    /// Retention deleted expired events (ADMIN-007, log cleanup).
+    RetentionRun,
+    /// The tamper-evident chain was verified (ADMIN-008, security audit).
+    IntegrityVerified,
+}
+
+impl AdminAction {
+    fn code_and_action(self) -> (&'static str, &'static str) {
+        match self {
+            AdminAction::KeyCreated => ("ADMIN-001", "CREATE"),
+            AdminAction::KeyRevoked => ("ADMIN-003", "REVOKE"),
+            AdminAction::ConfigChanged => ("ADMIN-005", "UPDATE"),
+            AdminAction::Export => ("ADMIN-006", "EXPORT"),
+            AdminAction::RetentionRun => ("ADMIN-007", "DELETE"),
+            AdminAction::IntegrityVerified => ("ADMIN-008", "VERIFY"),
+        }
+    }
+}
+
+/// The ADMIN event for `action` by `actor` (a key name, `cli`, `retention`...) on
+/// `resource` (e.g. the key's name), with `details` as metadata.
+pub fn admin_event(
+    action: AdminAction,
+    actor: &str,
+    resource: Option<&str>,
+    details: Value,
+) -> ValidatedEvent {
+    let (code, verb) = action.code_and_action();
+    let details = if details.is_object() {
+        details
+    } else {
+        json!({ "details": details })
+    };
+    let raw = json!({
+        "event_code": code,
+        "action": verb,
+        "username": actor,
+        "source": "eventlog",
+        "resource_type": "EVENTLOG",
+        "resource_id": resource,
+        "metadata": details,
+    });
+    let raw = parse_event(raw.to_string().as_bytes()).expect("the admin event is well-formed JSON");
+    Validator::new(ValidationPolicy::default(), Catalog::built_in())
+        .validate(raw, Utc::now())
+        .expect("the admin event passes validation")
+}
+
+/// Records `action` through the ingest queue (hashed and chained like any event). Never
+/// fails the caller: a store that cannot take the event is logged.
+pub async fn audit_admin_action(
+    state: &AppState,
+    action: AdminAction,
+    actor: &str,
+    resource: Option<&str>,
+    details: Value,
+) {
+    let event = admin_event(action, actor, resource, details);
+    match state.queue.submit(vec![event]) {
+        Ok(pending) => match pending.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e.message, ?action, "audit event not stored"),
+            Err(_) => tracing::error!(?action, "audit event not stored: shutting down"),
+        },
+        Err(_) => tracing::error!(?action, "audit event not stored: ingest queue full"),
+    }
+}
+
+/// Records `action` straight into `store`, for commands that run without a server (the
+/// CLI's `keys create` / `keys revoke`).
+pub async fn record_admin_action(
+    store: &dyn Store,
+    action: AdminAction,
+    actor: &str,
+    resource: Option<&str>,
+    details: Value,
+) -> Result<(), StoreError> {
+    store
+        .write(&[vec![admin_event(action, actor, resource, details)]])
+        .await
+        .map(drop)
+}

@@ -1,0 +1,166 @@
+//! Signing checkpoints (every N events or T seconds) and retention's pruning records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use eventlog_core::integrity::{checkpoint_message, pruning_message, LeafSum};
+use eventlog_store::{Checkpoint, PrunedLeaf, Pruning, Store, StoreError};
+
+/// Why a checkpoint, a pruning record or a verification could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key file is missing, unreadable or malformed.
+    #[error("checkpoint key: {0}")]
+    Key(String),
+    /// Retention asked to account for events no checkpoint covers yet.
+    #[error("event at chain position {0} is not covered by a checkpoint: call Integrity::checkpoint before deleting")]
+    NotCheckpointed(i64),
+}
+
+/// The signing side of tamper evidence, shared by the server's tasks and handlers.
+pub struct Integrity {
+    store: Arc<dyn Store>,
+    key: SigningKey,
+    /// One checkpoint at a time, so each cites its predecessor's signature.
+    serial: tokio::sync::Mutex<()>,
+}
+
+impl Integrity {
+    /// Signs checkpoints of `store` with `key`.
+    pub fn new(store: Arc<dyn Store>, key: SigningKey) -> Self {
+        Self {
+            store,
+            key,
+            serial: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The public key verifiers need.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Signs a checkpoint of the current chain head, unless the last checkpoint already
+    /// covers it. Returns the new checkpoint.
+    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, IntegrityError> {
+        let _one = self.serial.lock().await;
+        let head = self.store.chain_head().await?;
+        let last = self.store.checkpoints().await?.pop();
+        if head.pos == 0 || last.as_ref().is_some_and(|c| c.pos >= head.pos) {
+            return Ok(None);
+        }
+        let created_at =
+            DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
+        let prev_signature = last.map(|c| c.signature);
+        let message = checkpoint_message(
+            head.pos,
+            &head.hash,
+            &head.leaf_sum,
+            created_at.timestamp_micros(),
+            prev_signature.as_deref(),
+        );
+        let checkpoint = Checkpoint {
+            pos: head.pos,
+            chain_hash: head.hash,
+            leaf_sum: head.leaf_sum,
+            created_at,
+            prev_signature,
+            public_key: self.key.verifying_key().to_bytes().to_vec(),
+            signature: self.key.sign(&message).to_bytes().to_vec(),
+        };
+        self.store.add_checkpoint(&checkpoint).await?;
+        Ok(Some(checkpoint))
+    }
+
+    /// Checkpoints whenever `every_events` events were committed since the last one, or
+    /// `every` passed with any new event. Runs until the process ends.
+    pub async fn run(self: Arc<Self>, every_events: u64, every: Duration) {
+        let poll = every.min(Duration::from_millis(500));
+        let mut last_at = Instant::now();
+        let mut last_pos = 0i64;
+        loop {
+            tokio::time::sleep(poll).await;
+            let head = match self.store.chain_head().await {
+                Ok(h) => h.pos,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the chain head; will retry");
+                    continue;
+                }
+            };
+            let due = (head - last_pos) as u64 >= every_events
+                || (head > last_pos && last_at.elapsed() >= every);
+            if !due {
+                continue;
+            }
+            match self.checkpoint().await {
+                Ok(_) => {
+                    last_pos = head;
+                    last_at = Instant::now();
+                }
+                Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
+            }
+        }
+    }
+
+    /// Records, signed, that retention deleted `leaves` (events of `severity` older than
+    /// `cutoff`). Call [`Integrity::checkpoint`] before deleting, so every deleted event is
+    /// inside a signed segment; then this records, per segment, how many events and which
+    /// leaf sum left, and `eventlog verify` checks remaining + pruned = signed.
+    pub async fn account_pruned(
+        &self,
+        leaves: &[PrunedLeaf],
+        severity: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, IntegrityError> {
+        let checkpoints = self.store.checkpoints().await?;
+        let mut segments: BTreeMap<(i64, i64), (i64, LeafSum)> = BTreeMap::new();
+        for leaf in leaves {
+            let end = checkpoints.partition_point(|c| c.pos < leaf.pos);
+            let Some(cp) = checkpoints.get(end) else {
+                return Err(IntegrityError::NotCheckpointed(leaf.pos));
+            };
+            let from = if end == 0 {
+                1
+            } else {
+                checkpoints[end - 1].pos + 1
+            };
+            let entry = segments.entry((from, cp.pos)).or_default();
+            entry.0 += 1;
+            entry.1.add_event(&leaf.record_hash, leaf.pos);
+        }
+        let created_at =
+            DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
+        let cutoff = DateTime::from_timestamp_micros(cutoff.timestamp_micros()).unwrap_or(cutoff);
+        for ((from_pos, to_pos), (pruned, leaf_sum)) in &segments {
+            let message = pruning_message(
+                *from_pos,
+                *to_pos,
+                *pruned,
+                leaf_sum,
+                severity,
+                cutoff.timestamp_micros(),
+                created_at.timestamp_micros(),
+            );
+            self.store
+                .add_pruning(&Pruning {
+                    from_pos: *from_pos,
+                    to_pos: *to_pos,
+                    pruned: *pruned,
+                    leaf_sum: *leaf_sum,
+                    severity: severity.to_owned(),
+                    cutoff,
+                    created_at,
+                    public_key: self.key.verifying_key().to_bytes().to_vec(),
+                    signature: self.key.sign(&message).to_bytes().to_vec(),
+                })
+                .await?;
+        }
+        Ok(segments.len())
+    }
+}

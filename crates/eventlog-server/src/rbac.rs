@@ -1,0 +1,142 @@
+//! Who may call what: the one access matrix, enforced for every route by [`enforce`].
+//!
+//! Every route of the API is listed in [`ACCESS_MATRIX`] with the roles allowed to call it
+//! (or as public). A route missing from the table is refused for everyone, and the
+//! `rbac` integration test fails naming it, so a new route cannot ship unguarded.
+//! docs/security-access.md shows the same table for users.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use eventlog_store::KeyRole;
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key.
+    Public,
+    /// Callers with one of these roles.
+    Roles(&'static [KeyRole]),
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// HTTP method.
+    pub method: Method,
+    /// The route as registered (OpenAPI form, e.g. `/api/events/{event_id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
+    Rule {
+        method,
+        path,
+        access,
+    }
+}
+
+use KeyRole::{Admin, Analyst, Auditor, Ingest};
+
+/// Send events.
+const WRITERS: Access = Access::Roles(&[Admin, Ingest]);
+/// Read events (tenant-bound callers see only their tenant).
+const READERS: Access = Access::Roles(&[Admin, Analyst, Auditor]);
+/// Check the tamper-evident chain.
+const AUDITORS: Access = Access::Roles(&[Admin, Auditor]);
+
+/// Every route and who may call it. Add a row here with every new route.
+pub const ACCESS_MATRIX: &[Rule] = &[
+    rule(Method::POST, "/api/events", WRITERS),
+    rule(Method::POST, "/api/events/batch", WRITERS),
+    rule(Method::GET, "/api/events/recent", READERS),
+    rule(Method::GET, "/api/events/{event_id}", READERS),
+    rule(Method::GET, "/api/events/user-activity/{user_id}", READERS),
+    rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
+    rule(Method::GET, "/api/events/health", Access::Public),
+    rule(
+        Method::GET,
+        "/api/catalog",
+        Access::Roles(&[Admin, Analyst, Auditor, Ingest]),
+    ),
+    rule(Method::GET, "/api/openapi.json", Access::Public),
+    rule(Method::GET, "/api/integrity/verify", AUDITORS),
+    rule(Method::GET, "/api/events/analytics/summary", READERS),
+    rule(Method::GET, "/api/events/analytics/critical", READERS),
+    rule(Method::GET, "/api/events/analytics/users", READERS),
+    rule(Method::GET, "/api/events/analytics/endpoints", READERS),
+    rule(Method::GET, "/api/events/analytics/security", READERS),
+    rule(Method::GET, "/api/events/analytics/models", READERS),
+    rule(Method::GET, "/api/events/analytics/performance", READERS),
+    rule(Method::GET, "/api/events/analytics/timeseries", READERS),
+    rule(Method::GET, "/api/activities", READERS),
+];
+
+/// The matrix row for `method` on the registered route `path`.
+pub fn access_for(method: &Method, path: &str) -> Option<Access> {
+    ACCESS_MATRIX
+        .iter()
+        .find(|r| r.method == *method && r.path == path)
+        .map(|r| r.access)
+}
+
+/// Axum's registered form (`/api/events/{event_id}`) is the OpenAPI form, so the matched
+/// path is looked up as is.
+pub(crate) async fn enforce(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        return next.run(request).await;
+    };
+    let method = if request.method() == Method::HEAD {
+        Method::GET
+    } else {
+        request.method().clone()
+    };
+    let allowed = match access_for(&method, &path) {
+        // The path is served for other methods only: the same 405 the router gives.
+        None if ACCESS_MATRIX.iter().any(|r| r.path == path) => {
+            return ApiError::method_not_allowed(
+                "this route does not take that method; GET /api/openapi.json lists the methods",
+            )
+            .into_response()
+        }
+        None => {
+            return ApiError::forbidden(format!(
+                "{method} {path} is not in the access matrix, so nobody may call it"
+            ))
+            .into_response()
+        }
+        Some(Access::Public) => return next.run(request).await,
+        Some(Access::Roles(roles)) => roles,
+    };
+    let (mut parts, body) = request.into_parts();
+    let caller = match Caller::authenticate(&parts, &state).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if !allowed.contains(&caller.key.role) {
+        let roles: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+        return ApiError::forbidden(format!(
+            "key `{}` has role {}; {method} {path} needs role {}",
+            caller.key.name,
+            caller.key.role.as_str(),
+            roles.join(" or ")
+        ))
+        .into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
