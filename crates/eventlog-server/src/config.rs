@@ -20,10 +20,10 @@ pub struct ServerConfig {
     pub validation: ValidationPolicy,
     /// Extra catalogs.
     pub catalog: CatalogConfig,
-    /// Tamper evidence: checkpoint key and frequency.
-    pub integrity: IntegrityConfig,
     /// Attack detection at ingest (docs/security.md).
     pub detect: crate::detection::DetectConfig,
+    /// Tamper evidence: checkpoint key and frequency.
+    pub integrity: IntegrityConfig,
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

@@ -58,6 +58,7 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/recent", READERS),
     rule(Method::GET, "/api/events/{event_id}", READERS),
     rule(Method::GET, "/api/events/user-activity/{user_id}", READERS),
+    rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
     rule(Method::GET, "/api/events/health", Access::Public),
     rule(
         Method::GET,

@@ -55,8 +55,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer: JoinHandle<()>,
-    checkpointer: JoinHandle<()>,
     detection: Option<(JoinHandle<()>, DetectionStop)>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Application {
@@ -134,8 +134,8 @@ impl Application {
             listener,
             state,
             writer,
-            checkpointer,
             detection,
+            checkpointer,
         })
     }
 

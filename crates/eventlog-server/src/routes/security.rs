@@ -41,6 +41,7 @@ pub(crate) async fn security(
     caller: Caller,
     params: Result<Query<SecurityParams>, QueryRejection>,
 ) -> Result<Json<SecuritySummary>, ApiError> {
+    // Admin only: enforced by the access matrix (crate::rbac) before this runs.
     let Query(params) = params.map_err(query_error)?;
     let hours = match params.hours.filter(|h| !h.trim().is_empty()) {
         None => 24,
