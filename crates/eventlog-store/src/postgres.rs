@@ -3,6 +3,7 @@
 //! load one atomic step across any number of eventlog servers.
 
 mod copy;
+mod alerts;
 mod rollups;
 mod security;
 
@@ -17,6 +18,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
+use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
@@ -608,5 +610,26 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(row_to_pruning).collect()
+    }
+
+    async fn open_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        self.insert_alert(alert).await
+    }
+
+    async fn resolve_alert(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        value: f64,
+    ) -> Result<Option<Alert>, StoreError> {
+        self.close_alert(id, at, value).await
+    }
+
+    async fn latest_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.latest_alert_rows().await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
+        self.alert_page(query).await
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
+mod alerts;
 mod rollups;
 mod security;
 
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
+use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
@@ -687,5 +689,26 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(row_to_pruning).collect()
+    }
+
+    async fn open_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        self.insert_alert(alert).await
+    }
+
+    async fn resolve_alert(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        value: f64,
+    ) -> Result<Option<Alert>, StoreError> {
+        self.close_alert(id, at, value).await
+    }
+
+    async fn latest_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.latest_alert_rows().await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
+        self.alert_page(query).await
     }
 }
