@@ -62,6 +62,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone.
     _alive: Arc<()>,
+    /// Whether writes keep the rollups (always, but in the rollup-cost benchmark).
+    rollups: bool,
 }
 
 /// How often the background checkpointer copies the WAL into the database file.
@@ -113,7 +115,15 @@ impl SqliteStore {
             writer,
             reader,
             _alive: alive,
+            rollups: true,
         })
+    }
+
+    /// A store that does not keep rollups at ingest: only for measuring what rollups cost
+    /// (bench/analytics.sh). Its analytics are wrong until `eventlog rollups rebuild`.
+    pub fn without_rollups(mut self) -> Self {
+        self.rollups = false;
+        self
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
@@ -385,11 +395,13 @@ impl Store for SqliteStore {
         }
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
         // same transaction: they can never disagree with the events.
-        let mut batch = RollupBatch::new();
-        for (event, _link) in &rows {
-            batch.add(event.record());
+        if self.rollups {
+            let mut batch = RollupBatch::new();
+            for (event, _link) in &rows {
+                batch.add(event.record());
+            }
+            rollups::upsert(&mut tx, &batch).await?;
         }
-        rollups::upsert(&mut tx, &batch).await?;
         if !rows.is_empty() {
             sqlx::query(
                 "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \

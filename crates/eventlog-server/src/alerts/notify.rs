@@ -125,11 +125,11 @@ impl Notifier {
                 Err(e) => e.to_string(),
             };
             if attempt == hook.max_attempts {
-                tracing::error!(url = %hook.url, delivery, attempt, problem, "alert notification not delivered; giving up");
+                tracing::error!(url = %hook.url, delivery, attempt, problem = %problem, "alert notification not delivered; giving up");
                 return;
             }
             let wait = jitter(backoff);
-            tracing::warn!(url = %hook.url, delivery, attempt, problem, retry_in_ms = wait.as_millis() as u64, "alert notification failed; retrying");
+            tracing::warn!(url = %hook.url, delivery, attempt, problem = %problem, retry_in_ms = wait.as_millis() as u64, "alert notification failed; retrying");
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(hook.max_backoff);
         }

@@ -11,6 +11,31 @@ use tokio::sync::oneshot;
 /// Runs one async test body against SQLite and against PostgreSQL.
 #[macro_export]
 macro_rules! store_tests {
+    // `setup` returns the server's config and a context handed to each body (for tests
+    // whose server needs e.g. a webhook receiver started first).
+    (setup = $setup:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (config, context) = super::$setup().await;
+                    let server = $crate::helpers::TestServer::sqlite_with(config).await;
+                    super::$name(&server, context).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (config, context) = super::$setup().await;
+                    let Some(server) = $crate::helpers::TestServer::postgres_with(config).await else { return };
+                    super::$name(&server, context).await;
+                    server.cleanup().await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
