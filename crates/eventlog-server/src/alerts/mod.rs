@@ -12,7 +12,7 @@ pub mod notify;
 use eventlog_core::Severity;
 use serde::{Deserialize, Serialize};
 
-pub use evaluator::{Evaluator, EvaluatorStop};
+pub use evaluator::{Evaluator, EvaluatorStop, ALERT_SOURCE};
 
 /// The `[alerts]` table of the server configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]

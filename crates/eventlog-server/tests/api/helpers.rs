@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 macro_rules! store_tests {
     // `setup` returns the server's config and a context handed to each body (for tests
     // whose server needs e.g. a webhook receiver started first).
-    (setup = $setup:path; $($name:ident),* $(,)?) => {
+    (setup = $setup:ident; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

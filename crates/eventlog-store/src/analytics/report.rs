@@ -253,7 +253,7 @@ pub struct ActivityPage {
 }
 
 /// The few numbers the alert rules watch, read from the minute rollups in one query.
-#[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct Health {
     /// The window counted (aligned to whole minutes).
     pub window: Window,
