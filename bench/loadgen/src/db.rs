@@ -361,22 +361,20 @@ pub async fn fill(args: FillArgs) -> Result<()> {
             eprintln!("fill: created database {name}");
         }
     }
-    let store: std::sync::Arc<dyn eventlog_store::Store> = match (
-        args.no_rollups,
-        args.database.strip_prefix("sqlite://"),
-    ) {
-        (false, _) => eventlog_store::open(&args.database).await?,
-        (true, Some(path)) => std::sync::Arc::new(
-            eventlog_store::SqliteStore::open(path)
-                .await?
-                .without_rollups(),
-        ),
-        (true, None) => std::sync::Arc::new(
-            eventlog_store::PgStore::open(&args.database)
-                .await?
-                .without_rollups(),
-        ),
-    };
+    let store: std::sync::Arc<dyn eventlog_store::Store> =
+        match (args.no_rollups, args.database.strip_prefix("sqlite://")) {
+            (false, _) => eventlog_store::open(&args.database).await?,
+            (true, Some(path)) => std::sync::Arc::new(
+                eventlog_store::SqliteStore::open(path)
+                    .await?
+                    .without_rollups(),
+            ),
+            (true, None) => std::sync::Arc::new(
+                eventlog_store::PgStore::open(&args.database)
+                    .await?
+                    .without_rollups(),
+            ),
+        };
     store.migrate().await?;
     let threads = args.threads.max(1);
     let receivers: Vec<_> = (0..threads)

@@ -41,9 +41,18 @@ pub struct QueryArgs {
 fn analytics_kinds<'a>() -> Vec<(&'static str, PathMaker<'a>)> {
     [
         ("summary (24 h)", "/api/events/analytics/summary?hours=24"),
-        ("summary (30 days)", "/api/events/analytics/summary?hours=720"),
-        ("critical (24 h)", "/api/events/analytics/critical?hours=24&limit=50"),
-        ("users (24 h)", "/api/events/analytics/users?hours=24&limit=50"),
+        (
+            "summary (30 days)",
+            "/api/events/analytics/summary?hours=720",
+        ),
+        (
+            "critical (24 h)",
+            "/api/events/analytics/critical?hours=24&limit=50",
+        ),
+        (
+            "users (24 h)",
+            "/api/events/analytics/users?hours=24&limit=50",
+        ),
         ("endpoints (1 h)", "/api/events/analytics/endpoints"),
         ("security (24 h)", "/api/events/analytics/security?hours=24"),
         ("models (24 h)", "/api/events/analytics/models?hours=24"),
@@ -52,7 +61,10 @@ fn analytics_kinds<'a>() -> Vec<(&'static str, PathMaker<'a>)> {
             "timeseries (24 h per hour)",
             "/api/events/analytics/timeseries?metric=events&interval=hour&hours=24",
         ),
-        ("activities (MAJOR)", "/api/activities?importance=MAJOR&limit=50"),
+        (
+            "activities (MAJOR)",
+            "/api/activities?importance=MAJOR&limit=50",
+        ),
         ("activities (all)", "/api/activities?limit=50"),
         ("alerts", "/api/alerts?limit=50"),
     ]
@@ -89,7 +101,10 @@ impl Api {
 }
 
 /// The event-listing kinds, with ids and users sampled from the store.
-async fn recent_kinds<'a>(api: &Api, args: &QueryArgs) -> Result<Vec<(&'static str, PathMaker<'a>)>> {
+async fn recent_kinds<'a>(
+    api: &Api,
+    args: &QueryArgs,
+) -> Result<Vec<(&'static str, PathMaker<'a>)>> {
     // Sample ids and users from a few pages of recent events of several kinds.
     let mut ids = Vec::new();
     let mut users = Vec::new();

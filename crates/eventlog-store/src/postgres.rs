@@ -2,8 +2,8 @@
 //! batches bulk-loaded with `COPY`, and an advisory lock that makes the id check and the
 //! load one atomic step across any number of eventlog servers.
 
-mod copy;
 mod alerts;
+mod copy;
 mod rollups;
 mod security;
 

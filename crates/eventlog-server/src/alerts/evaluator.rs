@@ -349,7 +349,10 @@ impl Evaluator {
                             tracing::error!(event_id, error = %failed.message, "storing an alert event failed")
                         }
                         Err(_) => {
-                            tracing::warn!(event_id, "writer stopped before an alert event was stored")
+                            tracing::warn!(
+                                event_id,
+                                "writer stopped before an alert event was stored"
+                            )
                         }
                     }
                 });
@@ -367,9 +370,9 @@ fn describe(rule: &RuleConfig, key: &str, value: f64) -> String {
         RuleKind::ErrorRate => {
             format!("Error rate {value:.2}% over the last {window} is above {t}%")
         }
-        RuleKind::AvgResponseTime => format!(
-            "Average response time {value:.0} ms over the last {window} is above {t} ms"
-        ),
+        RuleKind::AvgResponseTime => {
+            format!("Average response time {value:.0} ms over the last {window} is above {t} ms")
+        }
         RuleKind::FailedLogins => {
             format!("{value} failed logins for `{key}` in the last {window} (threshold {t})")
         }

@@ -86,8 +86,9 @@ impl PgStore {
     }
 
     pub(super) async fn alert_page(&self, q: &AlertQuery) -> Result<AlertPage, StoreError> {
-        let mut qb =
-            QueryBuilder::<Postgres>::new(format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1"));
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1"
+        ));
         if let Some(state) = q.state {
             qb.push(" AND state = ").push_bind(state.as_str());
         }
