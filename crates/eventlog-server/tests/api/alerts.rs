@@ -368,7 +368,7 @@ async fn check_listing(s: &TestServer) {
 
 /// Five failed logins of one user fire `failed_logins` for that user only (stored as
 /// SEC-001); the error-rate alert's own CRITICAL event does not set off the
-/// critical-events rule, a real CRITICAL event does.
+/// critical-events rule, a real CRITICAL event does; slow requests fire SYS-007.
 async fn check_failed_logins_and_critical(s: &TestServer) {
     let now = Utc::now().to_rfc3339();
     let login = |i: usize, user: &str| {
@@ -414,6 +414,31 @@ async fn check_failed_logins_and_critical(s: &TestServer) {
     .await;
     assert_eq!(alert["value"], 1.0);
     assert!(alert["event_id"].as_str().unwrap().starts_with("SYS-012-"));
+
+    // Ten requests averaging 1,500 ms: the slow-responses rule fires as SYS-007.
+    let slow: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({"event_id": format!("slow-{i}"), "event_code": "DATA-001", "status": "SUCCESS",
+                   "endpoint": "/api/siswa", "processing_time_ms": 1000 + 100 * i, "timestamp": now})
+        })
+        .collect();
+    let (status, _) = s.post_batch(&slow).await;
+    assert_eq!(status, 201);
+    let alert = until("the slow-responses alert", || async {
+        history(s, "slow_responses").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(alert["value"], 1450.0);
+    assert_eq!(alert["kind"], "avg_response_time");
+    let event_id = alert["event_id"].as_str().unwrap().to_owned();
+    let event = until("the SYS-007 event", || async {
+        let (status, e) = s.get_json(&format!("/api/events/{event_id}")).await;
+        (status == 200).then_some(e)
+    })
+    .await;
+    assert_eq!(event["event_code"], "SYS-007");
+    assert_eq!(event["metadata"]["response_time"], 1450.0);
+    assert_eq!(event["metadata"]["threshold"], 1000.0);
 }
 
 /// The webhook receivers of one test: one that always answers 200, one that fails twice.
@@ -434,6 +459,7 @@ async fn setup() -> (ServerConfig, Receivers) {
             error_rate,
             failed,
             rule("critical_event", RuleKind::CriticalEvents, 1.0, 300),
+            rule("slow_responses", RuleKind::AvgResponseTime, 1000.0, 300),
         ],
         &[&good_url, &flaky_url],
     );
