@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub detect: crate::detection::DetectConfig,
     /// Tamper evidence: checkpoint key and frequency.
     pub integrity: IntegrityConfig,
+    /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are
