@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
+use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::{app, AppState, KeyCache, ServerConfig};
 
 /// Why the service could not start.
@@ -40,6 +42,9 @@ pub enum StartupError {
     /// The checkpoint signing key could not be read or created.
     #[error(transparent)]
     Integrity(#[from] crate::integrity::IntegrityError),
+    /// The `[retention]` policy is invalid.
+    #[error("{0}")]
+    Retention(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -57,6 +62,7 @@ pub struct Application {
     writer: JoinHandle<()>,
     detection: Option<(JoinHandle<()>, DetectionStop)>,
     checkpointer: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -72,19 +78,7 @@ impl Application {
         if !report.is_ok() {
             return Err(StartupError::Schema(report.to_string()));
         }
-        let mut catalog = Catalog::built_in();
-        for path in &config.catalog.files {
-            let text = std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            catalog
-                .extend_from_json(&path.display().to_string(), &text)
-                .map_err(|e| StartupError::Catalog {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-        }
+        let catalog = load_catalog(config)?;
         let limits = config.ingest.clone();
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
@@ -101,7 +95,8 @@ impl Application {
         } else {
             (writer, None)
         };
-        let writer = tokio::spawn(writer.run());
+        let metrics = Metrics::new();
+        let writer = tokio::spawn(writer.with_metrics(metrics.clone()).run());
         let key = match &config.integrity.signing_key_file {
             Some(path) => load_or_create_signing_key(path)?,
             None => {
@@ -114,6 +109,29 @@ impl Application {
             config.integrity.checkpoint_every_events.max(1),
             std::time::Duration::from_secs(config.integrity.checkpoint_every_secs.max(1)),
         ));
+        let retention = if config.retention.schedule_secs > 0 {
+            // Checked now, so a bad policy stops start-up instead of failing a day later.
+            crate::retention::expiry(&config.retention, chrono::Utc::now())
+                .map_err(|e| StartupError::Retention(e.to_string()))?;
+            let dir = config
+                .retention
+                .archive_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("eventlog-data/archive"));
+            let retention = Retention::new(
+                store.clone(),
+                integrity.clone(),
+                config.retention.clone(),
+                dir,
+            )
+            .with_metrics(metrics.clone());
+            Some(tokio::spawn(crate::retention::schedule(
+                Arc::new(retention),
+                std::time::Duration::from_secs(config.retention.schedule_secs),
+            )))
+        } else {
+            None
+        };
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -129,6 +147,8 @@ impl Application {
             keys: KeyCache::default(),
             analytics,
             integrity,
+            metrics,
+            metrics_config: Arc::new(config.metrics.clone()),
         };
         Ok(Self {
             listener,
@@ -136,6 +156,7 @@ impl Application {
             writer,
             detection,
             checkpointer,
+            retention,
         })
     }
 
@@ -169,11 +190,32 @@ impl Application {
         let _ = self.writer.await;
         // Sign what the last commits added, so a clean stop leaves nothing unsigned.
         self.checkpointer.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         if let Err(e) = integrity.checkpoint().await {
             tracing::warn!(error = %e, "final checkpoint failed");
         }
         served
     }
+}
+
+/// The built-in catalogs plus the files of `config.catalog`.
+pub fn load_catalog(config: &ServerConfig) -> Result<Catalog, StartupError> {
+    let mut catalog = Catalog::built_in();
+    for path in &config.catalog.files {
+        let text = std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        catalog
+            .extend_from_json(&path.display().to_string(), &text)
+            .map_err(|e| StartupError::Catalog {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(catalog)
 }
 
 /// On a store with no keys at all, creates an admin key and returns its secret, which the

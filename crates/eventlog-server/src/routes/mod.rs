@@ -2,6 +2,7 @@
 //! OpenAPI document are built from the same list and cannot disagree.
 
 mod analytics;
+mod export;
 mod ingest;
 mod integrity;
 mod query;
@@ -62,6 +63,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query::recent))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
+        .routes(routes!(export::export))
         .routes(routes!(security::security))
         .routes(routes!(analytics::summary))
         .routes(routes!(analytics::critical))
@@ -75,6 +77,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))
+        .routes(routes!(system::metrics))
         .routes(routes!(integrity::verify_chain))
 }
 
