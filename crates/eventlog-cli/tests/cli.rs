@@ -395,8 +395,14 @@ use eventlog_core::validate::Validator;
 use eventlog_core::{parse_event, Catalog, ValidatedEvent, ValidationPolicy};
 use eventlog_store::{RecentQuery, Store};
 
-/// A valid event with this id, severity and category, `age` before now.
-fn aged(id: &str, severity: &str, category: &str, age: TimeDelta) -> ValidatedEvent {
+/// A valid event with this id, severity and category, `age` before `now`.
+fn aged_at(
+    id: &str,
+    severity: &str,
+    category: &str,
+    now: chrono::DateTime<Utc>,
+    age: TimeDelta,
+) -> ValidatedEvent {
     let raw = json!({
         "event_id": id,
         "event_category": category,
@@ -404,11 +410,16 @@ fn aged(id: &str, severity: &str, category: &str, age: TimeDelta) -> ValidatedEv
         "severity": severity,
         "user_id": 7,
         "metadata": {"note": format!("event {id}")},
-        "timestamp": (Utc::now() - age).to_rfc3339(),
+        "timestamp": (now - age).to_rfc3339(),
     });
     Validator::new(ValidationPolicy::default(), Catalog::built_in())
         .validate(parse_event(raw.to_string().as_bytes()).unwrap(), Utc::now())
         .unwrap()
+}
+
+/// A valid event with this id, severity and category, `age` before now.
+fn aged(id: &str, severity: &str, category: &str, age: TimeDelta) -> ValidatedEvent {
+    aged_at(id, severity, category, Utc::now(), age)
 }
 
 /// Every stored event, newest first (through the store, as the API pages).
@@ -915,7 +926,7 @@ async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
     assert_eq!(ids, want);
 
     let csv_file = cwd.join("window.csv");
-    let since = (Utc::now() - TimeDelta::seconds(2_000)).to_rfc3339();
+    let since = (now - TimeDelta::seconds(2_000)).to_rfc3339();
     run_ok(
         &[
             "export",
@@ -936,8 +947,8 @@ async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
     let mut reader = csv::Reader::from_path(&csv_file).unwrap();
     assert_eq!(&reader.headers().unwrap()[0], "event_id");
     let rows = reader.records().count();
-    // Events aged 3000 - i seconds: those younger than 2000 s are i > 1000.
-    assert!((498..=500).contains(&rows), "{rows} rows");
+    // Events at now - (3000 - i) s: those at or after now - 2000 s are i >= 1000.
+    assert_eq!(rows, 500);
 
     let audit = all_events(store.as_ref())
         .await
