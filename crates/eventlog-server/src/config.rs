@@ -37,7 +37,7 @@ pub struct ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Days to keep events of each severity (seed 002: DEBUG 7, INFO 30, WARNING 90,
-    /// ERROR 180, CRITICAL 365). Keys are severity names.
+    /// ERROR 180, CRITICAL 365). Keys are severity names; those not named keep the default.
     pub days: BTreeMap<String, u32>,
     /// Per-category overrides: category -> severity -> days, e.g.
     /// `[retention.categories.SECURITY] INFO = 365`. Severities not named keep `days`.

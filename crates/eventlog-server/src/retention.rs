@@ -91,8 +91,9 @@ pub fn expiry(config: &RetentionConfig, now: DateTime<Utc>) -> Result<Expiry, Re
             ))
         })
     };
+    // Severities the file does not name keep the seed 002 default.
     let mut defaults: BTreeMap<Severity, u32> = BTreeMap::new();
-    for (name, days) in &config.days {
+    for (name, days) in RetentionConfig::default().days.iter().chain(&config.days) {
         defaults.insert(severity(name)?, *days);
     }
     let mut overrides: BTreeMap<Severity, Vec<(String, u32)>> = BTreeMap::new();
@@ -108,7 +109,6 @@ pub fn expiry(config: &RetentionConfig, now: DateTime<Utc>) -> Result<Expiry, Re
     let mut rules = Vec::new();
     for s in Severity::ALL {
         let special = overrides.remove(&s).unwrap_or_default();
-        // A severity without a default is kept for ever, except where a category says.
         if let Some(days) = defaults.get(&s) {
             rules.push(ExpiryRule {
                 severity: s.as_str().to_owned(),
