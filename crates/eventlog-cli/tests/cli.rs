@@ -879,13 +879,15 @@ async fn rollups_rebuild_recomputes_from_events_postgres() {
 async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
     run_ok(&["migrate", "--database", database], cwd).await;
     let store = eventlog_store::open(database).await.unwrap();
+    let now = Utc::now();
     let events: Vec<ValidatedEvent> = (0..1_500)
         .map(|i| {
             let severity = if i % 3 == 0 { "ERROR" } else { "INFO" };
-            aged(
+            aged_at(
                 &format!("e-{i:04}"),
                 severity,
                 "DATA",
+                now,
                 TimeDelta::seconds(3_000 - i),
             )
         })

@@ -842,3 +842,40 @@ pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_defaults_overrides_and_bad_names() {
+        let mut config = RetentionConfig::default();
+        config.days = [("DEBUG".to_owned(), 3)].into_iter().collect();
+        config.categories = [(
+            "security".to_owned(),
+            [("INFO".to_owned(), 365)].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
+        let now = Utc::now();
+        let e = expiry(&config, now).unwrap();
+        let cutoff = |sev: &str, cat: &str| e.rules[e.rule_for(sev, cat).unwrap()].cutoff;
+        assert_eq!(cutoff("DEBUG", "AUTH"), now - TimeDelta::days(3));
+        assert_eq!(
+            cutoff("INFO", "AUTH"),
+            now - TimeDelta::days(30),
+            "unnamed severities keep the seed default"
+        );
+        assert_eq!(cutoff("INFO", "SECURITY"), now - TimeDelta::days(365));
+        assert_eq!(cutoff("CRITICAL", "SECURITY"), now - TimeDelta::days(365));
+        assert_eq!(cutoff("ERROR", "DATA"), now - TimeDelta::days(180));
+        config.categories = [(
+            "AUTH".to_owned(),
+            [("NOTICE".to_owned(), 1)].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
+        let err = expiry(&config, now).unwrap_err().to_string();
+        assert!(err.contains("unknown severity `NOTICE`"), "{err}");
+    }
+}
