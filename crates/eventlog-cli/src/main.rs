@@ -102,7 +102,7 @@ enum Command {
         command: ArchiveCommand,
     },
     /// Write every event matching the filters to a file (JSONL or CSV).
-    Export(ops::ExportArgs),
+    Export(Box<ops::ExportArgs>),
 }
 
 #[derive(Subcommand)]

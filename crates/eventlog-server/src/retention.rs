@@ -849,14 +849,16 @@ mod tests {
 
     #[test]
     fn policy_defaults_overrides_and_bad_names() {
-        let mut config = RetentionConfig::default();
-        config.days = [("DEBUG".to_owned(), 3)].into_iter().collect();
-        config.categories = [(
-            "security".to_owned(),
-            [("INFO".to_owned(), 365)].into_iter().collect(),
-        )]
-        .into_iter()
-        .collect();
+        let mut config = RetentionConfig {
+            days: [("DEBUG".to_owned(), 3)].into_iter().collect(),
+            categories: [(
+                "security".to_owned(),
+                [("INFO".to_owned(), 365)].into_iter().collect(),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
         let now = Utc::now();
         let e = expiry(&config, now).unwrap();
         let cutoff = |sev: &str, cat: &str| e.rules[e.rule_for(sev, cat).unwrap()].cutoff;
