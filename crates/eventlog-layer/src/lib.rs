@@ -17,6 +17,7 @@
 mod body;
 mod client_ip;
 mod correlation;
+mod enforce;
 mod future;
 mod layer;
 mod record;
@@ -26,6 +27,7 @@ mod user;
 
 pub use body::{CaptureBody, ResponseBody};
 pub use client_ip::IpRange;
+pub use enforce::{Enforce, EnforceConfig, EnforceLayer, Enforcer};
 pub use future::ResponseFuture;
 pub use layer::{BodyCapture, EventLogLayer};
 pub use route_filter::{IncludeExclude, RouteFilter};

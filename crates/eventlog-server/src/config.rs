@@ -24,6 +24,19 @@ pub struct ServerConfig {
     pub detect: crate::detection::DetectConfig,
     /// Tamper evidence: checkpoint key and frequency.
     pub integrity: IntegrityConfig,
+    /// Credentials beyond API keys: JWT bearer tokens (docs/security-access.md).
+    pub auth: AuthConfig,
+    /// Rate limits, timeouts, header limits and trusted proxies (docs/security-access.md).
+    pub limits: crate::limits::LimitsConfig,
+}
+
+/// Credentials beyond API keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[auth.jwt]`: accept JWT bearer tokens (and verify browser `X-User-Token`s) with
+    /// this key and these claim mappings. Absent: only API keys.
+    pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

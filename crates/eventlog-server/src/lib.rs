@@ -9,18 +9,21 @@
 
 pub mod audit;
 mod auth;
+pub mod browser;
 pub mod config;
 pub mod detection;
 mod error;
 pub mod ingest;
 pub mod integrity;
+pub mod jwt;
+pub mod limits;
 pub mod rbac;
 mod routes;
 mod startup;
 mod state;
 
 pub use auth::KeyCache;
-pub use config::{IntegrityConfig, ServerConfig};
+pub use config::{AuthConfig, IntegrityConfig, ServerConfig};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
 pub use routes::{app, openapi};
 pub use startup::{bootstrap_admin_key, Application, StartupError};

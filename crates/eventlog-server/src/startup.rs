@@ -12,12 +12,17 @@ use eventlog_core::Catalog;
 use eventlog_store::analytics::Analytics;
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store, StoreError};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::audit::{record_admin_action, AdminAction};
+use crate::browser::BrowserOrigins;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
+use crate::jwt::JwtVerifier;
+use crate::limits::RateLimits;
 use crate::{app, AppState, KeyCache, ServerConfig};
 
 /// Why the service could not start.
@@ -40,6 +45,9 @@ pub enum StartupError {
     /// The checkpoint signing key could not be read or created.
     #[error(transparent)]
     Integrity(#[from] crate::integrity::IntegrityError),
+    /// `[auth.jwt]` could not be loaded.
+    #[error(transparent)]
+    Jwt(#[from] crate::jwt::JwtConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -85,6 +93,30 @@ impl Application {
                     message: e.to_string(),
                 })?;
         }
+        let jwt = match &config.auth.jwt {
+            Some(jwt) => {
+                let verifier = JwtVerifier::from_config(jwt)?;
+                tracing::info!(source = %verifier.describe(), "JWT bearer tokens accepted");
+                // Which key eventlog trusts is a security-relevant setting: leave a trace.
+                record_admin_action(
+                    store.as_ref(),
+                    AdminAction::ConfigChanged,
+                    "eventlog",
+                    Some("auth.jwt"),
+                    json!({
+                        "setting": "auth.jwt",
+                        "key": verifier.describe(),
+                        "issuer": jwt.issuer,
+                        "audience": jwt.audience,
+                        "role_claim": jwt.role_claim,
+                        "tenant_claim": jwt.tenant_claim,
+                    }),
+                )
+                .await?;
+                Some(Arc::new(verifier))
+            }
+            None => None,
+        };
         let limits = config.ingest.clone();
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
@@ -122,13 +154,16 @@ impl Application {
             })?;
         let analytics = Analytics::new(store.clone(), Arc::new(catalog.clone()));
         let state = AppState {
-            store,
+            store: store.clone(),
             validator,
             queue,
             limits: Arc::new(limits),
             keys: KeyCache::default(),
             analytics,
             integrity,
+            jwt,
+            rate_limits: Arc::new(RateLimits::new(&config.limits)),
+            browser_origins: BrowserOrigins::new(store.clone()),
         };
         Ok(Self {
             listener,

@@ -5,9 +5,12 @@ use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
+use crate::browser::BrowserOrigins;
 use crate::config::IngestConfig;
 use crate::ingest::IngestQueue;
 use crate::integrity::Integrity;
+use crate::jwt::JwtVerifier;
+use crate::limits::RateLimits;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -26,4 +29,10 @@ pub struct AppState {
     pub analytics: Analytics,
     /// Checkpoint signing and pruning records.
     pub integrity: Arc<Integrity>,
+    /// `[auth.jwt]`, when JWT bearer tokens are accepted.
+    pub jwt: Option<Arc<JwtVerifier>>,
+    /// Rate limits, timeouts and header limits.
+    pub rate_limits: Arc<RateLimits>,
+    /// Origins of the publishable keys, for CORS.
+    pub browser_origins: BrowserOrigins,
 }

@@ -8,9 +8,31 @@ use eventlog_store::{KeyRole, Store};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-/// Runs one async test body against SQLite and against PostgreSQL.
+/// Runs one async test body against SQLite and against PostgreSQL (optionally with a
+/// `ServerConfig`: `store_tests!(config = super::my_config(); test_a, test_b)`).
 #[macro_export]
 macro_rules! store_tests {
+    (config = $config:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::helpers::TestServer::sqlite_with($config).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::helpers::TestServer::postgres_with($config).await else { return };
+                    super::$name(&server).await;
+                    server.cleanup().await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
