@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use eventlog_store::keys::hash_secret;
-use eventlog_store::{ApiKey, Store};
+use eventlog_store::{ApiKey, KeyRole, Store};
 
 use crate::jwt::looks_like_jwt;
 use crate::{ApiError, AppState};

@@ -442,7 +442,7 @@ impl Store for PgStore {
 
     async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, now()) \
+            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at, allowed_origins) VALUES ($1, $2, $3, $4, $5, now(), $6) \
              RETURNING name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins",
         )
         .bind(&key.name)
