@@ -263,7 +263,7 @@ impl Observed {
     /// The request as an event the stream detectors understand: a login (failed on 401 or
     /// 403) on a login route, else an HTTP request with its status.
     fn record(self, login_routes: &[String]) -> EventRecord {
-        let login = login_routes.iter().any(|r| *r == self.route);
+        let login = login_routes.contains(&self.route);
         let failed = self.status.is_client_error() || self.status.is_server_error();
         let (event_type, action) = if login {
             ("USER_LOGIN".to_owned(), "LOGIN".to_owned())

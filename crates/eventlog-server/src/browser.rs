@@ -40,8 +40,11 @@ const ORIGINS_TTL: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct BrowserOrigins {
     store: Arc<dyn Store>,
-    cached: Arc<Mutex<Option<(HashSet<String>, Instant)>>>,
+    cached: Arc<Mutex<Option<Origins>>>,
 }
+
+/// The allowed origins and when they were read.
+type Origins = (HashSet<String>, Instant);
 
 impl BrowserOrigins {
     /// Origins read from `store`'s keys.
