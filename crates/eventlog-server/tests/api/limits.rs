@@ -188,3 +188,31 @@ async fn a_stalled_body_gets_408() {
     assert!(text.contains("\"request_timeout\""), "{text}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// A request still unanswered after `request_timeout_secs` gets a 503 JSON answer: here the
+/// store is held locked by another connection, so the ingest cannot commit in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_time_limit_gets_503_json() {
+    let mut config = ServerConfig::default();
+    config.limits.request_timeout_secs = 1;
+    let s = TestServer::sqlite_with(config).await;
+    let pool = sqlx::SqlitePool::connect(&s.db_url).await.unwrap();
+    let mut lock = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = s
+        .post("/api/events", &s.admin_key)
+        .json(&event(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!("timeout"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+}
