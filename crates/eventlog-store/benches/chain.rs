@@ -5,6 +5,9 @@
 //! link, leaf sum): throughput without the chain would be 1 / (write - chain), and the
 //! ratio with/without is (write - chain) / write.
 //!
+//! Run against SQLite (a temporary file) and, when reachable, PostgreSQL (a fresh
+//! database on `EVENTLOG_TEST_POSTGRES_URL`, dropped afterwards).
+//!
 //! `cargo bench -p eventlog-store --bench chain`; figures in bench/README.md.
 
 use std::hint::black_box;
@@ -56,33 +59,70 @@ fn chain(events: &[ValidatedEvent]) -> [u8; 32] {
     head
 }
 
+async fn open(url: &str) -> Arc<dyn Store> {
+    let store = eventlog_store::open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A fresh PostgreSQL database (`EVENTLOG_TEST_POSTGRES_URL`, default the local server),
+/// or `None` with a loud message when there is none.
+async fn fresh_postgres() -> Option<(String, String)> {
+    let admin_url = std::env::var("EVENTLOG_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
+    let Ok(admin) = sqlx::PgPool::connect(&admin_url).await else {
+        eprintln!("\n!!!! PostgreSQL not reachable at {admin_url}: only SQLite is measured !!!!\n");
+        return None;
+    };
+    let db = format!("eventlog_chain_bench_{}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    Some((admin_url.clone(), format!("{base}/{db}")))
+}
+
+async fn drop_postgres(admin_url: &str, url: &str) {
+    let db = url.rsplit('/').next().unwrap();
+    let admin = sqlx::PgPool::connect(admin_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
 fn write_path(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = rt.block_on(async {
-        let store = eventlog_store::open(&format!("sqlite://{}/bench.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        store
-    });
+    let sqlite = rt.block_on(open(&format!("sqlite://{}/bench.db", dir.path().display())));
+    let postgres = rt.block_on(fresh_postgres());
+    let pg_store = postgres.as_ref().map(|(_, url)| rt.block_on(open(url)));
     let validator = Validator::new(ValidationPolicy::default(), Catalog::built_in());
     let sample = events(&validator);
 
     let mut group = c.benchmark_group("chain_cost_1000_events");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(20);
-    group.bench_function("sqlite_write_with_chain", |b| {
-        b.iter_batched(
-            || vec![events(&validator)],
-            |batch| rt.block_on(store.write(&batch)).unwrap(),
-            BatchSize::PerIteration,
-        )
-    });
+    let mut stores = vec![("sqlite_write_with_chain", sqlite)];
+    stores.extend(pg_store.map(|s| ("postgres_write_with_chain", s)));
+    for (name, store) in &stores {
+        group.bench_function(*name, |b| {
+            b.iter_batched(
+                || vec![events(&validator)],
+                |batch| rt.block_on(store.write(&batch)).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.bench_function("chain_hashing_alone", |b| {
         b.iter(|| chain(black_box(&sample)))
     });
     group.finish();
+    drop(stores);
+    if let Some((admin, url)) = postgres {
+        rt.block_on(drop_postgres(&admin, &url));
+    }
 }
 
 criterion_group!(benches, write_path);
