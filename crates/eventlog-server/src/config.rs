@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Rate limits, timeouts, header limits and trusted proxies (docs/security-access.md).
     pub limits: crate::limits::LimitsConfig,
+    /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// Credentials beyond API keys.
