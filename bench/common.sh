@@ -19,11 +19,14 @@ build() {
 }
 
 # start_server DATABASE_URL WORKDIR: starts `eventlog serve` on a free loopback port and
-# sets SERVER_PID, SERVER_URL and SERVER_KEY (the first admin key it prints).
+# sets SERVER_PID, SERVER_URL and SERVER_KEY (the first admin key it prints). Rate limits
+# are off ([limits] enabled = false): one load generator on loopback is one key and one
+# address, and the benches measure the server, not its throttle.
 start_server() {
     local db="$1" dir="$2"
     SERVER_OUT="$dir/serve.out"
-    (cd "$dir" && exec "$BIN" serve --listen 127.0.0.1:0 --database "$db" >"$SERVER_OUT" 2>"$dir/serve.err") &
+    printf '[limits]\nenabled = false\n' >"$dir/bench-server.toml"
+    (cd "$dir" && exec "$BIN" serve --listen 127.0.0.1:0 --database "$db" --config "$dir/bench-server.toml" >"$SERVER_OUT" 2>"$dir/serve.err") &
     SERVER_PID=$!
     local i
     for i in $(seq 1 600); do

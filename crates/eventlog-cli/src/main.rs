@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eventlog_server::audit::{record_admin_action, AdminAction};
 use eventlog_server::{bootstrap_admin_key, Application, ServerConfig};
-use eventlog_store::keys::{generate_secret, new_key};
+use eventlog_store::keys::{generate_secret, new_key, parse_origin};
 use eventlog_store::{KeyRole, Store};
 
 /// mimalloc: the ingest path allocates many small strings on two threads at once, where
@@ -147,6 +147,10 @@ enum KeysCommand {
         /// Bind the key to one tenant: it reads and writes only that tenant's events.
         #[arg(long)]
         tenant: Option<String>,
+        /// A browser origin (`https://app.example`) a publishable key may be used from;
+        /// repeat for several. Required for, and only for, `--role publishable`.
+        #[arg(long = "origin", value_name = "ORIGIN")]
+        origins: Vec<String>,
     },
     /// List keys (never their secrets).
     List,
@@ -312,20 +316,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("{report}run `eventlog migrate` first");
             }
             match command {
-                KeysCommand::Create { role, name, tenant } => {
+                KeysCommand::Create {
+                    role,
+                    name,
+                    tenant,
+                    origins,
+                } => {
                     if name.trim().is_empty() {
                         bail!("--name must not be empty");
                     }
+                    let role = KeyRole::from(role);
+                    match (role, origins.is_empty()) {
+                        (KeyRole::Publishable, true) => bail!(
+                            "a publishable key needs at least one --origin (e.g. --origin https://app.example)"
+                        ),
+                        (KeyRole::Publishable, false) | (_, true) => {}
+                        (_, false) => bail!("--origin is only for --role publishable"),
+                    }
+                    let origins = origins
+                        .iter()
+                        .map(|o| parse_origin(o))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("--origin: {e}"))?;
                     let secret = generate_secret();
                     let key = store
-                        .create_key(&new_key(&name, role.into(), tenant, &secret))
+                        .create_key(&new_key(&name, role, tenant, &secret).with_origins(origins))
                         .await?;
                     record_admin_action(
                         store.as_ref(),
                         AdminAction::KeyCreated,
                         "cli",
                         Some(&name),
-                        serde_json::json!({"role": key.role.as_str(), "tenant_id": key.tenant_id, "creator": "cli"}),
+                        serde_json::json!({"role": key.role.as_str(), "tenant_id": key.tenant_id, "origins": key.origins, "creator": "cli"}),
                     )
                     .await?;
                     println!("{secret}");

@@ -219,6 +219,96 @@ async fn keys_create_list_revoke() {
     assert_eq!(code, 2, "clap rejects unknown roles: {err}");
 }
 
+/// `keys create` and `keys revoke` leave ADMIN events (who, which key, role, origins); a
+/// publishable key needs origins and only it takes them.
+#[tokio::test]
+async fn key_changes_are_admin_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "sqlite://audit.db";
+    assert_eq!(run(&["migrate", "--database", db], dir.path()).await.0, 0);
+    let create = |role: &'static str, extra: &'static [&'static str]| {
+        let mut args = vec![
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            "web",
+            "--database",
+            db,
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let (code, _, err) = run(&create("publishable", &[]), dir.path()).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--origin"), "{err}");
+    let (code, _, err) = run(
+        &create("ingest", &["--origin", "https://app.example"]),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("only for --role publishable"), "{err}");
+    let (code, _, err) = run(
+        &create("publishable", &["--origin", "app.example"]),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("https://"), "{err}");
+    let (code, out, err) = run(
+        &create(
+            "publishable",
+            &[
+                "--origin",
+                "https://App.example/",
+                "--origin",
+                "http://localhost:3000",
+            ],
+        ),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        run(&["keys", "revoke", "web", "--database", db], dir.path())
+            .await
+            .0,
+        0
+    );
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}/audit.db", dir.path().display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT event_code, resource_id, username, metadata FROM events \
+         WHERE event_category = 'ADMIN' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2.as_str()),
+        ("ADMIN-001", "web", "cli")
+    );
+    let created: Value = serde_json::from_str(&rows[0].3).unwrap();
+    assert_eq!(created["role"], json!("publishable"));
+    assert_eq!(
+        created["origins"],
+        json!(["https://app.example", "http://localhost:3000"])
+    );
+    assert!(
+        !rows[0].3.contains(out.trim()),
+        "the secret is never in the audit trail"
+    );
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str()),
+        ("ADMIN-003", "web")
+    );
+}
+
 /// Removes `events.processed_at` behind eventlog's back (the seed 000 outage).
 async fn drop_processed_at(database: &str) {
     if let Some(path) = database.strip_prefix("sqlite://") {

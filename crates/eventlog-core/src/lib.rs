@@ -15,6 +15,7 @@ pub mod event;
 pub mod id;
 pub mod integrity;
 pub mod jcs;
+pub mod net;
 pub mod parse;
 pub mod redact;
 pub mod validate;

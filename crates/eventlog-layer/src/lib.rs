@@ -11,12 +11,17 @@
 //! What this layer must never do: change the response, fail the request, or wait for the
 //! event log. Events go to [`eventlog_client::EventLogger::log`], which never blocks; a
 //! panicking hook is contained and counted; a handler panic is recorded and resumed.
+//!
+//! The one opt-in exception is [`Enforcer`]: a separate layer that, when you add it,
+//! refuses addresses and accounts the stream detectors caught attacking (fail2ban-like;
+//! docs/security-access.md).
 
 #![deny(unreachable_pub)]
 
 mod body;
 mod client_ip;
 mod correlation;
+mod enforce;
 mod future;
 mod layer;
 mod record;
@@ -27,6 +32,7 @@ mod user;
 
 pub use body::{CaptureBody, ResponseBody};
 pub use client_ip::IpRange;
+pub use enforce::{Enforce, EnforceConfig, EnforceLayer, Enforcer};
 pub use future::ResponseFuture;
 pub use layer::{BodyCapture, EventLogLayer};
 pub use route_filter::{IncludeExclude, RouteFilter};

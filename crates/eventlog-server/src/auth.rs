@@ -1,5 +1,5 @@
-//! Who is calling: `Authorization: Bearer KEY` resolved to a stored key, and the role and
-//! tenant checks every route applies.
+//! Who is calling: `Authorization: Bearer KEY` resolved to a stored key or a verified JWT
+//! ([`crate::jwt`]), and the role and tenant checks every route applies.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,8 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use eventlog_store::keys::hash_secret;
-use eventlog_store::{ApiKey, Store};
+use eventlog_store::{ApiKey, KeyRole, Store};
 
+use crate::jwt::looks_like_jwt;
 use crate::{ApiError, AppState};
 
 /// How long a verified key is trusted before it is looked up again (so a revocation takes
@@ -51,16 +52,34 @@ impl KeyCache {
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: an API key or a verified JWT.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub(crate) key: ApiKey,
+    /// The key's name, or `jwt:SUBJECT` for a token.
+    pub(crate) name: String,
+    /// What it may do.
+    pub(crate) role: KeyRole,
+    /// The tenant it is bound to, if any.
+    pub(crate) tenant_id: Option<String>,
+    /// Browser origins a publishable key may be used from.
+    pub(crate) origins: Vec<String>,
+}
+
+impl From<ApiKey> for Caller {
+    fn from(key: ApiKey) -> Self {
+        Caller {
+            name: key.name,
+            role: key.role,
+            tenant_id: key.tenant_id,
+            origins: key.origins,
+        }
+    }
 }
 
 impl Caller {
     /// The tenant the caller is bound to, if any.
     pub(crate) fn tenant(&self) -> Option<&str> {
-        self.key.tenant_id.as_deref()
+        self.tenant_id.as_deref()
     }
 
     /// The tenant filter to apply to a read: the caller's own for a tenant-bound key (which
@@ -78,7 +97,7 @@ impl Caller {
 }
 
 impl Caller {
-    /// Resolves the `Authorization: Bearer KEY` header to a stored, active key.
+    /// Resolves the `Authorization: Bearer KEY` header (see [`Caller::from_bearer`]).
     pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -96,8 +115,32 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer KEY`")
             })?;
+        Self::from_bearer(secret, state).await
+    }
+
+    /// Resolves a bearer credential wherever it came from (the header, or the dashboard's
+    /// session): a JWT-shaped token is verified against `[auth.jwt]` (401 on a bad or
+    /// expired one, 403 when its role claim maps to no role); anything else must be an
+    /// active API key.
+    pub(crate) async fn from_bearer(secret: &str, state: &AppState) -> Result<Self, ApiError> {
+        if looks_like_jwt(secret) {
+            let verifier = state.jwt.as_deref().ok_or_else(|| {
+                ApiError::unauthorized(
+                    "this server does not accept JWTs ([auth.jwt] is not configured); use an API key",
+                )
+            })?;
+            let claims = verifier.verify(secret)?;
+            let role = verifier.role(&claims)?;
+            let user = verifier.user(&claims);
+            return Ok(Caller {
+                name: format!("jwt:{}", user.subject.as_deref().unwrap_or("-")),
+                role,
+                tenant_id: user.tenant_id,
+                origins: Vec::new(),
+            });
+        }
         match state.keys.lookup(state.store.as_ref(), secret).await? {
-            Some(key) => Ok(Caller { key }),
+            Some(key) => Ok(key.into()),
             None => Err(ApiError::unauthorized("unknown or revoked API key")),
         }
     }

@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub detect: crate::detection::DetectConfig,
     /// Tamper evidence: checkpoint key and frequency.
     pub integrity: IntegrityConfig,
+    /// Credentials beyond API keys: JWT bearer tokens (docs/security-access.md).
+    pub auth: AuthConfig,
+    /// Rate limits, timeouts, header limits and trusted proxies (docs/security-access.md).
+    pub limits: crate::limits::LimitsConfig,
     /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
     pub alerts: crate::alerts::AlertsConfig,
     /// Retention and archives (docs/operations.md).
@@ -80,6 +84,15 @@ pub struct MetricsConfig {
     /// an outsider about the applications behind eventlog. When off, admin and analyst
     /// keys may scrape it.
     pub public: bool,
+}
+
+/// Credentials beyond API keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[auth.jwt]`: accept JWT bearer tokens (and verify browser `X-User-Token`s) with
+    /// this key and these claim mappings. Absent: only API keys.
+    pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

@@ -189,6 +189,27 @@ impl ApiError {
         e
     }
 
+    /// 429 with `Retry-After`: a rate limit was reached.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 408: the client did not send its request in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+    }
+
+    /// 431: the request's headers are too large.
+    pub fn headers_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            message,
+        )
+    }
+
     /// 500: a bug or a corrupt store; the detail goes to the server log, not the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");

@@ -10,12 +10,15 @@
 pub mod alerts;
 pub mod audit;
 mod auth;
+pub mod browser;
 pub mod config;
 pub mod detection;
 mod error;
 pub mod export;
 pub mod ingest;
 pub mod integrity;
+pub mod jwt;
+pub mod limits;
 pub mod metrics;
 pub mod rbac;
 pub mod retention;
@@ -24,7 +27,7 @@ mod startup;
 mod state;
 
 pub use auth::KeyCache;
-pub use config::{IntegrityConfig, MetricsConfig, RetentionConfig, ServerConfig};
+pub use config::{AuthConfig, IntegrityConfig, MetricsConfig, RetentionConfig, ServerConfig};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
 pub use routes::{app, openapi};
 pub use startup::{bootstrap_admin_key, load_catalog, Application, StartupError};

@@ -42,10 +42,10 @@ const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
     }
 }
 
-use KeyRole::{Admin, Analyst, Auditor, Ingest};
+use KeyRole::{Admin, Analyst, Auditor, Ingest, Publishable};
 
-/// Send events.
-const WRITERS: Access = Access::Roles(&[Admin, Ingest]);
+/// Send events (publishable keys from their browser origins; see routes/browser.rs).
+const WRITERS: Access = Access::Roles(&[Admin, Ingest, Publishable]);
 /// Read events (tenant-bound callers see only their tenant).
 const READERS: Access = Access::Roles(&[Admin, Analyst, Auditor]);
 /// Check the tamper-evident chain.
@@ -62,7 +62,6 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/export", READERS),
     // Prometheus scrape; without a key when `[metrics] public = true` (see enforce).
     rule(Method::GET, "/metrics", Access::Roles(&[Admin, Analyst])),
-    rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
     rule(Method::GET, "/api/events/health", Access::Public),
     rule(
         Method::GET,
@@ -84,6 +83,30 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     // Failed logins, attacks and offending IPs: admin only (seed 001's security view).
     rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
 ];
+
+/// The matrix as the Markdown table of docs/security-access.md (a test keeps the two equal).
+pub fn matrix_markdown() -> String {
+    let mut out = String::from("| Method | Route |");
+    for role in KeyRole::ALL {
+        out.push_str(&format!(" {} |", role.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(KeyRole::ALL.len()));
+    out.push('\n');
+    for rule in ACCESS_MATRIX {
+        out.push_str(&format!("| {} | `{}` |", rule.method, rule.path));
+        for role in KeyRole::ALL {
+            let cell = match rule.access {
+                Access::Public => "public",
+                Access::Roles(roles) if roles.contains(&role) => "yes",
+                Access::Roles(_) => "",
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// The matrix row for `method` on the registered route `path`.
 pub fn access_for(method: &Method, path: &str) -> Option<Access> {
@@ -137,16 +160,62 @@ pub(crate) async fn enforce(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    if !allowed.contains(&caller.key.role) {
+    if let Err(e) =
+        state
+            .rate_limits
+            .check_caller(&parts, &caller.name, caller.role == KeyRole::Publishable)
+    {
+        return e.into_response();
+    }
+    if !allowed.contains(&caller.role) {
         let roles: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
         return ApiError::forbidden(format!(
-            "key `{}` has role {}; {method} {path} needs role {}",
-            caller.key.name,
-            caller.key.role.as_str(),
+            "`{}` has role {}; {method} {path} needs role {}",
+            caller.name,
+            caller.role.as_str(),
             roles.join(" or ")
         ))
         .into_response();
     }
     parts.extensions.insert(caller);
-    next.run(Request::from_parts(parts, body)).await
+    // Only an authorised caller gets its body read, and only for so long.
+    match crate::limits::buffer_body(&state, parts, body).await {
+        Ok(request) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_one_row() {
+        for (i, a) in ACCESS_MATRIX.iter().enumerate() {
+            for b in &ACCESS_MATRIX[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} is listed twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_documented_table_is_the_matrix() {
+        let doc = include_str!("../../../docs/security-access.md");
+        let table = doc
+            .split("<!-- access-matrix:start -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- access-matrix:end -->").next())
+            .expect("docs/security-access.md has the access-matrix markers");
+        assert_eq!(
+            table,
+            matrix_markdown(),
+            "docs/security-access.md's role x route table differs from ACCESS_MATRIX; \
+             replace it with the expected table above"
+        );
+    }
 }

@@ -12,13 +12,18 @@ use eventlog_core::Catalog;
 use eventlog_store::analytics::Analytics;
 use eventlog_store::keys::{generate_secret, new_key};
 use eventlog_store::{KeyRole, Store, StoreError};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::alerts::{Evaluator, EvaluatorStop};
+use crate::audit::{record_admin_action, AdminAction};
+use crate::browser::BrowserOrigins;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
+use crate::jwt::JwtVerifier;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::{app, AppState, KeyCache, ServerConfig};
@@ -43,6 +48,9 @@ pub enum StartupError {
     /// The checkpoint signing key could not be read or created.
     #[error(transparent)]
     Integrity(#[from] crate::integrity::IntegrityError),
+    /// `[auth.jwt]` could not be loaded.
+    #[error(transparent)]
+    Jwt(#[from] crate::jwt::JwtConfigError),
     /// The `[alerts]` configuration is wrong.
     #[error("[alerts] {0}")]
     Alerts(String),
@@ -87,6 +95,30 @@ impl Application {
             return Err(StartupError::Schema(report.to_string()));
         }
         let catalog = load_catalog(config)?;
+        let jwt = match &config.auth.jwt {
+            Some(jwt) => {
+                let verifier = JwtVerifier::from_config(jwt)?;
+                tracing::info!(source = %verifier.describe(), "JWT bearer tokens accepted");
+                // Which key eventlog trusts is a security-relevant setting: leave a trace.
+                record_admin_action(
+                    store.as_ref(),
+                    AdminAction::ConfigChanged,
+                    "eventlog",
+                    Some("auth.jwt"),
+                    json!({
+                        "setting": "auth.jwt",
+                        "key": verifier.describe(),
+                        "issuer": jwt.issuer,
+                        "audience": jwt.audience,
+                        "role_claim": jwt.role_claim,
+                        "tenant_claim": jwt.tenant_claim,
+                    }),
+                )
+                .await?;
+                Some(Arc::new(verifier))
+            }
+            None => None,
+        };
         let limits = config.ingest.clone();
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
@@ -148,7 +180,7 @@ impl Application {
             })?;
         let analytics = Analytics::new(store.clone(), Arc::new(catalog.clone()));
         let state = AppState {
-            store,
+            store: store.clone(),
             validator,
             queue,
             limits: Arc::new(limits),
@@ -157,6 +189,9 @@ impl Application {
             integrity,
             metrics,
             metrics_config: Arc::new(config.metrics.clone()),
+            jwt,
+            rate_limits: Arc::new(RateLimits::new(&config.limits)),
+            browser_origins: BrowserOrigins::new(store.clone()),
         };
         let alerts = if config.alerts.enabled {
             let dashboard_url = match &config.alerts.dashboard_url {

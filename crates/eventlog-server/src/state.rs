@@ -5,9 +5,12 @@ use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
+use crate::browser::BrowserOrigins;
 use crate::config::{IngestConfig, MetricsConfig};
 use crate::ingest::IngestQueue;
 use crate::integrity::Integrity;
+use crate::jwt::JwtVerifier;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 
 /// What every handler shares. Cheap to clone.
@@ -31,4 +34,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Who may scrape `/metrics`.
     pub metrics_config: Arc<MetricsConfig>,
+    /// `[auth.jwt]`, when JWT bearer tokens are accepted.
+    pub jwt: Option<Arc<JwtVerifier>>,
+    /// Rate limits, timeouts and header limits.
+    pub rate_limits: Arc<RateLimits>,
+    /// Origins of the publishable keys, for CORS.
+    pub browser_origins: BrowserOrigins,
 }

@@ -70,6 +70,16 @@ pub struct NewApiKey {
     pub prefix: String,
     /// Hex SHA-256 of the secret.
     pub hash: String,
+    /// Origins a publishable key may be used from (empty for other keys).
+    pub origins: Vec<String>,
+}
+
+impl NewApiKey {
+    /// The same key, usable from these browser origins (publishable keys).
+    pub fn with_origins(mut self, origins: Vec<String>) -> Self {
+        self.origins = origins;
+        self
+    }
 }
 
 /// A stored key (without its secret).
@@ -83,6 +93,8 @@ pub struct ApiKey {
     pub tenant_id: Option<String>,
     /// First characters of the secret.
     pub prefix: String,
+    /// Browser origins a publishable key may be used from (`https://app.example`).
+    pub origins: Vec<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was revoked, if it was.
@@ -115,5 +127,60 @@ pub fn new_key(name: &str, role: KeyRole, tenant_id: Option<String>, secret: &st
         tenant_id,
         prefix: secret.chars().take(10).collect(),
         hash: hash_secret(secret),
+        origins: Vec::new(),
+    }
+}
+
+/// Checks and normalises a browser origin as typed on the CLI: `scheme://host[:port]`,
+/// lower-case, no path, no trailing slash (the form browsers send in `Origin`).
+pub fn parse_origin(origin: &str) -> Result<String, String> {
+    let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("origin `{origin}` must start with https:// or http://"))?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !host_ok {
+        return Err(format!(
+            "origin `{origin}` must be scheme://host[:port], without a path"
+        ));
+    }
+    Ok(lower)
+}
+
+/// Origins as stored: one space-separated column, NULL when there are none.
+pub(crate) fn join_origins(origins: &[String]) -> Option<String> {
+    (!origins.is_empty()).then(|| origins.join(" "))
+}
+
+/// The stored column back into a list.
+pub(crate) fn split_origins(column: Option<String>) -> Vec<String> {
+    column
+        .map(|c| c.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_and_checked() {
+        assert_eq!(
+            parse_origin("HTTPS://App.Example:8443/").unwrap(),
+            "https://app.example:8443"
+        );
+        assert!(parse_origin("app.example").is_err());
+        assert!(parse_origin("https://app.example/path").is_err());
+        assert!(parse_origin("https://").is_err());
+        let stored = join_origins(&["https://a.example".into(), "http://b.example".into()]);
+        assert_eq!(
+            split_origins(stored),
+            vec!["https://a.example", "http://b.example"]
+        );
+        assert_eq!(join_origins(&[]), None);
     }
 }

@@ -22,7 +22,7 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::keys::{ApiKey, KeyRole, NewApiKey};
+use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
@@ -229,6 +229,7 @@ fn row_to_key(row: &PgRow) -> Result<ApiKey, StoreError> {
         role: KeyRole::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         tenant_id: row.try_get("tenant_id")?,
         prefix: row.try_get("prefix")?,
+        origins: split_origins(row.try_get("allowed_origins")?),
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
@@ -459,14 +460,15 @@ impl Store for PgStore {
 
     async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, now()) \
-             RETURNING name, role, tenant_id, prefix, created_at, revoked_at",
+            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at, allowed_origins) VALUES ($1, $2, $3, $4, $5, now(), $6) \
+             RETURNING name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins",
         )
         .bind(&key.name)
         .bind(key.role.as_str())
         .bind(&key.tenant_id)
         .bind(&key.prefix)
         .bind(&key.hash)
+        .bind(join_origins(&key.origins))
         .fetch_one(&self.pool)
         .await;
         match row {
@@ -479,7 +481,7 @@ impl Store for PgStore {
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins FROM api_keys ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(row_to_key).collect()
@@ -497,7 +499,7 @@ impl Store for PgStore {
 
     async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)

@@ -73,6 +73,7 @@ pub const EXPECTED_COLUMNS: &[ExpectedColumn] = columns! {
     "api_keys".key_hash: "TEXT", "text";
     "api_keys".created_at: "INTEGER", "timestamptz";
     "api_keys".revoked_at: "INTEGER", "timestamptz";
+    "api_keys".allowed_origins: "TEXT", "text";
     "event_summary_minute".dimension: "TEXT", "text";
     "event_summary_minute".bucket: "INTEGER", "timestamptz";
     "event_summary_minute".tenant_id: "TEXT", "text";

@@ -25,7 +25,7 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::keys::{ApiKey, KeyRole, NewApiKey};
+use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
@@ -257,6 +257,7 @@ fn row_to_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
         role: KeyRole::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         tenant_id: row.try_get("tenant_id")?,
         prefix: row.try_get("prefix")?,
+        origins: split_origins(row.try_get("allowed_origins")?),
         created_at: from_micros(row.try_get("created_at")?)?,
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")?
@@ -529,7 +530,7 @@ impl Store for SqliteStore {
     async fn create_key(&self, key: &NewApiKey) -> Result<ApiKey, StoreError> {
         let now = Utc::now();
         let result = sqlx::query(
-            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (name, role, tenant_id, prefix, key_hash, created_at, allowed_origins) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.name)
         .bind(key.role.as_str())
@@ -537,6 +538,7 @@ impl Store for SqliteStore {
         .bind(&key.prefix)
         .bind(&key.hash)
         .bind(micros(now))
+        .bind(join_origins(&key.origins))
         .execute(&self.writer)
         .await;
         match result {
@@ -549,6 +551,7 @@ impl Store for SqliteStore {
                 role: key.role,
                 tenant_id: key.tenant_id.clone(),
                 prefix: key.prefix.clone(),
+                origins: key.origins.clone(),
                 created_at: from_micros(micros(now))?,
                 revoked_at: None,
             }),
@@ -556,7 +559,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+        let rows = sqlx::query("SELECT name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins FROM api_keys ORDER BY id")
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(row_to_key).collect()
@@ -574,7 +577,7 @@ impl Store for SqliteStore {
 
     async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, role, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+            "SELECT name, role, tenant_id, prefix, created_at, revoked_at, allowed_origins FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.reader)

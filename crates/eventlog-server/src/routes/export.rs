@@ -95,7 +95,7 @@ pub(crate) async fn export(
     let query = params.into_export_query(&caller)?;
     let audit = ExportAudit {
         state: state.clone(),
-        actor: caller.key.name.clone(),
+        actor: caller.name.clone(),
         format,
         filters: describe(&query),
         count: 0,

@@ -5,6 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::Utc;
 use eventlog_core::parse::BatchFormat;
@@ -14,7 +15,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::browser::BrowserContext;
 use crate::error::ErrorResponse;
+use crate::limits::ClientIp;
 use crate::{ApiError, AppState};
 
 /// Answer to a single event.
@@ -121,10 +124,14 @@ fn bind_tenant(
     }
 }
 
+fn ip(client_ip: Option<Extension<ClientIp>>) -> Option<std::net::IpAddr> {
+    client_ip.map(|Extension(ClientIp(ip))| ip)
+}
+
 /// Store one event.
 #[utoipa::path(
     post, path = "/api/events", tag = "ingest",
-    request_body(content = eventlog_core::EventRecord, description = "An event. Only `event_category` and `event_type` (or an `event_code` from the catalog) are required; unknown fields are refused."),
+    request_body(content = eventlog_core::EventRecord, description = "An event. Only `event_category` and `event_type` (or an `event_code` from the catalog) are required; unknown fields are refused. With a publishable (browser) key the user fields come from `X-User-Token`, IP and user agent from the connection, and the event is tagged `client-reported`."),
     responses(
         (status = 201, description = "Stored (durably committed)", body = EventAccepted),
         (status = 200, description = "Already stored with the same content (idempotent repeat)", body = EventAccepted),
@@ -140,10 +147,11 @@ fn bind_tenant(
 pub(crate) async fn post_event(
     State(state): State<AppState>,
     caller: Caller,
+    client_ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let result = accept_event(&state, caller, headers, raw).await;
+    let result = accept_event(&state, caller, ip(client_ip), headers, raw).await;
     if let Err(e) = &result {
         state.metrics.rejected(e.code());
     }
@@ -153,9 +161,11 @@ pub(crate) async fn post_event(
 async fn accept_event(
     state: &AppState,
     caller: Caller,
+    client_ip: Option<std::net::IpAddr>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let browser = BrowserContext::for_caller(state, &caller, &headers, client_ip)?;
     if media_type(&headers).as_deref() != Some("application/json") {
         return Err(ApiError::unsupported_media_type(
             "send the event with `Content-Type: application/json`",
@@ -169,7 +179,10 @@ async fn accept_event(
             state.limits.max_event_bytes
         )));
     }
-    let raw_event = parse_event(&bytes).map_err(|e| parse_problem(e, None))?;
+    let mut raw_event = parse_event(&bytes).map_err(|e| parse_problem(e, None))?;
+    if let Some(browser) = &browser {
+        browser.apply(&mut raw_event);
+    }
     let mut event = state
         .validator
         .validate(raw_event, Utc::now())
@@ -211,10 +224,11 @@ async fn accept_event(
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
     caller: Caller,
+    client_ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let result = accept_batch(&state, caller, headers, raw).await;
+    let result = accept_batch(&state, caller, ip(client_ip), headers, raw).await;
     if let Err(e) = &result {
         state.metrics.rejected(e.code());
     }
@@ -224,9 +238,11 @@ pub(crate) async fn post_batch(
 async fn accept_batch(
     state: &AppState,
     caller: Caller,
+    client_ip: Option<std::net::IpAddr>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let browser = BrowserContext::for_caller(state, &caller, &headers, client_ip)?;
     let format = match media_type(&headers).as_deref() {
         Some("application/json") => BatchFormat::JsonObject,
         Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => {
@@ -266,10 +282,12 @@ async fn accept_batch(
     let mut problems = Vec::new();
     let mut events = Vec::with_capacity(total);
     for (index, item) in items.into_iter().enumerate() {
-        match item
-            .map_err(|e| vec![e])
-            .and_then(|raw| state.validator.validate(raw, now))
-        {
+        match item.map_err(|e| vec![e]).and_then(|mut raw| {
+            if let Some(browser) = &browser {
+                browser.apply(&mut raw);
+            }
+            state.validator.validate(raw, now)
+        }) {
             Ok(mut event) => {
                 bind_tenant(&caller, &mut event, Some(index))?;
                 events.push(event);

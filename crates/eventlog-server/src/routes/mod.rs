@@ -105,7 +105,14 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::rbac::enforce,
         ))
+        // Outside the access check: oversized headers, floods from one address and slow
+        // handlers are stopped before any key is looked up.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::guard,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(crate::browser::cors(state.browser_origins.clone()))
         .with_state(state)
 }
 

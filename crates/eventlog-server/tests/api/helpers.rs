@@ -11,6 +11,28 @@ use tokio::sync::oneshot;
 /// Runs one async test body against SQLite and against PostgreSQL.
 #[macro_export]
 macro_rules! store_tests {
+    // `config` is an expression giving the server's `ServerConfig`.
+    (config = $config:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::helpers::TestServer::sqlite_with($config).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::helpers::TestServer::postgres_with($config).await else { return };
+                    super::$name(&server).await;
+                    server.cleanup().await;
+                }
+            )*
+        }
+    };
     // `setup` returns the server's config and a context handed to each body (for tests
     // whose server needs e.g. a webhook receiver started first).
     (setup = $setup:ident; $($name:ident),* $(,)?) => {
