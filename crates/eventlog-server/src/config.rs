@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub retention: RetentionConfig,
     /// Who may scrape `/metrics` (docs/operations.md).
     pub metrics: MetricsConfig,
+    /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// How long events are kept, where they are archived before deletion, and how often

@@ -80,6 +80,7 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/analytics/performance", READERS),
     rule(Method::GET, "/api/events/analytics/timeseries", READERS),
     rule(Method::GET, "/api/activities", READERS),
+    rule(Method::GET, "/api/alerts", READERS),
     // Failed logins, attacks and offending IPs: admin only (seed 001's security view).
     rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
 ];

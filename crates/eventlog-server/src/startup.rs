@@ -15,6 +15,7 @@ use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{Evaluator, EvaluatorStop};
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
@@ -45,6 +46,9 @@ pub enum StartupError {
     /// The `[retention]` policy is invalid.
     #[error("{0}")]
     Retention(String),
+    /// The `[alerts]` configuration is wrong.
+    #[error("[alerts] {0}")]
+    Alerts(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -61,6 +65,7 @@ pub struct Application {
     state: AppState,
     writer: JoinHandle<()>,
     detection: Option<(JoinHandle<()>, DetectionStop)>,
+    alerts: Option<(JoinHandle<()>, EvaluatorStop)>,
     checkpointer: JoinHandle<()>,
     retention: Option<JoinHandle<()>>,
 }
@@ -73,6 +78,9 @@ impl Application {
         store: Arc<dyn Store>,
         listen: &str,
     ) -> Result<Self, StartupError> {
+        if config.alerts.enabled {
+            config.alerts.validate().map_err(StartupError::Alerts)?;
+        }
         store.migrate().await?;
         let report = store.check_schema().await?;
         if !report.is_ok() {
@@ -150,11 +158,29 @@ impl Application {
             metrics,
             metrics_config: Arc::new(config.metrics.clone()),
         };
+        let alerts = if config.alerts.enabled {
+            let dashboard_url = match &config.alerts.dashboard_url {
+                Some(url) => url.clone(),
+                None => format!(
+                    "http://{}/alerts",
+                    listener.local_addr().map_err(|source| StartupError::Bind {
+                        addr: listen.to_owned(),
+                        source,
+                    })?
+                ),
+            };
+            let (evaluator, stop) = Evaluator::new(&config.alerts, state.clone(), &dashboard_url)
+                .map_err(StartupError::Alerts)?;
+            Some((tokio::spawn(evaluator.run()), stop))
+        } else {
+            None
+        };
         Ok(Self {
             listener,
             state,
             writer,
             detection,
+            alerts,
             checkpointer,
             retention,
         })
@@ -181,8 +207,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // The router is gone; once detection lets go of its queue handle too, the writer
-        // drains and ends.
+        // The router is gone; once the alert evaluator and detection let go of their queue
+        // handles too, the writer drains and ends.
+        if let Some((task, stop)) = self.alerts {
+            stop.stop();
+            let _ = task.await;
+        }
         if let Some((task, stop)) = self.detection {
             stop.stop();
             let _ = task.await;
