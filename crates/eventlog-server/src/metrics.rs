@@ -1,4 +1,5 @@
-//! Prometheus metrics (`GET /metrics`, text exposition format), kept with
+//! Prometheus metrics (`GET /metrics`, text exposition format): ingest, retention and
+//! alert states, kept with
 //! `prometheus-client`. [`Metrics`] is shared through [`crate::AppState`]; other parts of
 //! the server register their own metrics with [`Metrics::register`].
 //!
@@ -23,6 +24,13 @@ use crate::ingest::QueueStats;
 pub struct ReasonLabel {
     /// e.g. `invalid_event`, `overloaded`, `conflict`, `too_large`.
     pub reason: String,
+}
+
+/// One alert rule.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// The rule's name.
+    pub rule: String,
 }
 
 /// What a retention run did, as the metrics keep it.
@@ -51,6 +59,7 @@ pub struct Metrics {
     retention_deleted: Counter,
     retention_partitions: Counter,
     retention_last_deleted: Gauge,
+    alerts_firing: Family<RuleLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -76,6 +85,7 @@ impl Metrics {
             retention_deleted: Counter::default(),
             retention_partitions: Counter::default(),
             retention_last_deleted: Gauge::default(),
+            alerts_firing: Family::default(),
         };
         m.register(
             "events_accepted",
@@ -132,6 +142,11 @@ impl Metrics {
             "Events deleted by the last retention run",
             m.retention_last_deleted.clone(),
         );
+        m.register(
+            "alerts_firing",
+            "Alerts firing now per rule (keys of the rule breaking their threshold), after the last evaluation",
+            m.alerts_firing.clone(),
+        );
         m
     }
 
@@ -162,6 +177,15 @@ impl Metrics {
                 reason: code.to_owned(),
             })
             .inc();
+    }
+
+    /// Sets how many keys of alert rule `rule` are firing.
+    pub fn alerts_firing(&self, rule: &str, firing: usize) {
+        self.alerts_firing
+            .get_or_create(&RuleLabel {
+                rule: rule.to_owned(),
+            })
+            .set(i64::try_from(firing).unwrap_or(i64::MAX));
     }
 
     /// Records a finished retention run.

@@ -136,6 +136,14 @@ impl Evaluator {
         for alert in orphans {
             self.resolve(alert, 0.0, now).await;
         }
+        for rule in &self.rules {
+            let firing = self
+                .latest
+                .values()
+                .filter(|a| a.rule == rule.name && a.state == AlertState::Firing)
+                .count();
+            self.state.metrics.alerts_firing(&rule.name, firing);
+        }
     }
 
     /// The rule's readings now.

@@ -212,6 +212,20 @@ async fn run_error_burst(s: &TestServer, good: &Log, flaky: &Log) {
     assert_eq!(firing["window_secs"], 300);
     assert_eq!(firing["severity"], "CRITICAL");
     assert!(firing["resolved_at"].is_null());
+    // The state is also a Prometheus gauge (set at the end of the evaluation round).
+    until("the firing gauge", || async {
+        let text = s
+            .get("/metrics", &s.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("eventlog_alerts_firing{rule=\"error_rate\"} 1")
+            .then_some(())
+    })
+    .await;
 
     // The receiver got exactly this alert, signed with the shared secret.
     let notes = until("the firing notification", || async {
