@@ -338,6 +338,9 @@ pub struct FillArgs {
     /// Spread timestamps over this many days before now.
     #[arg(long, default_value_t = 30)]
     spread_days: u32,
+    /// End the spread this many days before now (e.g. to fill a month retention expired).
+    #[arg(long, default_value_t = 0)]
+    end_days_ago: u32,
     /// Events per write (one transaction each).
     #[arg(long, default_value_t = 10_000)]
     chunk: usize,
@@ -384,6 +387,7 @@ pub async fn fill(args: FillArgs) -> Result<()> {
                 GenOptions {
                     seed: args.seed.wrapping_mul(1000).wrapping_add(i),
                     spread_days: args.spread_days,
+                    end_days_ago: args.end_days_ago,
                     counter_start: (i << 40) | (Utc::now().timestamp() as u64 & 0xff_ffff) << 16,
                     ..Default::default()
                 },

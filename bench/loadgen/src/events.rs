@@ -126,6 +126,9 @@ pub struct GenOptions {
     pub seed: u64,
     /// Timestamps are spread uniformly over this many days before `now` (0: all "now").
     pub spread_days: u32,
+    /// The spread ends this many days before `now` (0: at `now`), e.g. to fill one
+    /// month that retention has expired.
+    pub end_days_ago: u32,
     /// Fraction of events that carry a client-chosen `event_id` (default 0.5).
     pub id_fraction: f64,
     /// First value of the id counter (so several generators never share ids).
@@ -137,6 +140,7 @@ impl Default for GenOptions {
         Self {
             seed: 1,
             spread_days: 0,
+            end_days_ago: 0,
             id_fraction: 0.5,
             counter_start: 0,
         }
@@ -252,11 +256,12 @@ impl Generator {
         };
         let ip = self.ips[self.rng.gen_range(0..self.ips.len())].clone();
         let ua = *self.pick(USER_AGENTS);
+        let end = self.now - Duration::days(i64::from(self.opts.end_days_ago));
         let ts = if self.opts.spread_days == 0 {
-            self.now
+            end
         } else {
             let secs = i64::from(self.opts.spread_days) * 86_400;
-            self.now - Duration::milliseconds(self.rng.gen_range(0..secs * 1000))
+            end - Duration::milliseconds(self.rng.gen_range(0..secs * 1000))
         };
         let session = format!("sess_{:016x}", self.rng.gen::<u64>());
         let correlation = format!("req-{:012x}", self.rng.gen::<u64>() >> 16);

@@ -1,4 +1,5 @@
-//! The `eventlog` binary: `serve`, `migrate`, `keys`, `verify`.
+//! The `eventlog` binary: `serve`, `migrate`, `keys`, `verify`, `rollups`, `retention`,
+//! `archive`, `export`, `monitor`.
 
 mod verify;
 
@@ -19,6 +20,7 @@ use eventlog_store::{KeyRole, Store};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod monitor;
+mod ops;
 
 const DEFAULT_DATABASE: &str = "sqlite://eventlog-data/eventlog.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -83,6 +85,52 @@ enum Command {
         /// [default: the configured or default signing key file]
         #[arg(long)]
         public_key: Option<PathBuf>,
+    },
+    /// Recompute rollups from the stored events (after a back-fill or an import).
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
+    },
+    /// Apply the retention policy: archive expired events, verify the archives, delete.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Work with retention archives.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+    /// Write every event matching the filters to a file (JSONL or CSV).
+    Export(Box<ops::ExportArgs>),
+}
+
+#[derive(Subcommand)]
+enum RollupsCommand {
+    /// Recompute the rollups of every day holding events (at or after --since).
+    Rebuild {
+        /// First day to rebuild (RFC 3339 time or YYYY-MM-DD) [default: all days]
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Archive and delete expired events now (see docs/operations.md).
+    Run {
+        /// Only print what would be archived and deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Re-import an archive file (checked against its manifest; idempotent).
+    Restore {
+        /// The `.jsonl.zst` archive; its `manifest.json` must be beside it.
+        file: PathBuf,
     },
 }
 
@@ -152,6 +200,29 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot open database {}", eventlog_store::redact_url(url)))
 }
 
+/// Opens the store and refuses to go on if its schema is not this build's.
+async fn open_checked(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_store(url).await?;
+    let report = store.check_schema().await?;
+    if !report.is_ok() {
+        bail!("{report}run `eventlog migrate` first");
+    }
+    Ok(store)
+}
+
+/// Where archives go by default: `eventlog-archive` beside the SQLite database, else
+/// `eventlog-data/archive`.
+fn default_archive_dir(sqlite: Option<&Path>) -> PathBuf {
+    match sqlite {
+        Some(db) => db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join("eventlog-archive"),
+        None => PathBuf::from("eventlog-data/archive"),
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -185,6 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .get_or_insert_with(|| {
             eventlog_server::integrity::default_key_path(sqlite_path(&database).as_deref())
         })
+        .clone();
+    let archive_dir = config
+        .retention
+        .archive_dir
+        .get_or_insert_with(|| default_archive_dir(sqlite_path(&database).as_deref()))
         .clone();
     match cli.command {
         Command::Monitor(args) => monitor::run(args, explicit_database.as_deref()).await,
@@ -300,6 +376,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let key = public_key.unwrap_or(key_file);
             verify::run(store.as_ref(), &key, since.as_deref()).await
+        }
+        Command::Rollups {
+            command: RollupsCommand::Rebuild { since },
+        } => {
+            let store = open_checked(&database).await?;
+            ops::rebuild_rollups(store.as_ref(), since.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => {
+            let store = open_checked(&database).await?;
+            ops::retention_run(store, &config, &key_file, archive_dir, dry_run).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Archive {
+            command: ArchiveCommand::Restore { file },
+        } => {
+            let store = open_checked(&database).await?;
+            ops::archive_restore(store.as_ref(), &config, &file).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            let store = open_checked(&database).await?;
+            ops::export(store.as_ref(), &args).await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

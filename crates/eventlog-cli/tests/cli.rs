@@ -387,3 +387,592 @@ async fn acknowledged_events_survive_kill_9_postgres() {
     acknowledged_events_survive_kill_9(&url, dir.path()).await;
     drop_pg_database(&db).await;
 }
+
+// ---- Operations: rollups rebuild, retention + archive restore, export ----
+
+use chrono::{Duration as TimeDelta, Utc};
+use eventlog_core::validate::Validator;
+use eventlog_core::{parse_event, Catalog, ValidatedEvent, ValidationPolicy};
+use eventlog_store::{RecentQuery, Store};
+
+/// A valid event with this id, severity and category, `age` before `now`.
+fn aged_at(
+    id: &str,
+    severity: &str,
+    category: &str,
+    now: chrono::DateTime<Utc>,
+    age: TimeDelta,
+) -> ValidatedEvent {
+    let raw = json!({
+        "event_id": id,
+        "event_category": category,
+        "event_type": "RETENTION_TEST",
+        "severity": severity,
+        "user_id": 7,
+        "metadata": {"note": format!("event {id}")},
+        "timestamp": (now - age).to_rfc3339(),
+    });
+    Validator::new(ValidationPolicy::default(), Catalog::built_in())
+        .validate(parse_event(raw.to_string().as_bytes()).unwrap(), Utc::now())
+        .unwrap()
+}
+
+/// A valid event with this id, severity and category, `age` before now.
+fn aged(id: &str, severity: &str, category: &str, age: TimeDelta) -> ValidatedEvent {
+    aged_at(id, severity, category, Utc::now(), age)
+}
+
+/// Every stored event, newest first (through the store, as the API pages).
+async fn all_events(store: &dyn Store) -> Vec<eventlog_core::StoredEvent> {
+    let mut q = RecentQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = store.recent(&q).await.unwrap();
+        out.extend(page.events);
+        match page
+            .next_cursor
+            .as_deref()
+            .and_then(eventlog_store::Cursor::decode)
+        {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// Ids of the stored events that are not eventlog's own ADMIN audit events.
+async fn app_ids(store: &dyn Store) -> HashSet<String> {
+    all_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.record.event_category != "ADMIN")
+        .map(|e| e.record.event_id)
+        .collect()
+}
+
+fn db_args<'a>(database: &'a str, config: &'a str) -> [&'a str; 4] {
+    ["--database", database, "--config", config]
+}
+
+async fn run_ok(args: &[&str], cwd: &Path) -> String {
+    let (code, out, err) = run(args, cwd).await;
+    assert_eq!(code, 0, "{args:?}\nstdout: {out}\nstderr: {err}");
+    out
+}
+
+/// Reads every line of a zstd JSONL archive.
+fn archive_lines(path: &Path) -> Vec<Value> {
+    use std::io::BufRead;
+    let decoder = zstd::Decoder::new(std::fs::File::open(path).unwrap()).unwrap();
+    std::io::BufReader::new(decoder)
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect()
+}
+
+async fn retention_archives_exactly_what_it_deletes(database: &str, cwd: &Path) {
+    let config = cwd.join("eventlog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n\
+             [retention.categories.SECURITY]\nINFO = 365\n",
+            cwd.join("signing.key"),
+            cwd.join("archive")
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let args = db_args(database, &config);
+    run_ok(&["migrate", args[0], args[1]], cwd).await;
+    let store = eventlog_store::open(database).await.unwrap();
+    let day = TimeDelta::days(1);
+    let mut events = Vec::new();
+    let mut expired = HashSet::new();
+    let mut kept = HashSet::new();
+    let mut add = |id: String, severity: &str, category: &str, age: TimeDelta, expires: bool| {
+        events.push(aged(&id, severity, category, age));
+        if expires {
+            expired.insert(id)
+        } else {
+            kept.insert(id)
+        };
+    };
+    for i in 0..3 {
+        add(format!("debug-old-{i}"), "DEBUG", "AUTH", day * 10, true);
+    }
+    for i in 0..2 {
+        add(format!("debug-new-{i}"), "DEBUG", "AUTH", day * 2, false);
+    }
+    for i in 0..4 {
+        add(
+            format!("info-old-{i}"),
+            "INFO",
+            "AUTH",
+            day * 40 + TimeDelta::hours(i),
+            true,
+        );
+    }
+    for i in 0..2 {
+        // The per-category override keeps SECURITY INFO for 365 days.
+        add(
+            format!("security-info-{i}"),
+            "INFO",
+            "SECURITY",
+            day * 40,
+            false,
+        );
+    }
+    add("critical-old".into(), "CRITICAL", "AUTH", day * 100, false);
+    for i in 0..5 {
+        // Alone in their month: PostgreSQL drops the partition whole.
+        add(
+            format!("debug-ancient-{i}"),
+            "DEBUG",
+            "AUTH",
+            day * 200 + TimeDelta::minutes(i),
+            true,
+        );
+    }
+    let requests: Vec<Vec<ValidatedEvent>> = events.into_iter().map(|e| vec![e]).collect();
+    store.write(&requests).await.unwrap();
+    assert_eq!(app_ids(store.as_ref()).await.len(), 17);
+
+    let out = run_ok(
+        &[
+            "retention",
+            "run",
+            "--dry-run",
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+        ],
+        cwd,
+    )
+    .await;
+    assert!(out.contains("dry run: 12 event(s) would go"), "{out}");
+    assert!(
+        out.contains("DEBUG      total 8") && out.contains("INFO       total 4"),
+        "{out}"
+    );
+    assert_eq!(
+        app_ids(store.as_ref()).await.len(),
+        17,
+        "a dry run deletes nothing"
+    );
+
+    let out = run_ok(
+        &["retention", "run", args[0], args[1], args[2], args[3]],
+        cwd,
+    )
+    .await;
+    assert!(
+        out.contains("archived 12 event(s)") && out.contains("deleted 12 event(s)"),
+        "{out}"
+    );
+    if database.starts_with("postgres") {
+        assert!(out.contains("dropped 1 partition(s)"), "{out}");
+    }
+    assert_eq!(
+        app_ids(store.as_ref()).await,
+        kept,
+        "exactly the expired events are gone"
+    );
+
+    // The archives hold exactly the deleted events, as the manifest says.
+    let run_dir = std::fs::read_dir(cwd.join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("retention-")
+        })
+        .expect("a run folder");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    let mut archived = HashSet::new();
+    let mut files = Vec::new();
+    for entry in manifest["archives"].as_array().unwrap() {
+        let file = run_dir.join(entry["file"].as_str().unwrap());
+        let lines = archive_lines(&file);
+        assert_eq!(lines.len() as u64, entry["count"].as_u64().unwrap());
+        assert_eq!(lines[0]["event_id"], entry["first_event_id"]);
+        for l in &lines {
+            assert!(
+                archived.insert(l["event_id"].as_str().unwrap().to_owned()),
+                "archived once"
+            );
+        }
+        files.push(file);
+    }
+    assert_eq!(archived, expired, "archived exactly what was deleted");
+    // One archive per UTC day: 10, 40 and 200 days ago (a day more where hours cross midnight).
+    assert!((3..=5).contains(&files.len()), "{files:?}");
+
+    let out = run_ok(&["verify", args[0], args[1], args[2], args[3]], cwd).await;
+    assert!(
+        out.starts_with("OK") && out.contains("12 pruned by retention"),
+        "{out}"
+    );
+
+    let admin = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .find(|e| e.record.event_code.as_deref() == Some("ADMIN-007"))
+        .expect("the run is recorded as ADMIN-007");
+    let meta = admin.record.metadata.unwrap();
+    assert_eq!(
+        (meta["archived"].as_u64(), meta["deleted"].as_u64()),
+        (Some(12), Some(12))
+    );
+    assert_eq!(admin.record.event_name, "Log Cleanup");
+
+    // Restore brings the same events back; a second restore stores nothing new.
+    for file in &files {
+        let out = run_ok(
+            &[
+                "archive",
+                "restore",
+                &file.display().to_string(),
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+            ],
+            cwd,
+        )
+        .await;
+        assert!(out.contains("restored"), "{out}");
+    }
+    let mut all: HashSet<String> = kept.clone();
+    all.extend(expired.iter().cloned());
+    assert_eq!(app_ids(store.as_ref()).await, all);
+    for file in &files {
+        for line in archive_lines(file) {
+            let back = store
+                .get_event(line["event_id"].as_str().unwrap(), None)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut back = serde_json::to_value(&back.record).unwrap();
+            let mut line = line.clone();
+            for v in [&mut back, &mut line] {
+                let m = v.as_object_mut().unwrap();
+                m.remove("created_at");
+                m.remove("processed_at");
+            }
+            assert_eq!(back, line, "the restored event is the archived one");
+        }
+        let out = run_ok(
+            &[
+                "archive",
+                "restore",
+                &file.display().to_string(),
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+            ],
+            cwd,
+        )
+        .await;
+        assert!(out.contains("; 0 restored"), "{out}");
+    }
+    assert_eq!(app_ids(store.as_ref()).await.len(), 17);
+    let out = run_ok(&["verify", args[0], args[1], args[2], args[3]], cwd).await;
+    assert!(out.starts_with("OK"), "{out}");
+
+    // A changed archive is refused before anything is imported.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&files[0], bytes).unwrap();
+    let (code, _, err) = run(
+        &[
+            "archive",
+            "restore",
+            &files[0].display().to_string(),
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("SHA-256"), "{err}");
+}
+
+#[tokio::test]
+async fn retention_archives_exactly_what_it_deletes_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/ret.db", dir.path().display());
+    retention_archives_exactly_what_it_deletes(&db, dir.path()).await;
+}
+
+#[tokio::test]
+async fn retention_archives_exactly_what_it_deletes_postgres() {
+    let Some((url, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    retention_archives_exactly_what_it_deletes(&url, dir.path()).await;
+    drop_pg_database(&db).await;
+}
+
+/// Events per severity in the daily rollup of the UTC day starting at `day`.
+async fn daily_rollup_events(database: &str, day: chrono::DateTime<Utc>) -> i64 {
+    let sql = "SELECT CAST(COALESCE(sum(events), 0) AS BIGINT) FROM event_summary_daily \
+               WHERE dimension = 'severity' AND bucket = ";
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        let n = sqlx::query_scalar(&format!("{sql}?"))
+            .bind(day.timestamp_micros())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(database).await.unwrap();
+        let n = sqlx::query_scalar(&format!("{sql}$1"))
+            .bind(day)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+async fn wipe_rollups(database: &str) {
+    let tables = [
+        "event_summary_minute",
+        "event_summary_hourly",
+        "event_summary_daily",
+    ];
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        for t in tables {
+            sqlx::query(&format!("DELETE FROM {t}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(database).await.unwrap();
+        for t in tables {
+            sqlx::query(&format!("DELETE FROM {t}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+}
+
+async fn rollups_rebuild_recomputes_from_events(database: &str, cwd: &Path) {
+    run_ok(&["migrate", "--database", database], cwd).await;
+    let store = eventlog_store::open(database).await.unwrap();
+    let day = (Utc::now() - TimeDelta::days(3))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let ev = |id: &str, t: chrono::DateTime<Utc>| {
+        let raw = json!({"event_id": id, "event_category": "AUTH", "event_type": "USER_LOGIN", "timestamp": t.to_rfc3339()});
+        Validator::new(ValidationPolicy::default(), Catalog::built_in())
+            .validate(parse_event(raw.to_string().as_bytes()).unwrap(), Utc::now())
+            .unwrap()
+    };
+    store
+        .write(&[(0..3)
+            .map(|i| ev(&format!("r-{i}"), day + TimeDelta::hours(9 + i)))
+            .collect()])
+        .await
+        .unwrap();
+    // The rollups are lost (a bulk load or a dump without them), then a late event of
+    // that day is back-filled.
+    wipe_rollups(database).await;
+    store
+        .write(&[vec![ev("late-1", day + TimeDelta::hours(23))]])
+        .await
+        .unwrap();
+    assert_eq!(daily_rollup_events(database, day).await, 1);
+    let (code, _, err) = run(
+        &[
+            "rollups",
+            "rebuild",
+            "--since",
+            "yesterday",
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--since `yesterday`"), "{err}");
+    let since = (day - TimeDelta::days(1)).format("%Y-%m-%d").to_string();
+    let out = run_ok(
+        &[
+            "rollups",
+            "rebuild",
+            "--since",
+            &since,
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    assert!(
+        out.contains("rebuilt the rollups of 1 day(s) from 4 event(s)"),
+        "{out}"
+    );
+    assert_eq!(
+        daily_rollup_events(database, day).await,
+        4,
+        "the late event is in its day"
+    );
+    let today = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    assert_eq!(
+        daily_rollup_events(database, today).await,
+        0,
+        "not in the day it arrived"
+    );
+}
+
+#[tokio::test]
+async fn rollups_rebuild_recomputes_from_events_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/roll.db", dir.path().display());
+    rollups_rebuild_recomputes_from_events(&db, dir.path()).await;
+}
+
+#[tokio::test]
+async fn rollups_rebuild_recomputes_from_events_postgres() {
+    let Some((url, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    rollups_rebuild_recomputes_from_events(&url, dir.path()).await;
+    drop_pg_database(&db).await;
+}
+
+async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
+    run_ok(&["migrate", "--database", database], cwd).await;
+    let store = eventlog_store::open(database).await.unwrap();
+    let now = Utc::now();
+    let events: Vec<ValidatedEvent> = (0..1_500)
+        .map(|i| {
+            let severity = if i % 3 == 0 { "ERROR" } else { "INFO" };
+            aged_at(
+                &format!("e-{i:04}"),
+                severity,
+                "DATA",
+                now,
+                TimeDelta::seconds(3_000 - i),
+            )
+        })
+        .collect();
+    store.write(&[events]).await.unwrap();
+    let out_file = cwd.join("errors.jsonl");
+    let out = run_ok(
+        &[
+            "export",
+            "--format",
+            "jsonl",
+            "--severity",
+            "error",
+            "-o",
+            &out_file.display().to_string(),
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    assert!(out.contains("exported 500 event(s)"), "{out}");
+    let ids: Vec<String> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let want: Vec<String> = (0..1_500)
+        .rev()
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("e-{i:04}"))
+        .collect();
+    assert_eq!(ids, want);
+
+    let csv_file = cwd.join("window.csv");
+    let since = (now - TimeDelta::seconds(2_000)).to_rfc3339();
+    run_ok(
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--since",
+            &since,
+            "--category",
+            "data",
+            "-o",
+            &csv_file.display().to_string(),
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    let mut reader = csv::Reader::from_path(&csv_file).unwrap();
+    assert_eq!(&reader.headers().unwrap()[0], "event_id");
+    let rows = reader.records().count();
+    // Events at now - (3000 - i) s: those at or after now - 2000 s are i >= 1000.
+    assert_eq!(rows, 500);
+
+    let audit = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .filter(|e| e.record.event_code.as_deref() == Some("ADMIN-006"))
+        .count();
+    assert_eq!(audit, 2, "each export is recorded");
+}
+
+#[tokio::test]
+async fn export_writes_the_filtered_events_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/exp.db", dir.path().display());
+    export_writes_the_filtered_events(&db, dir.path()).await;
+}
+
+#[tokio::test]
+async fn export_writes_the_filtered_events_postgres() {
+    let Some((url, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    export_writes_the_filtered_events(&url, dir.path()).await;
+    drop_pg_database(&db).await;
+}

@@ -1,5 +1,6 @@
 //! Server settings, read from the `--config` TOML file (every key optional).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use eventlog_core::ValidationPolicy;
@@ -26,6 +27,59 @@ pub struct ServerConfig {
     pub integrity: IntegrityConfig,
     /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
     pub alerts: crate::alerts::AlertsConfig,
+    /// Retention and archives (docs/operations.md).
+    pub retention: RetentionConfig,
+    /// Who may scrape `/metrics` (docs/operations.md).
+    pub metrics: MetricsConfig,
+}
+
+/// How long events are kept, where they are archived before deletion, and how often
+/// `serve` applies the policy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days to keep events of each severity (seed 002: DEBUG 7, INFO 30, WARNING 90,
+    /// ERROR 180, CRITICAL 365). Keys are severity names; those not named keep the default.
+    pub days: BTreeMap<String, u32>,
+    /// Per-category overrides: category -> severity -> days, e.g.
+    /// `[retention.categories.SECURITY] INFO = 365`. Severities not named keep `days`.
+    pub categories: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Folder for the archives (default `eventlog-archive` beside the SQLite database, or
+    /// `eventlog-data/archive`).
+    pub archive_dir: Option<PathBuf>,
+    /// `serve` applies the policy every this many seconds; 0 turns the schedule off.
+    /// Default 86400 (daily): the seeds keep events by policy, not by hand.
+    pub schedule_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            days: [
+                ("DEBUG", 7),
+                ("INFO", 30),
+                ("WARNING", 90),
+                ("ERROR", 180),
+                ("CRITICAL", 365),
+            ]
+            .into_iter()
+            .map(|(s, d)| (s.to_owned(), d))
+            .collect(),
+            categories: BTreeMap::new(),
+            archive_dir: None,
+            schedule_secs: 86_400,
+        }
+    }
+}
+
+/// Access to `GET /metrics`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a key. Off by default: queue depth and ingest rates tell
+    /// an outsider about the applications behind eventlog. When off, admin and analyst
+    /// keys may scrape it.
+    pub public: bool,
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

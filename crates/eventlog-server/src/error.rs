@@ -203,6 +203,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The machine-readable error code (e.g. `invalid_event`, `overloaded`).
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
 }
 
 impl From<eventlog_store::StoreError> for ApiError {

@@ -58,6 +58,10 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/recent", READERS),
     rule(Method::GET, "/api/events/{event_id}", READERS),
     rule(Method::GET, "/api/events/user-activity/{user_id}", READERS),
+    // Exporting is audited (ADMIN-006) and tenant-bound keys export only their tenant.
+    rule(Method::GET, "/api/events/export", READERS),
+    // Prometheus scrape; without a key when `[metrics] public = true` (see enforce).
+    rule(Method::GET, "/metrics", Access::Roles(&[Admin, Analyst])),
     rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
     rule(Method::GET, "/api/events/health", Access::Public),
     rule(
@@ -123,6 +127,9 @@ pub(crate) async fn enforce(
             .into_response()
         }
         Some(Access::Public) => return next.run(request).await,
+        Some(_) if path == "/metrics" && state.metrics_config.public => {
+            return next.run(request).await
+        }
         Some(Access::Roles(roles)) => roles,
     };
     let (mut parts, body) = request.into_parts();

@@ -19,6 +19,8 @@ use crate::alerts::{Evaluator, EvaluatorStop};
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
+use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::{app, AppState, KeyCache, ServerConfig};
 
 /// Why the service could not start.
@@ -44,6 +46,9 @@ pub enum StartupError {
     /// The `[alerts]` configuration is wrong.
     #[error("[alerts] {0}")]
     Alerts(String),
+    /// The `[retention]` policy is invalid.
+    #[error("{0}")]
+    Retention(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -62,6 +67,7 @@ pub struct Application {
     detection: Option<(JoinHandle<()>, DetectionStop)>,
     alerts: Option<(JoinHandle<()>, EvaluatorStop)>,
     checkpointer: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -80,19 +86,7 @@ impl Application {
         if !report.is_ok() {
             return Err(StartupError::Schema(report.to_string()));
         }
-        let mut catalog = Catalog::built_in();
-        for path in &config.catalog.files {
-            let text = std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            catalog
-                .extend_from_json(&path.display().to_string(), &text)
-                .map_err(|e| StartupError::Catalog {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-        }
+        let catalog = load_catalog(config)?;
         let limits = config.ingest.clone();
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
         let (queue, writer) =
@@ -109,7 +103,8 @@ impl Application {
         } else {
             (writer, None)
         };
-        let writer = tokio::spawn(writer.run());
+        let metrics = Metrics::new();
+        let writer = tokio::spawn(writer.with_metrics(metrics.clone()).run());
         let key = match &config.integrity.signing_key_file {
             Some(path) => load_or_create_signing_key(path)?,
             None => {
@@ -122,6 +117,29 @@ impl Application {
             config.integrity.checkpoint_every_events.max(1),
             std::time::Duration::from_secs(config.integrity.checkpoint_every_secs.max(1)),
         ));
+        let retention = if config.retention.schedule_secs > 0 {
+            // Checked now, so a bad policy stops start-up instead of failing a day later.
+            crate::retention::expiry(&config.retention, chrono::Utc::now())
+                .map_err(|e| StartupError::Retention(e.to_string()))?;
+            let dir = config
+                .retention
+                .archive_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("eventlog-data/archive"));
+            let retention = Retention::new(
+                store.clone(),
+                integrity.clone(),
+                config.retention.clone(),
+                dir,
+            )
+            .with_metrics(metrics.clone());
+            Some(tokio::spawn(crate::retention::schedule(
+                Arc::new(retention),
+                std::time::Duration::from_secs(config.retention.schedule_secs),
+            )))
+        } else {
+            None
+        };
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -137,6 +155,8 @@ impl Application {
             keys: KeyCache::default(),
             analytics,
             integrity,
+            metrics,
+            metrics_config: Arc::new(config.metrics.clone()),
         };
         let alerts = if config.alerts.enabled {
             let dashboard_url = match &config.alerts.dashboard_url {
@@ -162,6 +182,7 @@ impl Application {
             detection,
             alerts,
             checkpointer,
+            retention,
         })
     }
 
@@ -199,11 +220,32 @@ impl Application {
         let _ = self.writer.await;
         // Sign what the last commits added, so a clean stop leaves nothing unsigned.
         self.checkpointer.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         if let Err(e) = integrity.checkpoint().await {
             tracing::warn!(error = %e, "final checkpoint failed");
         }
         served
     }
+}
+
+/// The built-in catalogs plus the files of `config.catalog`.
+pub fn load_catalog(config: &ServerConfig) -> Result<Catalog, StartupError> {
+    let mut catalog = Catalog::built_in();
+    for path in &config.catalog.files {
+        let text = std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        catalog
+            .extend_from_json(&path.display().to_string(), &text)
+            .map_err(|e| StartupError::Catalog {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(catalog)
 }
 
 /// On a store with no keys at all, creates an admin key and returns its secret, which the

@@ -5,9 +5,10 @@ use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
-use crate::config::IngestConfig;
+use crate::config::{IngestConfig, MetricsConfig};
 use crate::ingest::IngestQueue;
 use crate::integrity::Integrity;
+use crate::metrics::Metrics;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -26,4 +27,8 @@ pub struct AppState {
     pub analytics: Analytics,
     /// Checkpoint signing and pruning records.
     pub integrity: Arc<Integrity>,
+    /// Prometheus metrics; register more with [`Metrics::register`].
+    pub metrics: Metrics,
+    /// Who may scrape `/metrics`.
+    pub metrics_config: Arc<MetricsConfig>,
 }

@@ -14,6 +14,7 @@ pub mod integrity;
 pub mod keys;
 mod postgres;
 pub mod query;
+pub mod retention;
 mod rows;
 pub mod schema;
 pub mod security;
@@ -33,6 +34,7 @@ pub use integrity::{ChainHead, ChainRow, Checkpoint, PrunedLeaf, Pruning};
 pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
 pub use query::{Cursor, Page, RecentQuery, UserActivity};
+pub use retention::{CategoryMatch, ExpiredEvent, ExpiredGroup, Expiry, ExpiryRule};
 pub use schema::SchemaReport;
 pub use security::SecuritySummary;
 pub use sqlite::SqliteStore;
@@ -162,6 +164,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// Alert history, newest first, one page at a time.
     async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError>;
+
+    /// Events that `expiry` says have expired, counted per UTC day, severity and category.
+    async fn expired_groups(&self, expiry: &Expiry) -> Result<Vec<ExpiredGroup>, StoreError>;
+
+    /// Expired events of the UTC day starting at `day` after the position `after`
+    /// (`(timestamp, seq)` of the previous page's last event), oldest first, at most
+    /// `limit` (retention archives them page by page, along the timestamp index).
+    async fn expired_page(
+        &self,
+        expiry: &Expiry,
+        day: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredEvent>, StoreError>;
+
+    /// Deletes the events named by `(timestamp, seq)` and returns the `seq`s actually
+    /// deleted (an event already gone is not reported, so two retention runs can never
+    /// account for one deletion twice).
+    async fn delete_events(&self, keys: &[(DateTime<Utc>, i64)]) -> Result<Vec<i64>, StoreError>;
+
+    /// The partition holding the UTC month starting at `month` and its row count, where
+    /// the backend partitions (PostgreSQL); `None` otherwise.
+    async fn partition_rows(
+        &self,
+        month: DateTime<Utc>,
+    ) -> Result<Option<(String, i64)>, StoreError>;
+
+    /// Detaches and drops the partition of the UTC month starting at `month` if, under the
+    /// writer lock, it holds exactly `expected` rows; returns whether it did. Only
+    /// retention deletes events, so equal counts mean the partition holds exactly the
+    /// rows retention archived.
+    async fn drop_partition(&self, month: DateTime<Utc>, expected: i64)
+        -> Result<bool, StoreError>;
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if

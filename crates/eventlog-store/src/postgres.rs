@@ -4,6 +4,7 @@
 
 mod alerts;
 mod copy;
+mod retention;
 mod rollups;
 mod security;
 
@@ -25,6 +26,7 @@ use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
+use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
@@ -645,5 +647,38 @@ impl Store for PgStore {
 
     async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
         self.alert_page(query).await
+    }
+
+    async fn expired_groups(&self, expiry: &Expiry) -> Result<Vec<ExpiredGroup>, StoreError> {
+        self.expired_by_group(expiry).await
+    }
+
+    async fn expired_page(
+        &self,
+        expiry: &Expiry,
+        day: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredEvent>, StoreError> {
+        self.expired_rows(expiry, day, after, limit).await
+    }
+
+    async fn delete_events(&self, keys: &[(DateTime<Utc>, i64)]) -> Result<Vec<i64>, StoreError> {
+        self.delete_by_key(keys).await
+    }
+
+    async fn partition_rows(
+        &self,
+        month: DateTime<Utc>,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        self.rows_of_partition(month).await
+    }
+
+    async fn drop_partition(
+        &self,
+        month: DateTime<Utc>,
+        expected: i64,
+    ) -> Result<bool, StoreError> {
+        self.drop_whole_partition(month, expected).await
     }
 }

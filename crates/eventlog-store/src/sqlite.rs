@@ -2,6 +2,7 @@
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
 mod alerts;
+mod retention;
 mod rollups;
 mod security;
 
@@ -28,6 +29,7 @@ use crate::keys::{ApiKey, KeyRole, NewApiKey};
 use crate::query::{
     finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
+use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
@@ -722,5 +724,38 @@ impl Store for SqliteStore {
 
     async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
         self.alert_page(query).await
+    }
+
+    async fn expired_groups(&self, expiry: &Expiry) -> Result<Vec<ExpiredGroup>, StoreError> {
+        self.expired_by_group(expiry).await
+    }
+
+    async fn expired_page(
+        &self,
+        expiry: &Expiry,
+        day: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredEvent>, StoreError> {
+        self.expired_rows(expiry, day, after, limit).await
+    }
+
+    async fn delete_events(&self, keys: &[(DateTime<Utc>, i64)]) -> Result<Vec<i64>, StoreError> {
+        self.delete_by_seq(keys).await
+    }
+
+    async fn partition_rows(
+        &self,
+        _month: DateTime<Utc>,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(None)
+    }
+
+    async fn drop_partition(
+        &self,
+        _month: DateTime<Utc>,
+        _expected: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }

@@ -12,6 +12,8 @@ pub(super) struct Pending {
     pub(super) permits: OwnedSemaphorePermit,
     /// Events the detectors derived: stored like any other, never fed back to them.
     pub(super) derived: bool,
+    /// When it was queued (the rollup-lag metric: queued to committed).
+    pub(super) queued_at: std::time::Instant,
 }
 
 /// The writer could not commit the request (the store failed); nothing of it was stored.
@@ -106,6 +108,7 @@ impl IngestQueue {
                 reply,
                 permits,
                 derived,
+                queued_at: std::time::Instant::now(),
             })
             .map_err(|_| QueueFull)?;
         Ok(rx)

@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eventlog_core::ValidatedEvent;
 use eventlog_store::{RequestOutcome, Store, StoreError};
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::queue::{Counters, Pending};
 use super::{IngestQueue, WriteFailed};
 use crate::detection::DetectionFeed;
+use crate::metrics::Metrics;
 
 /// Tries per commit while the store is busy or unreachable (waits 50, 200, 800 ms between).
 const WRITE_ATTEMPTS: u32 = 4;
@@ -23,6 +24,7 @@ pub struct GroupCommitWriter {
     max_commit_events: usize,
     counters: Arc<Counters>,
     detection: Option<DetectionFeed>,
+    metrics: Option<Metrics>,
 }
 
 impl GroupCommitWriter {
@@ -42,6 +44,7 @@ impl GroupCommitWriter {
                 max_commit_events,
                 counters,
                 detection: None,
+                metrics: None,
             },
         )
     }
@@ -49,6 +52,12 @@ impl GroupCommitWriter {
     /// Hands every newly committed event (not repeats, not derived ones) to `feed`.
     pub fn with_detection(mut self, feed: DetectionFeed) -> Self {
         self.detection = Some(feed);
+        self
+    }
+
+    /// Reports commits (events, latency, rollup lag) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -113,6 +122,8 @@ impl GroupCommitWriter {
     }
 
     async fn commit(&self, group: Vec<Pending>) {
+        let started = Instant::now();
+        let oldest = group.iter().map(|p| p.queued_at).min();
         let (requests, replies): (Vec<_>, Vec<_>) = group
             .into_iter()
             .map(|p| (p.events, (p.reply, p.permits, p.derived)))
@@ -120,6 +131,7 @@ impl GroupCommitWriter {
         match self.write_with_retry(&requests).await {
             Ok(outcomes) => {
                 self.count(&outcomes);
+                self.measure(&outcomes, started, oldest);
                 for (((reply, _permits, derived), outcome), events) in
                     replies.into_iter().zip(outcomes).zip(requests)
                 {
@@ -136,6 +148,7 @@ impl GroupCommitWriter {
                     let _ = reply.send(match result {
                         Ok(mut outcomes) => {
                             self.count(&outcomes);
+                            self.measure(&outcomes, started, oldest);
                             let outcome = outcomes.remove(0);
                             self.observe(events, &outcome, derived);
                             Ok(outcome)
@@ -153,14 +166,17 @@ impl GroupCommitWriter {
         }
     }
 
+    fn measure(&self, outcomes: &[RequestOutcome], started: Instant, oldest: Option<Instant>) {
+        if let Some(m) = &self.metrics {
+            m.committed(written(outcomes) as u64, started.elapsed());
+            if let Some(oldest) = oldest {
+                m.rollup_lag(oldest.elapsed());
+            }
+        }
+    }
+
     fn count(&self, outcomes: &[RequestOutcome]) {
-        let written: usize = outcomes
-            .iter()
-            .map(|o| match o {
-                RequestOutcome::Written(s) => s.accepted,
-                RequestOutcome::Conflict { .. } => 0,
-            })
-            .sum();
+        let written = written(outcomes);
         self.counters
             .committed_events
             .fetch_add(written as u64, Ordering::Relaxed);
@@ -169,6 +185,17 @@ impl GroupCommitWriter {
             .last_commit_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
+}
+
+/// Events newly stored by `outcomes`.
+fn written(outcomes: &[RequestOutcome]) -> usize {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            RequestOutcome::Written(s) => s.accepted,
+            RequestOutcome::Conflict { .. } => 0,
+        })
+        .sum()
 }
 
 fn failed(e: &StoreError) -> WriteFailed {

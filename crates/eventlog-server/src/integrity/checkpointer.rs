@@ -118,26 +118,40 @@ impl Integrity {
         severity: &str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, IntegrityError> {
-        let checkpoints = self.store.checkpoints().await?;
-        let mut segments: BTreeMap<(i64, i64), (i64, LeafSum)> = BTreeMap::new();
+        let mut tally = self.tally().await?;
         for leaf in leaves {
-            let end = checkpoints.partition_point(|c| c.pos < leaf.pos);
-            let Some(cp) = checkpoints.get(end) else {
-                return Err(IntegrityError::NotCheckpointed(leaf.pos));
-            };
-            let from = if end == 0 {
-                1
-            } else {
-                checkpoints[end - 1].pos + 1
-            };
-            let entry = segments.entry((from, cp.pos)).or_default();
-            entry.0 += 1;
-            entry.1.add_event(&leaf.record_hash, leaf.pos);
+            tally.add(leaf)?;
         }
+        self.record_pruned(&tally, severity, cutoff).await
+    }
+
+    /// An empty tally over the current checkpoints, for retention runs too large to hold
+    /// every deleted leaf: add leaves as they are deleted, then [`Integrity::record_pruned`].
+    pub async fn tally(&self) -> Result<PruneTally, IntegrityError> {
+        Ok(PruneTally {
+            checkpoints: self
+                .store
+                .checkpoints()
+                .await?
+                .iter()
+                .map(|c| c.pos)
+                .collect(),
+            segments: BTreeMap::new(),
+        })
+    }
+
+    /// Signs and stores one pruning record per segment of `tally` (see
+    /// [`Integrity::account_pruned`]). Returns the number of records.
+    pub async fn record_pruned(
+        &self,
+        tally: &PruneTally,
+        severity: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, IntegrityError> {
         let created_at =
             DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
         let cutoff = DateTime::from_timestamp_micros(cutoff.timestamp_micros()).unwrap_or(cutoff);
-        for ((from_pos, to_pos), (pruned, leaf_sum)) in &segments {
+        for ((from_pos, to_pos), (pruned, leaf_sum)) in &tally.segments {
             let message = pruning_message(
                 *from_pos,
                 *to_pos,
@@ -161,6 +175,40 @@ impl Integrity {
                 })
                 .await?;
         }
-        Ok(segments.len())
+        Ok(tally.segments.len())
+    }
+}
+
+/// Deleted leaves summed per signed segment: a count and a leaf sum per checkpoint, so a
+/// retention run of millions of events needs memory per segment, not per event.
+#[derive(Debug, Clone)]
+pub struct PruneTally {
+    /// Positions of the checkpoints, in chain order.
+    checkpoints: Vec<i64>,
+    /// (first, last position of the segment) -> (events pruned, their leaf sum).
+    segments: BTreeMap<(i64, i64), (i64, LeafSum)>,
+}
+
+impl PruneTally {
+    /// Adds one deleted event.
+    pub fn add(&mut self, leaf: &PrunedLeaf) -> Result<(), IntegrityError> {
+        let end = self.checkpoints.partition_point(|pos| *pos < leaf.pos);
+        let Some(cp) = self.checkpoints.get(end) else {
+            return Err(IntegrityError::NotCheckpointed(leaf.pos));
+        };
+        let from = if end == 0 {
+            1
+        } else {
+            self.checkpoints[end - 1] + 1
+        };
+        let entry = self.segments.entry((from, *cp)).or_default();
+        entry.0 += 1;
+        entry.1.add_event(&leaf.record_hash, leaf.pos);
+        Ok(())
+    }
+
+    /// Events added.
+    pub fn events(&self) -> i64 {
+        self.segments.values().map(|(n, _)| n).sum()
     }
 }

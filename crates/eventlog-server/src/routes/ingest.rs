@@ -143,6 +143,19 @@ pub(crate) async fn post_event(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let result = accept_event(&state, caller, headers, raw).await;
+    if let Err(e) = &result {
+        state.metrics.rejected(e.code());
+    }
+    result
+}
+
+async fn accept_event(
+    state: &AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     if media_type(&headers).as_deref() != Some("application/json") {
         return Err(ApiError::unsupported_media_type(
             "send the event with `Content-Type: application/json`",
@@ -162,7 +175,7 @@ pub(crate) async fn post_event(
         .validate(raw_event, Utc::now())
         .map_err(|errors| ApiError::invalid(errors.into_iter().map(|e| (None, e)).collect(), 1))?;
     bind_tenant(&caller, &mut event, None)?;
-    let summary = commit(&state, vec![event]).await?;
+    let summary = commit(state, vec![event]).await?;
     let duplicate = summary.duplicate_flags.first().copied().unwrap_or(false);
     let status = if duplicate {
         StatusCode::OK
@@ -197,6 +210,19 @@ pub(crate) async fn post_event(
 )]
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let result = accept_batch(&state, caller, headers, raw).await;
+    if let Err(e) = &result {
+        state.metrics.rejected(e.code());
+    }
+    result
+}
+
+async fn accept_batch(
+    state: &AppState,
     caller: Caller,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -258,7 +284,7 @@ pub(crate) async fn post_batch(
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems, total));
     }
-    let summary = commit(&state, events).await?;
+    let summary = commit(state, events).await?;
     Ok((
         StatusCode::CREATED,
         Json(BatchAccepted {

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod analytics;
+mod export;
 mod ingest;
 mod integrity;
 mod query;
@@ -63,6 +64,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query::recent))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
+        .routes(routes!(export::export))
         .routes(routes!(security::security))
         .routes(routes!(analytics::summary))
         .routes(routes!(analytics::critical))
@@ -77,6 +79,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))
+        .routes(routes!(system::metrics))
         .routes(routes!(integrity::verify_chain))
 }
 

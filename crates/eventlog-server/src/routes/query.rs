@@ -95,6 +95,15 @@ pub(super) fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 impl RecentParams {
+    /// The query of an export: `limit` is the page size read at a time (default
+    /// [`crate::export::EXPORT_PAGE`]), every page is streamed.
+    pub(super) fn into_export_query(mut self, caller: &Caller) -> Result<RecentQuery, ApiError> {
+        if non_empty(self.limit.clone()).is_none() {
+            self.limit = Some(crate::export::EXPORT_PAGE.to_string());
+        }
+        self.into_query(caller)
+    }
+
     fn into_query(self, caller: &Caller) -> Result<RecentQuery, ApiError> {
         let limit = match non_empty(self.limit) {
             None => 50,

@@ -110,3 +110,25 @@ pub(crate) async fn catalog(
 pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi())
 }
+
+/// Prometheus metrics in the text exposition format: ingest (accepted, rejected by reason,
+/// queue depth, commit latency, rollup lag) and retention results. Admin and analyst keys
+/// may scrape it; `[metrics] public = true` serves it without a key.
+#[utoipa::path(
+    get, path = "/metrics", tag = "system",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(state.queue.stats()),
+    )
+        .into_response()
+}

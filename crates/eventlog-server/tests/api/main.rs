@@ -10,6 +10,7 @@ mod bad_input;
 mod ingest;
 mod integrity;
 mod openapi;
+mod ops;
 mod query;
 mod rbac;
 mod security;

@@ -1,0 +1,323 @@
+//! Operations on a store without a server: `rollups rebuild`, `retention run`,
+//! `archive restore` and `export`. Each long one shows a progress bar on a terminal.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use eventlog_core::validate::{parse_timestamp, Validator};
+use eventlog_core::Severity;
+use eventlog_server::audit::{record_admin_action, AdminAction};
+use eventlog_server::export::{describe, ExportFormat, EXPORT_PAGE};
+use eventlog_server::integrity::{load_or_create_signing_key, Integrity};
+use eventlog_server::retention::{restore, Retention};
+use eventlog_server::{load_catalog, ServerConfig};
+use eventlog_store::{RecentQuery, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+fn bar(template: &str) -> ProgressBar {
+    ProgressBar::new(0)
+        .with_style(ProgressStyle::with_template(template).expect("a valid progress template"))
+}
+
+fn time_arg(name: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    value
+        .map(|v| {
+            parse_timestamp(v)
+                .or_else(|| {
+                    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                        .ok()
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+                })
+                .with_context(|| {
+                format!("{name} `{v}` is not an RFC 3339 time or date (e.g. 2025-06-19 or 2025-06-19T14:30:52Z)")
+            })
+        })
+        .transpose()
+}
+
+/// `eventlog rollups rebuild [--since DATE]`: recomputes every rollup of each day that
+/// holds events, one transaction per day.
+pub(crate) async fn rebuild_rollups(store: &dyn Store, since: Option<&str>) -> anyhow::Result<()> {
+    let since = time_arg("--since", since)?;
+    let days = store.event_days(since).await?;
+    let expected: i64 = days.iter().map(|(_, n)| n).sum();
+    let bar = bar("rebuilding rollups {bar:40} {pos}/{len} days ({eta}) {msg}");
+    bar.set_length(days.len() as u64);
+    let mut events = 0u64;
+    for (day, _) in &days {
+        bar.set_message(day.format("%Y-%m-%d").to_string());
+        events += store.rebuild_rollups(*day).await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "rebuilt the rollups of {} day(s) from {events} event(s){}",
+        days.len(),
+        since.map_or(String::new(), |s| format!(" since {}", s.to_rfc3339()))
+    );
+    if events != expected as u64 {
+        println!("note: {expected} event(s) were counted before the rebuild; events arrived meanwhile were counted by their own commits");
+    }
+    Ok(())
+}
+
+/// Opens the signer of checkpoints and pruning records (the same key `serve` uses).
+fn integrity(store: Arc<dyn Store>, key_file: &Path) -> anyhow::Result<Arc<Integrity>> {
+    let key = load_or_create_signing_key(key_file).with_context(|| {
+        format!(
+            "the checkpoint signing key {} is needed to sign pruning records",
+            key_file.display()
+        )
+    })?;
+    Ok(Arc::new(Integrity::new(store, key)))
+}
+
+/// `eventlog retention run [--dry-run]`.
+pub(crate) async fn retention_run(
+    store: Arc<dyn Store>,
+    config: &ServerConfig,
+    key_file: &Path,
+    archive_dir: PathBuf,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let integrity = integrity(store.clone(), key_file)?;
+    let retention = Retention::new(store, integrity, config.retention.clone(), archive_dir);
+    let bar = bar("archiving {bar:40} {pos}/{len} events ({per_sec}, {eta})");
+    let report = retention
+        .run(dry_run, "cli", &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish_and_clear();
+    let verb = if dry_run { "would go" } else { "expired" };
+    println!(
+        "{:<10} {:<16} {:<27} {:>10}",
+        "SEVERITY", "CATEGORY", "OLDER THAN", "EVENTS"
+    );
+    for e in &report.expired {
+        println!(
+            "{:<10} {:<16} {:<27} {:>10}",
+            e.severity,
+            e.category,
+            e.cutoff.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            e.count
+        );
+    }
+    let total: i64 = report.expired.iter().map(|e| e.count).sum();
+    for s in Severity::ALL {
+        let n: i64 = report
+            .expired
+            .iter()
+            .filter(|e| e.severity == s.as_str())
+            .map(|e| e.count)
+            .sum();
+        if n > 0 {
+            println!("{:<10} total {n}", s.as_str());
+        }
+    }
+    if dry_run {
+        println!("dry run: {total} event(s) {verb}; nothing was archived or deleted");
+        return Ok(());
+    }
+    println!(
+        "archived {} event(s) in {} file(s){}; deleted {} event(s); dropped {} partition(s){}; {} signed pruning record(s)",
+        report.archived,
+        report.archives.len(),
+        report
+            .run_dir
+            .as_ref()
+            .map_or(String::new(), |d| format!(" under {}", d.display())),
+        report.deleted,
+        report.partitions_dropped.len(),
+        if report.partitions_dropped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", report.partitions_dropped.join(", "))
+        },
+        report.pruning_records,
+    );
+    Ok(())
+}
+
+/// `eventlog archive restore FILE`.
+pub(crate) async fn archive_restore(
+    store: &dyn Store,
+    config: &ServerConfig,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let validator = Validator::new(config.validation.clone(), load_catalog(config)?);
+    let bar = bar("restoring {bar:40} {pos}/{len} events ({per_sec}, {eta})");
+    let report = restore(store, &validator, file, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} event(s) in the archive (SHA-256 verified against the manifest); {} restored, {} already stored",
+        file.display(),
+        report.events,
+        report.restored,
+        report.already_present
+    );
+    Ok(())
+}
+
+/// Export formats on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// One JSON event per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// `eventlog export` arguments: the filters of `GET /api/events/recent`.
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: FormatArg,
+    /// Output file.
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Events at or after this RFC 3339 time or date.
+    #[arg(long)]
+    since: Option<String>,
+    /// Events before this RFC 3339 time or date.
+    #[arg(long)]
+    until: Option<String>,
+    /// Categories (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    category: Vec<String>,
+    /// Event types (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    event_type: Vec<String>,
+    /// Catalog codes (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    event_code: Vec<String>,
+    /// Severities (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    severity: Vec<String>,
+    /// Statuses (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    status: Vec<String>,
+    /// User id.
+    #[arg(long)]
+    user_id: Option<String>,
+    /// Username.
+    #[arg(long)]
+    username: Option<String>,
+    /// Client IP address.
+    #[arg(long)]
+    ip_address: Option<std::net::IpAddr>,
+    /// Endpoint.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Resource type.
+    #[arg(long)]
+    resource_type: Option<String>,
+    /// Resource id.
+    #[arg(long)]
+    resource_id: Option<String>,
+    /// Tenant.
+    #[arg(long)]
+    tenant_id: Option<String>,
+}
+
+impl ExportArgs {
+    fn query(&self) -> anyhow::Result<RecentQuery> {
+        let upper = |v: &Vec<String>| v.iter().map(|s| s.to_ascii_uppercase()).collect();
+        let mut severity = Vec::new();
+        for s in &self.severity {
+            match s.parse::<Severity>() {
+                Ok(s) => severity.push(s.as_str().to_owned()),
+                Err(()) => bail!(
+                    "--severity `{s}` is unknown; expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+                ),
+            }
+        }
+        Ok(RecentQuery {
+            limit: EXPORT_PAGE,
+            cursor: None,
+            since: time_arg("--since", self.since.as_deref())?,
+            until: time_arg("--until", self.until.as_deref())?,
+            category: upper(&self.category),
+            event_type: self.event_type.clone(),
+            event_code: self.event_code.clone(),
+            severity,
+            status: upper(&self.status),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            ip_address: self.ip_address,
+            endpoint: self.endpoint.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+        })
+    }
+}
+
+/// `eventlog export`: keyset pages written as they are read, so memory stays at one page.
+pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<()> {
+    let format = match args.format {
+        FormatArg::Jsonl => ExportFormat::Jsonl,
+        FormatArg::Csv => ExportFormat::Csv,
+    };
+    let mut query = args.query()?;
+    let file = std::fs::File::create(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("exporting {spinner} {pos} events ({per_sec})")
+            .expect("a valid progress template"),
+    );
+    let mut buf = format.header();
+    let mut count = 0u64;
+    loop {
+        let page = store.recent(&query).await?;
+        format.encode(&page.events, &mut buf);
+        out.write_all(&buf)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+        buf.clear();
+        count += page.events.len() as u64;
+        bar.set_position(count);
+        match page
+            .next_cursor
+            .as_deref()
+            .and_then(eventlog_store::Cursor::decode)
+        {
+            Some(next) => query.cursor = Some(next),
+            None => break,
+        }
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    bar.finish_and_clear();
+    record_admin_action(
+        store,
+        AdminAction::Export,
+        "cli",
+        None,
+        serde_json::json!({
+            "format": format.as_str(),
+            "filters": describe(&query),
+            "count": count,
+            "completed": true,
+            "via": "cli",
+            "file": args.output.display().to_string(),
+        }),
+    )
+    .await?;
+    println!(
+        "exported {count} event(s) to {} ({})",
+        args.output.display(),
+        format.as_str()
+    );
+    Ok(())
+}
