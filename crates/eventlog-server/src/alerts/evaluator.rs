@@ -15,6 +15,9 @@ use eventlog_core::detect::derive::derived_event_id;
 use eventlog_core::{parse_event, Severity};
 use eventlog_store::alerts::{Alert, AlertQuery, AlertState, NewAlert};
 use eventlog_store::StoreError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -31,6 +34,13 @@ struct Reading {
     value: f64,
     /// Whether the rule breaks on it (enough data and over the threshold).
     breaks: bool,
+}
+
+/// Labels of `eventlog_alerts_firing`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabel {
+    rule: String,
+    severity: String,
 }
 
 /// Stops the [`Evaluator`] (it lets go of its ingest queue handle, so the writer can drain).
@@ -52,6 +62,8 @@ pub struct Evaluator {
     /// The newest alert of each (rule, key), as in the store.
     latest: HashMap<(String, String), Alert>,
     loaded: bool,
+    /// `eventlog_alerts_firing{rule, severity}`: alerts firing now (keys of one rule add up).
+    firing: Family<RuleLabel, Gauge>,
     stop: oneshot::Receiver<()>,
 }
 
@@ -72,6 +84,12 @@ impl Evaluator {
     ) -> Result<(Self, EvaluatorStop), String> {
         config.validate()?;
         let (tx, stop) = oneshot::channel();
+        let firing = Family::<RuleLabel, Gauge>::default();
+        state.metrics.register(
+            "alerts_firing",
+            "Alerts firing now, per rule (0 for configured rules not firing)",
+            firing.clone(),
+        );
         Ok((
             Self {
                 state,
@@ -80,6 +98,7 @@ impl Evaluator {
                 notifier: Notifier::new(&config.webhooks, dashboard_url)?,
                 latest: HashMap::new(),
                 loaded: false,
+                firing,
                 stop,
             },
             EvaluatorStop(tx),
@@ -135,6 +154,19 @@ impl Evaluator {
             .collect();
         for alert in orphans {
             self.resolve(alert, 0.0, now).await;
+        }
+        for rule in &self.rules {
+            let firing = self
+                .latest
+                .values()
+                .filter(|a| a.rule == rule.name && a.state == AlertState::Firing)
+                .count();
+            self.firing
+                .get_or_create(&RuleLabel {
+                    rule: rule.name.clone(),
+                    severity: rule.severity.as_str().to_owned(),
+                })
+                .set(firing as i64);
         }
     }
 
