@@ -14,6 +14,10 @@ SERVER_URL=""
 SERVER_KEY=""
 
 build() {
+    if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+        echo "== SKIP_BUILD=1: using the release binaries already in $TARGET" >&2
+        return
+    fi
     echo "== building release binaries (target dir $TARGET)" >&2
     (cd "$ROOT" && cargo build --release -q -p eventlog-cli -p eventlog-loadgen)
 }

@@ -264,6 +264,21 @@ async fn run_error_burst(s: &TestServer, good: &Log, flaky: &Log) {
     assert_eq!(event["metadata"]["error_rate_percent"], 50.0);
     assert_eq!(event["metadata"]["time_window"], "5 min");
 
+    // The alert state gauge of `/metrics` counts it.
+    let (status, metrics) = until("the firing gauge", || async {
+        let resp = s.get("/metrics", &s.admin_key).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        text.contains(r#"eventlog_alerts_firing{rule="error_rate"} 1"#)
+            .then_some((status, text))
+    })
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"eventlog_alerts_firing{rule="critical_event"} 0"#),
+        "{metrics}"
+    );
+
     // Dedup: the condition still holds for several evaluations, one firing only.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(history(s, "error_rate").await.len(), 1);
