@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use eventlog_store::keys::hash_secret;
 use eventlog_store::{ApiKey, Store};
 
@@ -78,12 +78,21 @@ impl Caller {
 }
 
 impl Caller {
-    /// Resolves the `Authorization: Bearer KEY` header to a stored, active key.
+    /// Resolves the `Authorization: Bearer KEY` header, or, for a GET, a dashboard session
+    /// cookie (so the dashboard's pages and its live tail can call the API), to a caller.
     pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer KEY` header"))?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
+            if let Some(bearer) = read_only
+                .then(|| state.sessions.bearer(&parts.headers))
+                .flatten()
+            {
+                return Self::verify_bearer(&bearer, state).await;
+            }
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer KEY` header",
+            ));
+        };
         let secret = header
             .to_str()
             .ok()
@@ -96,6 +105,14 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer KEY`")
             })?;
+        Self::verify_bearer(secret, state).await
+    }
+
+    /// Verifies a bearer credential, wherever it came from: the `Authorization` header,
+    /// the dashboard's sign-in form, or a dashboard session (which keeps the credential and
+    /// re-verifies it on every request, so a revoked key ends its sessions too). Every way
+    /// in goes through here, so a credential kind added here works for all of them.
+    pub(crate) async fn verify_bearer(secret: &str, state: &AppState) -> Result<Self, ApiError> {
         match state.keys.lookup(state.store.as_ref(), secret).await? {
             Some(key) => Ok(Caller { key }),
             None => Err(ApiError::unauthorized("unknown or revoked API key")),

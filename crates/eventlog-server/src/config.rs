@@ -24,6 +24,32 @@ pub struct ServerConfig {
     pub detect: crate::detection::DetectConfig,
     /// Tamper evidence: checkpoint key and frequency.
     pub integrity: IntegrityConfig,
+    /// The web dashboard, its sessions and the live tail (docs/dashboard.md).
+    pub dashboard: DashboardConfig,
+}
+
+/// The web dashboard, its sign-in sessions and the live tail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// A dashboard session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// Mark the session cookie `Secure` on every response, not only on requests that came
+    /// over TLS (`X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// Events kept for a live-tail subscriber that is behind; beyond that it loses the
+    /// oldest and is told how many.
+    pub live_tail_buffer: usize,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            secure_cookies: false,
+            live_tail_buffer: 4096,
+        }
+    }
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

@@ -203,6 +203,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The body (the dashboard shows its message on an error page).
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
 }
 
 impl From<eventlog_store::StoreError> for ApiError {

@@ -10,17 +10,19 @@
 pub mod audit;
 mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod detection;
 mod error;
 pub mod ingest;
 pub mod integrity;
+pub mod live;
 pub mod rbac;
 mod routes;
 mod startup;
 mod state;
 
 pub use auth::KeyCache;
-pub use config::{IntegrityConfig, ServerConfig};
+pub use config::{DashboardConfig, IntegrityConfig, ServerConfig};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
 pub use routes::{app, openapi};
 pub use startup::{bootstrap_admin_key, Application, StartupError};

@@ -5,9 +5,11 @@ use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
-use crate::config::IngestConfig;
+use crate::config::{DashboardConfig, IngestConfig};
+use crate::dashboard::session::Sessions;
 use crate::ingest::IngestQueue;
 use crate::integrity::Integrity;
+use crate::live::LiveTail;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -26,4 +28,10 @@ pub struct AppState {
     pub analytics: Analytics,
     /// Checkpoint signing and pruning records.
     pub integrity: Arc<Integrity>,
+    /// Newly committed events for `GET /api/events/stream`.
+    pub live: LiveTail,
+    /// Dashboard sign-in sessions.
+    pub sessions: Sessions,
+    /// Dashboard settings.
+    pub dashboard: Arc<DashboardConfig>,
 }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::queue::{Counters, Pending};
 use super::{IngestQueue, WriteFailed};
 use crate::detection::DetectionFeed;
+use crate::live::LiveTail;
 
 /// Tries per commit while the store is busy or unreachable (waits 50, 200, 800 ms between).
 const WRITE_ATTEMPTS: u32 = 4;
@@ -23,6 +24,7 @@ pub struct GroupCommitWriter {
     max_commit_events: usize,
     counters: Arc<Counters>,
     detection: Option<DetectionFeed>,
+    live: Option<LiveTail>,
 }
 
 impl GroupCommitWriter {
@@ -42,6 +44,7 @@ impl GroupCommitWriter {
                 max_commit_events,
                 counters,
                 detection: None,
+                live: None,
             },
         )
     }
@@ -52,13 +55,23 @@ impl GroupCommitWriter {
         self
     }
 
-    /// Offers the events a request newly stored to detection.
+    /// Publishes every newly committed event (derived ones included) to `live`.
+    pub fn with_live(mut self, live: LiveTail) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Offers the events a request newly stored (not repeats) to the live tail, and to
+    /// detection unless they were derived by it.
     fn observe(&self, events: Vec<ValidatedEvent>, outcome: &RequestOutcome, derived: bool) {
-        let (Some(feed), RequestOutcome::Written(summary), false) =
-            (&self.detection, outcome, derived)
-        else {
+        let RequestOutcome::Written(summary) = outcome else {
             return;
         };
+        let detection = self.detection.as_ref().filter(|_| !derived);
+        let live = self.live.as_ref().filter(|l| l.watched());
+        if detection.is_none() && live.is_none() {
+            return;
+        }
         let fresh: Vec<ValidatedEvent> = events
             .into_iter()
             .zip(
@@ -70,7 +83,12 @@ impl GroupCommitWriter {
             .filter(|(_, duplicate)| !**duplicate)
             .map(|(event, _)| event)
             .collect();
-        feed.offer(fresh);
+        if let Some(live) = live {
+            live.publish(&fresh);
+        }
+        if let Some(feed) = detection {
+            feed.offer(fresh);
+        }
     }
 
     /// Runs until every [`IngestQueue`] handle is dropped and the queue is drained.

@@ -2,11 +2,12 @@
 //! OpenAPI document are built from the same list and cannot disagree.
 
 mod analytics;
-mod ingest;
+pub(crate) mod ingest;
 mod integrity;
-mod query;
+pub(crate) mod query;
 mod security;
-mod system;
+mod stream;
+pub(crate) mod system;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::DefaultBodyLimit;
@@ -60,6 +61,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest::post_event))
         .routes(routes!(ingest::post_batch))
         .routes(routes!(query::recent))
+        .routes(routes!(stream::stream))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
         .routes(routes!(security::security))
@@ -100,12 +102,13 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::rbac::enforce,
         ))
+        .merge(crate::dashboard::router(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
 /// Turns a query-string rejection into a 400 that names the parameter.
-fn query_error(rejection: QueryRejection) -> ApiError {
+pub(crate) fn query_error(rejection: QueryRejection) -> ApiError {
     let text = rejection.body_text();
     let detail = text
         .strip_prefix("Failed to deserialize query string: ")
