@@ -64,8 +64,8 @@
     const status = document.getElementById("live-status");
     const empty = document.getElementById("live-empty");
     const source = new EventSource(table.dataset.stream);
-    source.onopen = () => { status.textContent = status.dataset.live; };
-    source.onerror = () => { status.textContent = status.dataset.lost; };
+    source.onopen = () => { status.textContent = status.dataset.live; status.classList.add("on"); };
+    source.onerror = () => { status.textContent = status.dataset.lost; status.classList.remove("on"); };
     source.onmessage = (m) => {
       const e = JSON.parse(m.data);
       empty.hidden = true;

@@ -310,8 +310,13 @@ pub(super) async fn overview(
         since: summary.window.since.to_rfc3339(),
         until: summary.window.until.to_rfc3339(),
         kpis,
-        by_category: stacked_bars(&by_category.series, |_| None, no_data),
-        by_severity: stacked_bars(&by_severity.series, |k| Some(severity_color(k)), no_data),
+        by_category: stacked_bars(&by_category.series, |_| None, no_data, false),
+        by_severity: stacked_bars(
+            &by_severity.series,
+            |k| Some(severity_color(k)),
+            no_data,
+            false,
+        ),
         endpoints: endpoints
             .endpoints
             .iter()
@@ -481,9 +486,79 @@ struct EventPage<'a> {
     name: String,
     time: Time,
     severity: &'static str,
-    fields: Vec<(String, String, Option<String>)>,
+    fields: Vec<Field2>,
     json: String,
     related: Vec<Related>,
+}
+
+/// One field of the detail view.
+struct Field2 {
+    name: String,
+    text: String,
+    link: Option<String>,
+    is_time: bool,
+}
+
+/// The order fields are shown in: what happened, who, where, what on, outcome, payloads.
+const FIELD_ORDER: &[&str] = &[
+    "event_id",
+    "event_code",
+    "event_name",
+    "event_category",
+    "event_type",
+    "event_description",
+    "timestamp",
+    "severity",
+    "importance",
+    "status",
+    "action",
+    "user_id",
+    "username",
+    "user_role",
+    "tenant_id",
+    "ip_address",
+    "user_agent",
+    "session_id",
+    "correlation_id",
+    "source",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "related",
+    "http_method",
+    "endpoint",
+    "http_status",
+    "processing_time_ms",
+    "error_message",
+    "error_code",
+    "request_data",
+    "response_data",
+    "metadata",
+    "tags",
+    "created_at",
+    "processed_at",
+];
+
+/// Pretty JSON of `map` with keys in `order` first.
+fn json_pretty(order: &[&str], map: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::from("{\n");
+    let keys: Vec<&str> = order
+        .iter()
+        .copied()
+        .filter(|k| map.contains_key(*k))
+        .chain(
+            map.keys()
+                .map(String::as_str)
+                .filter(|k| !order.contains(k)),
+        )
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        let v = serde_json::to_string_pretty(&map[*k]).unwrap_or_default();
+        out.push_str(&format!("  {:?}: {}", k, v.replace('\n', "\n  ")));
+        out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+    }
+    out.push('}');
+    out
 }
 
 /// How far around an event "nearby" and the related lists look.
@@ -579,30 +654,43 @@ pub(super) async fn event(
             });
         }
     }
-    let value = serde_json::to_value(&event).unwrap_or_default();
-    let mut fields = Vec::new();
-    if let Some(map) = value.as_object() {
-        for (k, v) in map {
-            let text = match v {
-                serde_json::Value::Null => continue,
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                    serde_json::to_string(v).unwrap_or_default()
-                }
-                other => other.to_string(),
-            };
-            let link = match k.as_str() {
-                "user_id" => Some(format!("/users/{}", urlencode(&text))),
-                "username" | "ip_address" | "endpoint" | "tenant_id" | "session_id"
-                | "correlation_id" | "resource_id" | "event_code" => Some(format!(
-                    "/events?{}",
-                    query_string([(k.as_str(), text.as_str())])
-                )),
-                _ => None,
-            };
-            fields.push((k.clone(), text, link));
-        }
+    // Fields in the event's own order (the JSON pane shows the same), absent ones left out.
+    let mut value = serde_json::to_value(&event).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|_, v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
     }
+    let map = value.as_object().cloned().unwrap_or_default();
+    let mut fields = Vec::new();
+    for k in FIELD_ORDER.iter().copied().chain(
+        map.keys()
+            .map(String::as_str)
+            .filter(|k| !FIELD_ORDER.contains(k)),
+    ) {
+        let Some(v) = map.get(k) else { continue };
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                serde_json::to_string(v).unwrap_or_default()
+            }
+            other => other.to_string(),
+        };
+        let link = match k {
+            "user_id" => Some(format!("/users/{}", urlencode(&text))),
+            "username" | "ip_address" | "endpoint" | "tenant_id" | "session_id"
+            | "correlation_id" | "resource_id" | "event_code" => {
+                Some(format!("/events?{}", query_string([(k, text.as_str())])))
+            }
+            _ => None,
+        };
+        let is_time = matches!(k, "timestamp" | "created_at" | "processed_at");
+        fields.push(Field2 {
+            name: k.to_owned(),
+            text,
+            link,
+            is_time,
+        });
+    }
+    let json = json_pretty(&FIELD_ORDER, &map);
     Ok(render(&EventPage {
         ctx: &ctx,
         id: r.event_id.clone(),
@@ -610,7 +698,7 @@ pub(super) async fn event(
         time: time(r.timestamp),
         severity: r.severity.as_str(),
         fields,
-        json: serde_json::to_string_pretty(&event).unwrap_or_default(),
+        json,
         related,
     }))
 }
@@ -1012,7 +1100,7 @@ pub(super) async fn system(
             .then(|| DateTime::from_timestamp_millis(q.last_commit_ms))
             .flatten()
             .map(time),
-        ingest_chart: stacked_bars(&series, |_| Some("#2563eb"), ctx.t("common.no_data")),
+        ingest_chart: stacked_bars(&series, |_| Some("#2563eb"), ctx.t("common.no_data"), true),
         chain_pos: int(head.pos, lang),
         checkpoints: int(checkpoints.len() as i64, lang),
         last_checkpoint: checkpoints

@@ -73,13 +73,15 @@ pub(super) fn stacked_bars(
     series: &[Series],
     color: impl Fn(&str) -> Option<&'static str>,
     empty: &str,
+    wide: bool,
 ) -> String {
-    const W: f64 = 720.0;
+    // A chart alone on a row is drawn wider, so its text keeps the size of the others'.
+    let width: f64 = if wide { 1400.0 } else { 720.0 };
     const H: f64 = 220.0;
     const LEFT: f64 = 44.0;
     const TOP: f64 = 28.0;
     const BOTTOM: f64 = 22.0;
-    let plot_w = W - LEFT - 8.0;
+    let plot_w = width - LEFT - 8.0;
     let plot_h = H - TOP - BOTTOM;
     let mut times: BTreeMap<DateTime<Utc>, Vec<f64>> = BTreeMap::new();
     for (i, s) in series.iter().enumerate() {
@@ -93,7 +95,7 @@ pub(super) fn stacked_bars(
         .map(|v| v.iter().sum::<f64>())
         .fold(0.0, f64::max);
     let mut out = format!(
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" xmlns="http://www.w3.org/2000/svg">"#
+        r#"<svg class="chart" viewBox="0 0 {width} {H}" role="img" xmlns="http://www.w3.org/2000/svg">"#
     );
     let colors: Vec<&str> = series
         .iter()
@@ -121,7 +123,7 @@ pub(super) fn stacked_bars(
         out,
         r#"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" class="axis"/>"#,
         TOP + plot_h,
-        W - 8.0,
+        width - 8.0,
         TOP + plot_h
     );
     if max <= 0.0 {
@@ -139,7 +141,7 @@ pub(super) fn stacked_bars(
         let _ = write!(
             out,
             r#"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" class="grid"/><text x="{}" y="{}" class="tick" text-anchor="end">{}</text>"#,
-            W - 8.0,
+            width - 8.0,
             LEFT - 4.0,
             y + 4.0,
             short(max * frac)
@@ -181,7 +183,7 @@ pub(super) fn stacked_bars(
         let t = keys[i];
         let x = match anchor {
             "start" => LEFT,
-            "end" => W - 8.0,
+            "end" => width - 8.0,
             _ => LEFT + slot * (i as f64 + 0.5),
         };
         let _ = write!(
@@ -276,7 +278,7 @@ mod tests {
                 }],
             },
         ];
-        let svg = stacked_bars(&series, |_| None, "none");
+        let svg = stacked_bars(&series, |_| None, "none", false);
         assert!(svg.contains("&lt;AUTH&gt;") && !svg.contains("<AUTH>"));
         assert_eq!(
             svg.matches("<rect").count(),
@@ -287,7 +289,7 @@ mod tests {
             svg.contains(">8<"),
             "the y axis tops out at the largest stack: {svg}"
         );
-        assert!(stacked_bars(&[], |_| None, "No data").contains("No data"));
+        assert!(stacked_bars(&[], |_| None, "No data", true).contains("No data"));
     }
 
     #[test]
