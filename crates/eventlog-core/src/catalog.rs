@@ -63,6 +63,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("edupro", include_str!("../catalog/edupro.json")),
     ("platform", include_str!("../catalog/platform.json")),
     ("detection", include_str!("../catalog/detection.json")),
+    ("library", include_str!("../catalog/library.json")),
 ];
 
 /// All known event codes, looked up by code.
@@ -179,7 +180,7 @@ mod tests {
         ] {
             assert!(catalog.get(code).is_some(), "missing {code}");
         }
-        assert_eq!(catalog.len(), 84 + 16 + 2);
+        assert_eq!(catalog.len(), 84 + 16 + 2 + 2);
         for kind in crate::detect::AttackKind::ALL {
             let entry = catalog
                 .get(kind.code())

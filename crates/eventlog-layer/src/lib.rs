@@ -22,6 +22,7 @@ mod layer;
 mod record;
 mod route_filter;
 mod service;
+pub mod sql_audit;
 mod user;
 
 pub use body::{CaptureBody, ResponseBody};
@@ -30,4 +31,5 @@ pub use future::ResponseFuture;
 pub use layer::{BodyCapture, EventLogLayer};
 pub use route_filter::{IncludeExclude, RouteFilter};
 pub use service::EventLog;
+pub use sql_audit::{SqlAuditConfig, SqlAuditLayer};
 pub use user::{ExtractUser, FromExtensions, UserInfo};

@@ -10,6 +10,8 @@ use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{Request, Response};
 use tower::Service;
+use tracing::instrument::{Instrument, Instrumented};
+use tracing::Span;
 
 use crate::body::{CaptureBody, ResponseBody, Tap};
 use crate::client_ip::client_ip;
@@ -39,7 +41,7 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<Instrumented<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -60,7 +62,7 @@ where
             true
         });
         if !record {
-            return ResponseFuture::new(self.inner.call(req), None);
+            return ResponseFuture::new(self.inner.call(req).instrument(Span::none()), None);
         }
         let user = catch_unwind(AssertUnwindSafe(|| {
             config.user.extract(req.headers(), req.extensions())
@@ -95,6 +97,41 @@ where
         if let Some(tap) = request_tap {
             req = req.map(|body| Body::new(CaptureBody::new(body, tap)));
         }
-        ResponseFuture::new(self.inner.call(req), Some((self.config.clone(), facts)))
+        let span = request_span(&facts);
+        ResponseFuture::new(
+            self.inner.call(req).instrument(span),
+            Some((self.config.clone(), facts)),
+        )
     }
+}
+
+/// The span the handler runs in: statements it runs are attributed to its user and
+/// correlation id by [`SqlAuditLayer`](crate::SqlAuditLayer). DEBUG, so an INFO log
+/// output does not show it.
+fn request_span(facts: &RequestFacts) -> Span {
+    use tracing::field::Empty;
+    // Target and name are `crate::sql_audit::REQUEST_SPAN_{TARGET,NAME}` (macros take literals).
+    let span = tracing::debug_span!(
+        target: "eventlog_layer::request",
+        "eventlog.request",
+        route = %facts.route,
+        user_id = Empty,
+        username = Empty,
+        tenant_id = Empty,
+        correlation_id = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let Some(user) = &facts.user {
+        span.record("user_id", user.id.as_str());
+        if let Some(name) = &user.name {
+            span.record("username", name.as_str());
+        }
+        if let Some(tenant) = &user.tenant {
+            span.record("tenant_id", tenant.as_str());
+        }
+    }
+    span.record("correlation_id", facts.correlation.as_str());
+    span
 }

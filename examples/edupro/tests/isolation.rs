@@ -3,10 +3,14 @@
 //! exactly as without it and quickly; events spool; once the fault is fixed every event
 //! arrives exactly once.
 
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse;
 use edupro::{Application, Config};
 use eventlog_client::EventLogger;
+use eventlog_store::Store;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -292,15 +296,14 @@ async fn an_unreachable_event_database_changes_nothing_for_users() {
     drop_db(&admin, &db).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_eventlog_server_that_is_down_changes_nothing_for_users() {
-    let Some(admin) = admin_pool().await else {
-        return;
-    };
-    let expected = baseline().await;
-    let db = format!("edupro_iso_c_{}", uuid::Uuid::new_v4().simple());
+/// A fresh event database with an ingest key: (database name, store, key).
+async fn event_database_with_key(
+    admin: &sqlx::PgPool,
+    label: &str,
+) -> (String, Arc<dyn Store>, String) {
+    let db = format!("edupro_iso_{label}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
+        .execute(admin)
         .await
         .unwrap();
     let store = eventlog_store::open(&db_url(&db)).await.unwrap();
@@ -315,15 +318,52 @@ async fn an_eventlog_server_that_is_down_changes_nothing_for_users() {
         ))
         .await
         .unwrap();
-    // A port nothing listens on yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    (db, store, key)
+}
+
+/// A real `eventlog serve` on `addr` over `store`, until the sender is used.
+async fn serve_eventlog(
+    store: Arc<dyn Store>,
+    addr: &str,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let server =
+        eventlog_server::Application::build(&eventlog_server::ServerConfig::default(), store, addr)
+            .await
+            .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        server
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    (stop, serving)
+}
+
+/// A free local port nothing listens on yet.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let server_url = format!("http://127.0.0.1:{port}");
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eventlog_server_that_is_down_changes_nothing_for_users() {
+    let Some(admin) = admin_pool().await else {
+        return;
+    };
+    let expected = baseline().await;
+    let (db, store, key) = event_database_with_key(&admin, "c").await;
+    let port = free_port();
     let app = RunningApp::start(|c| {
-        c.eventlog_url = Some(server_url.clone());
+        c.eventlog_url = Some(format!("http://127.0.0.1:{port}"));
         c.eventlog_key = Some(key.clone());
     })
     .await;
@@ -332,17 +372,82 @@ async fn an_eventlog_server_that_is_down_changes_nothing_for_users() {
     logger.flush().await;
     assert!(logger.stats().spooled > 0);
 
-    let server = eventlog_server::Application::build(
-        &eventlog_server::ServerConfig::default(),
-        store.clone(),
-        &format!("127.0.0.1:{port}"),
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let (stop, serving) = serve_eventlog(store, &format!("127.0.0.1:{port}")).await;
+    assert_all_arrived_once(&logger, &db).await;
+    app.stop().await;
+    let _ = stop.send(());
+    let _ = serving.await;
+    drop_db(&admin, &db).await;
+}
+
+/// The gateway in front of eventlog (a load balancer, a proxy in maintenance) answers with
+/// `failing` while it is non-zero, and passes requests through to `upstream` otherwise.
+async fn gateway(upstream: String, failing: Arc<AtomicU16>) -> String {
+    let client = reqwest::Client::new();
+    let forward = move |request: axum::extract::Request| {
+        let (client, upstream, failing) = (client.clone(), upstream.clone(), failing.clone());
+        async move {
+            let status = failing.load(Ordering::SeqCst);
+            if status != 0 {
+                return (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    "upstream unavailable",
+                )
+                    .into_response();
+            }
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let url = format!("{upstream}{}", parts.uri);
+            let answer = client
+                .request(parts.method, url)
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            (status, answer.bytes().await.unwrap()).into_response()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(forward))
+            .await
+            .unwrap();
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eventlog_server_answering_500_or_503_changes_nothing_for_users() {
+    let Some(admin) = admin_pool().await else {
+        return;
+    };
+    let expected = baseline().await;
+    let (db, store, key) = event_database_with_key(&admin, "d").await;
+    let port = free_port();
+    let (stop, serving) = serve_eventlog(store, &format!("127.0.0.1:{port}")).await;
+    let failing = Arc::new(AtomicU16::new(500));
+    let gateway = gateway(format!("http://127.0.0.1:{port}"), failing.clone()).await;
+    let app = RunningApp::start(|c| {
+        c.eventlog_url = Some(gateway.clone());
+        c.eventlog_key = Some(key.clone());
+    })
+    .await;
+    assert_eq!(scenario(&app.url).await, expected);
+    let logger = app.logger.clone().unwrap();
+    logger.flush().await;
+    let stats = logger.stats();
+    assert!(stats.spooled > 0 && stats.delivered == 0, "{stats:?}");
+    assert!(stats.last_error.unwrap().contains("500"));
+
+    failing.store(503, Ordering::SeqCst);
+    assert_eq!(scenario(&app.url).await, expected);
+    logger.flush().await;
+    assert!(logger.stats().last_error.unwrap().contains("503"));
+
+    failing.store(0, Ordering::SeqCst);
     assert_all_arrived_once(&logger, &db).await;
     app.stop().await;
     let _ = stop.send(());
