@@ -94,7 +94,7 @@ impl Gen {
     /// A time in the window, mostly in Indonesian school hours (07:00-16:00 WIB, UTC+7).
     fn time(&mut self) -> DateTime<Utc> {
         let day = self.rng.gen_range(0..self.days) as i64;
-        let hour = if self.rng.gen_bool(0.8) {
+        let hour = if self.rng.gen_bool(0.97) {
             self.rng.gen_range(0..9) // 07-16 WIB
         } else {
             self.rng.gen_range(0..24)
@@ -150,10 +150,17 @@ impl Gen {
                 .position(|u| *u == user)
                 .unwrap_or(0);
         let role = if admin { "admin" } else { "teacher" };
-        let ip = self.ip();
-        let agent = *self.pick(AGENTS);
+        // People work from their usual machine; now and then from a phone elsewhere
+        // (which the anomaly detector may notice, as it should).
+        let ip = if self.rng.gen_bool(0.97) {
+            format!("10.1.{}.{}", user_id / 200, 10 + user_id % 200)
+        } else {
+            self.ip()
+        };
+        let agent = AGENTS[user_id % AGENTS.len()];
         let session = self.id("sess");
-        let mut t = self.time();
+        // A session lasts under an hour; it must end before now (the future is refused).
+        let mut t = self.time().min(Utc::now() - Duration::hours(1));
         if self.rng.gen_bool(0.08) {
             out.push(json!({"event_code": "AUTH-002", "username": user, "ip_address": ip, "user_agent": agent,
                 "timestamp": t.to_rfc3339(), "http_method": "POST", "endpoint": "/api/auth/login", "http_status": 401,

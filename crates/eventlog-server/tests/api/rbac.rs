@@ -5,25 +5,7 @@ use eventlog_server::rbac::{access_for, Access};
 use eventlog_store::KeyRole;
 use serde_json::{json, Value};
 
-use crate::helpers::TestServer;
-
-/// Status and JSON body; an endless event stream is not read past its headers.
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let resp = req.send().await.expect("request reaches the server");
-    let status = resp.status().as_u16();
-    if resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
-    {
-        return (status, Value::Null);
-    }
-    let bytes = resp.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use crate::helpers::{send, TestServer};
 
 async fn every_role_on_every_route(s: &TestServer) {
     let mut keys = Vec::new();
