@@ -91,19 +91,32 @@ struct Gen {
 }
 
 impl Gen {
-    /// A time in the window, mostly in Indonesian school hours (07:00-16:00 WIB, UTC+7).
+    /// A time in `[start, now)`, mostly in Indonesian school hours (07:00-16:00 WIB,
+    /// 00:00-09:00 UTC), a little at any hour.
     fn time(&mut self) -> DateTime<Utc> {
-        let day = self.rng.gen_range(0..self.days) as i64;
-        let hour = if self.rng.gen_bool(0.97) {
-            self.rng.gen_range(0..9) // 07-16 WIB
-        } else {
-            self.rng.gen_range(0..24)
-        };
-        let t = self.start
-            + Duration::days(day)
-            + Duration::hours(hour)
-            + Duration::seconds(self.rng.gen_range(0..3600));
-        t.min(Utc::now() - Duration::seconds(1))
+        let now = Utc::now() - Duration::minutes(1);
+        let midnight = self
+            .start
+            .with_hour(0)
+            .and_then(|t| t.with_minute(0))
+            .and_then(|t| t.with_second(0))
+            .unwrap_or(self.start);
+        for _ in 0..100 {
+            let day = self.rng.gen_range(0..=self.days) as i64;
+            let hour = if self.rng.gen_bool(0.97) {
+                self.rng.gen_range(0..9)
+            } else {
+                self.rng.gen_range(0..24)
+            };
+            let t = midnight
+                + Duration::days(day)
+                + Duration::hours(hour)
+                + Duration::seconds(self.rng.gen_range(0..3600));
+            if t >= self.start && t < now {
+                return t;
+            }
+        }
+        self.start + (now - self.start) / 2
     }
 
     fn id(&mut self, prefix: &str) -> String {

@@ -17,7 +17,7 @@ use eventlog_store::{Cursor, RecentQuery};
 use serde::Deserialize;
 
 use super::session::{set_cookie, SESSION_COOKIE};
-use super::svg::{icon, safe_color, severity_color, stacked_bars};
+use super::svg::{category_color, icon, safe_color, severity_color, stacked_bars};
 use super::{may_open, render, secure, urlencode, Lang, PageCtx, NAV};
 use crate::auth::Caller;
 use crate::routes::query::RecentParams;
@@ -310,7 +310,7 @@ pub(super) async fn overview(
         since: summary.window.since.to_rfc3339(),
         until: summary.window.until.to_rfc3339(),
         kpis,
-        by_category: stacked_bars(&by_category.series, |_| None, no_data, false),
+        by_category: stacked_bars(&by_category.series, category_color, no_data, false),
         by_severity: stacked_bars(
             &by_severity.series,
             |k| Some(severity_color(k)),
@@ -906,10 +906,16 @@ pub(super) async fn security(
                 ctx.t("security.by_ip"),
                 counts(&s.failed_logins_by_ip, "ip_address"),
             ),
-            (
-                ctx.t("security.attacks"),
-                counts(&s.attacks_by_type, "event_code"),
-            ),
+            (ctx.t("security.attacks"), {
+                let catalog = state.validator.catalog();
+                let mut rows = counts(&s.attacks_by_type, "event_code");
+                for row in &mut rows {
+                    if let Some(entry) = catalog.get(&row.0) {
+                        row.0 = format!("{} {}", row.0, entry.name);
+                    }
+                }
+                rows
+            }),
             (
                 ctx.t("security.offenders"),
                 counts(&s.top_offending_ips, "ip_address"),

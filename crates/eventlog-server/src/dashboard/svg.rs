@@ -51,6 +51,22 @@ pub(super) fn severity_color(severity: &str) -> &'static str {
     }
 }
 
+/// The fixed colour of a category (others get the palette's).
+pub(super) fn category_color(category: &str) -> Option<&'static str> {
+    Some(match category {
+        "AUTH" => "#2563eb",
+        "DATA" | "CRUD" => "#7c3aed",
+        "PRED" | "ML" => "#db2777",
+        "MODEL" => "#ea580c",
+        "SYSTEM" => "#94a3b8",
+        "SECURITY" => "#dc2626",
+        "ANALYTICS" => "#0891b2",
+        "ADMIN" => "#d97706",
+        "PLATFORM" => "#16a34a",
+        _ => return None,
+    })
+}
+
 /// A short number: 1234 -> "1.2k".
 fn short(n: f64) -> String {
     if n >= 1_000_000.0 {
