@@ -347,6 +347,10 @@ pub struct FillArgs {
     /// Generator threads (generation and validation run beside the writer).
     #[arg(long, default_value_t = 1)]
     threads: u64,
+    /// Write without keeping rollups: the baseline of what rollups cost (the store's
+    /// analytics are then wrong until `eventlog rollups rebuild`).
+    #[arg(long)]
+    no_rollups: bool,
 }
 
 /// Runs `fill`.
@@ -357,7 +361,20 @@ pub async fn fill(args: FillArgs) -> Result<()> {
             eprintln!("fill: created database {name}");
         }
     }
-    let store = eventlog_store::open(&args.database).await?;
+    let store: std::sync::Arc<dyn eventlog_store::Store> =
+        match (args.no_rollups, args.database.strip_prefix("sqlite://")) {
+            (false, _) => eventlog_store::open(&args.database).await?,
+            (true, Some(path)) => std::sync::Arc::new(
+                eventlog_store::SqliteStore::open(path)
+                    .await?
+                    .without_rollups(),
+            ),
+            (true, None) => std::sync::Arc::new(
+                eventlog_store::PgStore::open(&args.database)
+                    .await?
+                    .without_rollups(),
+            ),
+        };
     store.migrate().await?;
     let threads = args.threads.max(1);
     let receivers: Vec<_> = (0..threads)
@@ -417,8 +434,9 @@ pub async fn fill(args: FillArgs) -> Result<()> {
     let elapsed = start.elapsed();
     let total = store.count_events().await?;
     println!(
-        "{{\"bench\":\"fill\",\"backend\":\"{}\",\"events_written\":{written},\"events_in_store\":{total},\"elapsed_s\":{:.1},\"events_per_s\":{:.0},\"avg_json_bytes\":{:.0}}}",
+        "{{\"bench\":\"fill\",\"backend\":\"{}\",\"rollups\":{},\"events_written\":{written},\"events_in_store\":{total},\"elapsed_s\":{:.1},\"events_per_s\":{:.0},\"avg_json_bytes\":{:.0}}}",
         store.backend(),
+        !args.no_rollups,
         elapsed.as_secs_f64(),
         written as f64 / elapsed.as_secs_f64(),
         json_bytes as f64 / written.max(1) as f64

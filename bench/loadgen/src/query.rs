@@ -31,6 +31,46 @@ pub struct QueryArgs {
     /// Seed for sampling ids and users.
     #[arg(long, default_value_t = 5)]
     seed: u64,
+    /// `recent` (event listing, get by id, user activity) or `analytics` (the summary, the
+    /// six seed 002 reports, a time series, activities and alerts).
+    #[arg(long, default_value = "recent")]
+    suite: String,
+}
+
+/// The analytics endpoints, each with the window a dashboard asks for by default.
+fn analytics_kinds<'a>() -> Vec<(&'static str, PathMaker<'a>)> {
+    [
+        ("summary (24 h)", "/api/events/analytics/summary?hours=24"),
+        (
+            "summary (30 days)",
+            "/api/events/analytics/summary?hours=720",
+        ),
+        (
+            "critical (24 h)",
+            "/api/events/analytics/critical?hours=24&limit=50",
+        ),
+        (
+            "users (24 h)",
+            "/api/events/analytics/users?hours=24&limit=50",
+        ),
+        ("endpoints (1 h)", "/api/events/analytics/endpoints"),
+        ("security (24 h)", "/api/events/analytics/security?hours=24"),
+        ("models (24 h)", "/api/events/analytics/models?hours=24"),
+        ("performance (1 h)", "/api/events/analytics/performance"),
+        (
+            "timeseries (24 h per hour)",
+            "/api/events/analytics/timeseries?metric=events&interval=hour&hours=24",
+        ),
+        (
+            "activities (MAJOR)",
+            "/api/activities?importance=MAJOR&limit=50",
+        ),
+        ("activities (all)", "/api/activities?limit=50"),
+        ("alerts", "/api/alerts?limit=50"),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name, Box::new(move || path.to_owned()) as PathMaker<'a>))
+    .collect()
 }
 
 struct Api {
@@ -60,17 +100,11 @@ impl Api {
     }
 }
 
-/// Runs `query`.
-pub async fn run(args: QueryArgs) -> Result<()> {
-    let api = Api {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(60))
-            .build()?,
-        base: args.url.trim_end_matches('/').to_owned(),
-        auth: format!("Bearer {}", args.key),
-    };
+/// The event-listing kinds, with ids and users sampled from the store.
+async fn recent_kinds<'a>(
+    api: &Api,
+    args: &QueryArgs,
+) -> Result<Vec<(&'static str, PathMaker<'a>)>> {
     // Sample ids and users from a few pages of recent events of several kinds.
     let mut ids = Vec::new();
     let mut users = Vec::new();
@@ -91,7 +125,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     if ids.is_empty() || users.is_empty() {
         bail!("the store holds no events to query");
     }
-    let kinds: Vec<(&str, PathMaker)> = vec![
+    Ok(vec![
         (
             "recent, no filter",
             Box::new(|| "/api/events/recent?limit=50".to_owned()),
@@ -133,7 +167,25 @@ pub async fn run(args: QueryArgs) -> Result<()> {
                 )
             })
         }),
-    ];
+    ])
+}
+
+/// Runs `query`.
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let api = Api {
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base: args.url.trim_end_matches('/').to_owned(),
+        auth: format!("Bearer {}", args.key),
+    };
+    let kinds = match args.suite.as_str() {
+        "recent" => recent_kinds(&api, &args).await?,
+        "analytics" => analytics_kinds(),
+        other => bail!("unknown suite `{other}`: recent or analytics"),
+    };
 
     let mut rows = Vec::new();
     for (name, mut path) in kinds {

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub integrity: IntegrityConfig,
     /// The web dashboard, its sessions and the live tail (docs/dashboard.md).
     pub dashboard: DashboardConfig,
+    /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// The web dashboard, its sign-in sessions and the live tail.

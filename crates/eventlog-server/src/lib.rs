@@ -7,6 +7,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod alerts;
 pub mod audit;
 mod auth;
 pub mod config;

@@ -77,6 +77,7 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/analytics/performance", READERS),
     rule(Method::GET, "/api/events/analytics/timeseries", READERS),
     rule(Method::GET, "/api/activities", READERS),
+    rule(Method::GET, "/api/alerts", READERS),
     // Failed logins, attacks and offending IPs: admin only (seed 001's security view).
     rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
 ];
@@ -95,6 +96,7 @@ pub const DASHBOARD_MATRIX: &[Rule] = &[
     rule(Method::GET, "/security", ADMINS),
     rule(Method::GET, "/users", READERS),
     rule(Method::GET, "/users/{user_id}", READERS),
+    rule(Method::GET, "/alerts", READERS),
     rule(Method::GET, "/system", READERS),
     rule(Method::GET, "/live", READERS),
     rule(Method::GET, "/signin", Access::Public),

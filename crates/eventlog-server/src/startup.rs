@@ -15,6 +15,7 @@ use eventlog_store::{KeyRole, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{Evaluator, EvaluatorStop};
 use crate::dashboard::session::Sessions;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
@@ -42,6 +43,9 @@ pub enum StartupError {
     /// The checkpoint signing key could not be read or created.
     #[error(transparent)]
     Integrity(#[from] crate::integrity::IntegrityError),
+    /// The `[alerts]` configuration is wrong.
+    #[error("[alerts] {0}")]
+    Alerts(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,6 +62,7 @@ pub struct Application {
     state: AppState,
     writer: JoinHandle<()>,
     detection: Option<(JoinHandle<()>, DetectionStop)>,
+    alerts: Option<(JoinHandle<()>, EvaluatorStop)>,
     checkpointer: JoinHandle<()>,
 }
 
@@ -69,6 +74,9 @@ impl Application {
         store: Arc<dyn Store>,
         listen: &str,
     ) -> Result<Self, StartupError> {
+        if config.alerts.enabled {
+            config.alerts.validate().map_err(StartupError::Alerts)?;
+        }
         store.migrate().await?;
         let report = store.check_schema().await?;
         if !report.is_ok() {
@@ -139,11 +147,29 @@ impl Application {
             )),
             dashboard: Arc::new(config.dashboard.clone()),
         };
+        let alerts = if config.alerts.enabled {
+            let dashboard_url = match &config.alerts.dashboard_url {
+                Some(url) => url.clone(),
+                None => format!(
+                    "http://{}/alerts",
+                    listener.local_addr().map_err(|source| StartupError::Bind {
+                        addr: listen.to_owned(),
+                        source,
+                    })?
+                ),
+            };
+            let (evaluator, stop) = Evaluator::new(&config.alerts, state.clone(), &dashboard_url)
+                .map_err(StartupError::Alerts)?;
+            Some((tokio::spawn(evaluator.run()), stop))
+        } else {
+            None
+        };
         Ok(Self {
             listener,
             state,
             writer,
             detection,
+            alerts,
             checkpointer,
         })
     }
@@ -203,8 +229,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // The router is gone; once detection lets go of its queue handle too, the writer
-        // drains and ends.
+        // The router is gone; once the alert evaluator and detection let go of their queue
+        // handles too, the writer drains and ends.
+        if let Some((task, stop)) = self.alerts {
+            stop.stop();
+            let _ = task.await;
+        }
         if let Some((task, stop)) = self.detection {
             stop.stop();
             let _ = task.await;

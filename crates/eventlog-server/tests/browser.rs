@@ -322,7 +322,7 @@ async fn the_dashboard_works_in_chromium() {
         .expect("the streamed event links to its page");
     shot(&c, "live").await;
 
-    for page in ["security", "users", "system"] {
+    for page in ["security", "users", "alerts", "system"] {
         c.goto(&format!("{}/{page}", s.url)).await.unwrap();
         c.wait().for_element(Locator::Css("main h1")).await.unwrap();
         shot(&c, page).await;

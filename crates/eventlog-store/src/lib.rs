@@ -7,6 +7,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod alerts;
 pub mod analytics;
 mod error;
 pub mod integrity;
@@ -21,6 +22,7 @@ pub mod write;
 
 use std::sync::Arc;
 
+use alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use analytics::{ActivityQuery, RollupQuery, RollupRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -140,6 +142,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every pruning record, oldest first.
     async fn prunings(&self) -> Result<Vec<Pruning>, StoreError>;
+
+    /// Records a firing, unless the same rule and key is firing already (then `None`: the
+    /// deduplication holds across restarts and servers).
+    async fn open_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError>;
+
+    /// Resolves the firing alert `id` at `at` with the value then; `None` if it was not
+    /// firing (resolved already, by another server).
+    async fn resolve_alert(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        value: f64,
+    ) -> Result<Option<Alert>, StoreError>;
+
+    /// The newest alert of every rule and key: what the evaluator starts from (which are
+    /// firing, when each last resolved for the cool-down).
+    async fn latest_alerts(&self) -> Result<Vec<Alert>, StoreError>;
+
+    /// Alert history, newest first, one page at a time.
+    async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError>;
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if

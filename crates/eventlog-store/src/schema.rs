@@ -137,6 +137,21 @@ pub const EXPECTED_COLUMNS: &[ExpectedColumn] = columns! {
     "chain_prunings".created_at: "INTEGER", "timestamptz";
     "chain_prunings".public_key: "BLOB", "bytea";
     "chain_prunings".signature: "BLOB", "bytea";
+    "alerts".id: "INTEGER", "int8";
+    "alerts".rule: "TEXT", "text";
+    "alerts".alert_key: "TEXT", "text";
+    "alerts".kind: "TEXT", "text";
+    "alerts".severity: "TEXT", "text";
+    "alerts".tenant_id: "TEXT", "text";
+    "alerts".state: "TEXT", "text";
+    "alerts".value: "REAL", "float8";
+    "alerts".threshold: "REAL", "float8";
+    "alerts".window_secs: "INTEGER", "int8";
+    "alerts".message: "TEXT", "text";
+    "alerts".event_id: "TEXT", "text";
+    "alerts".started_at: "INTEGER", "timestamptz";
+    "alerts".resolved_at: "INTEGER", "timestamptz";
+    "alerts".resolved_value: "REAL", "float8";
 };
 
 /// The tables [`EXPECTED_COLUMNS`] names, for the live-schema queries.

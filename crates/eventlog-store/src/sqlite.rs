@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
+mod alerts;
 mod rollups;
 mod security;
 
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
+use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{ApiKey, KeyRole, NewApiKey};
@@ -60,6 +62,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone.
     _alive: Arc<()>,
+    /// Whether writes keep the rollups (always, but in the rollup-cost benchmark).
+    rollups: bool,
 }
 
 /// How often the background checkpointer copies the WAL into the database file.
@@ -111,7 +115,15 @@ impl SqliteStore {
             writer,
             reader,
             _alive: alive,
+            rollups: true,
         })
+    }
+
+    /// A store that does not keep rollups at ingest: only for measuring what rollups cost
+    /// (bench/analytics.sh). Its analytics are wrong until `eventlog rollups rebuild`.
+    pub fn without_rollups(mut self) -> Self {
+        self.rollups = false;
+        self
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
@@ -383,11 +395,13 @@ impl Store for SqliteStore {
         }
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
         // same transaction: they can never disagree with the events.
-        let mut batch = RollupBatch::new();
-        for (event, _link) in &rows {
-            batch.add(event.record());
+        if self.rollups {
+            let mut batch = RollupBatch::new();
+            for (event, _link) in &rows {
+                batch.add(event.record());
+            }
+            rollups::upsert(&mut tx, &batch).await?;
         }
-        rollups::upsert(&mut tx, &batch).await?;
         if !rows.is_empty() {
             sqlx::query(
                 "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
@@ -687,5 +701,26 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(row_to_pruning).collect()
+    }
+
+    async fn open_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        self.insert_alert(alert).await
+    }
+
+    async fn resolve_alert(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        value: f64,
+    ) -> Result<Option<Alert>, StoreError> {
+        self.close_alert(id, at, value).await
+    }
+
+    async fn latest_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.latest_alert_rows().await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
+        self.alert_page(query).await
     }
 }

@@ -55,6 +55,7 @@ const TEMPLATE_SOURCES: &[&str] = &[
     include_str!("../../templates/users.html"),
     include_str!("../../templates/user.html"),
     include_str!("../../templates/system.html"),
+    include_str!("../../templates/alerts.html"),
     include_str!("../../templates/live.html"),
 ];
 
@@ -65,6 +66,7 @@ const NAV: &[(&str, &str)] = &[
     ("/activities", "nav.activities"),
     ("/security", "nav.security"),
     ("/users", "nav.users"),
+    ("/alerts", "nav.alerts"),
     ("/system", "nav.system"),
     ("/live", "nav.live"),
 ];
@@ -131,6 +133,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/security", get(pages::security))
         .route("/users", get(pages::users))
         .route("/users/{user_id}", get(pages::user))
+        .route("/alerts", get(pages::alerts))
         .route("/system", get(pages::system))
         .route("/live", get(pages::live))
         .route("/signin", get(pages::signin_form).post(pages::signin))

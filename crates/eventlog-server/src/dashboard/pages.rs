@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use chrono::{DateTime, Duration, Utc};
 use eventlog_core::{Importance, StoredEvent};
+use eventlog_store::alerts::{Alert, AlertState};
 use eventlog_store::analytics::{ActivityQuery, Series};
 use eventlog_store::query::FAILURE_STATUSES;
 use eventlog_store::{Cursor, RecentQuery};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use super::session::{set_cookie, SESSION_COOKIE};
 use super::svg::{category_color, icon, safe_color, severity_color, stacked_bars};
 use super::{may_open, render, secure, urlencode, Lang, PageCtx, NAV};
+use crate::alerts::api::{alerts_view, AlertFilter};
 use crate::auth::Caller;
 use crate::routes::query::RecentParams;
 use crate::routes::system::health_report;
@@ -1112,6 +1114,104 @@ pub(super) async fn system(
         last_checkpoint: checkpoints
             .last()
             .map(|c| (int(c.pos, lang), time(c.created_at))),
+    }))
+}
+
+/// One alert, ready to show.
+struct AlertRow {
+    rule: String,
+    key: String,
+    severity: String,
+    state: &'static str,
+    message: String,
+    value: String,
+    threshold: String,
+    started: Time,
+    resolved: Option<Time>,
+    event: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage<'a> {
+    ctx: &'a PageCtx,
+    filters: Vec<(String, &'static str, bool)>,
+    firing: Vec<AlertRow>,
+    history: Vec<AlertRow>,
+    next: Option<String>,
+}
+
+/// Alerts firing now and the history, from the function `GET /api/alerts` answers with.
+pub(super) async fn alerts(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<PageCtx>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let wanted = q.get("state").map(|s| s.trim()).filter(|s| !s.is_empty());
+    let alert_state = match wanted {
+        None => None,
+        Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
+            ctx.fail(
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`{s}` is not an alert state; expected firing or resolved"),
+                )
+                .field("state"),
+            )
+        })?),
+    };
+    let filter = AlertFilter {
+        state: alert_state,
+        since: None,
+        limit: 50,
+        cursor: q.get("cursor").filter(|c| !c.is_empty()).cloned(),
+        tenant_id: caller.scope_tenant(None).map_err(|e| ctx.fail(e))?,
+    };
+    let view = alerts_view(&state, &filter)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    let lang = ctx.lang;
+    let row = |a: &Alert| AlertRow {
+        rule: a.rule.clone(),
+        key: a.key.clone(),
+        severity: a.severity.clone(),
+        state: a.state.as_str(),
+        message: a.message.clone(),
+        value: dec(a.value, 2, lang),
+        threshold: dec(a.threshold, 2, lang),
+        started: time(a.started_at),
+        resolved: a.resolved_at.map(time),
+        event: a
+            .event_id
+            .as_ref()
+            .map(|id| format!("/events/{}", urlencode(id))),
+    };
+    let current = alert_state.map_or("", |s| s.as_str());
+    Ok(render(&AlertsPage {
+        ctx: &ctx,
+        filters: [
+            ("", "alerts.all"),
+            ("firing", "alerts.firing"),
+            ("resolved", "alerts.resolved"),
+        ]
+        .into_iter()
+        .map(|(v, key)| {
+            (
+                format!("/alerts?{}", query_string([("state", v)])),
+                ctx.t(key),
+                v == current,
+            )
+        })
+        .collect(),
+        firing: view.firing.iter().map(row).collect(),
+        history: view.alerts.iter().map(row).collect(),
+        next: view.next_cursor.map(|c| {
+            format!(
+                "/alerts?{}",
+                query_string([("state", current), ("cursor", c.as_str())])
+            )
+        }),
     }))
 }
 

@@ -59,7 +59,7 @@ fn span(
     Ok(Span { since, until })
 }
 
-fn limit(value: Option<String>, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(super) fn limit(value: Option<String>, default: u32, max: u32) -> Result<u32, ApiError> {
     match non_empty(value) {
         None => Ok(default),
         Some(l) => l

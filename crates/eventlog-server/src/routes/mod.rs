@@ -1,6 +1,7 @@
 //! The HTTP API. Every route is registered through `utoipa_axum`, so the router and the
 //! OpenAPI document are built from the same list and cannot disagree.
 
+mod alerts;
 mod analytics;
 pub(crate) mod ingest;
 mod integrity;
@@ -74,6 +75,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::performance))
         .routes(routes!(analytics::timeseries))
         .routes(routes!(analytics::activities))
+        .routes(routes!(alerts::alerts))
         .routes(routes!(system::health))
         .routes(routes!(system::catalog))
         .routes(routes!(system::openapi_json))

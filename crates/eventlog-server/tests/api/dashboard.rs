@@ -576,3 +576,42 @@ fn every_dashboard_row_is_unique() {
         );
     }
 }
+
+/// The alerts page lists what `GET /api/alerts` answers: a CRITICAL event fires the
+/// "any CRITICAL event" rule, and the page shows it as firing with a link to its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_page_shows_what_the_api_answers() {
+    let mut config = eventlog_server::ServerConfig::default();
+    config.alerts.evaluate_every_secs = 1;
+    let s = TestServer::sqlite_with(config).await;
+    let (status, _) = s
+        .post_event(&json!({"event_code": "SYS-012", "severity": "CRITICAL"}))
+        .await;
+    assert_eq!(status, 201);
+    let mut firing = Value::Null;
+    for _ in 0..100 {
+        let (_, view) = s.get_json("/api/alerts").await;
+        if !view["firing"].as_array().unwrap().is_empty() {
+            firing = view["firing"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let firing = firing.as_array().expect("an alert fires within 10 s");
+    let mut b = Browser::new(&s);
+    b.sign_in(&s.admin_key).await;
+    let page = b.get("/alerts").await;
+    assert_eq!(page.status, 200);
+    for alert in firing {
+        assert!(
+            page.text.contains(alert["rule"].as_str().unwrap()),
+            "{alert}"
+        );
+        if let Some(id) = alert["event_id"].as_str() {
+            assert!(page.text.contains(&format!("/events/{id}")), "{id}");
+        }
+    }
+    assert!(page.text.contains("alert-firing"));
+    assert_eq!(b.get("/alerts?state=loud").await.status, 400);
+    s.cleanup().await;
+}

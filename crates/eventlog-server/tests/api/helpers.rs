@@ -11,6 +11,31 @@ use tokio::sync::oneshot;
 /// Runs one async test body against SQLite and against PostgreSQL.
 #[macro_export]
 macro_rules! store_tests {
+    // `setup` returns the server's config and a context handed to each body (for tests
+    // whose server needs e.g. a webhook receiver started first).
+    (setup = $setup:ident; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (config, context) = super::$setup().await;
+                    let server = $crate::helpers::TestServer::sqlite_with(config).await;
+                    super::$name(&server, context).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (config, context) = super::$setup().await;
+                    let Some(server) = $crate::helpers::TestServer::postgres_with(config).await else { return };
+                    super::$name(&server, context).await;
+                    server.cleanup().await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -49,6 +74,14 @@ pub struct TestServer {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The default configuration without the alert evaluator: its SYS events would change the
+/// counts of tests about something else (tests/api/alerts.rs runs it).
+fn quiet() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.alerts.enabled = false;
+    config
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("EVENTLOG_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
@@ -63,7 +96,7 @@ fn with_database(url: &str, db: &str) -> String {
 
 impl TestServer {
     pub async fn sqlite() -> Self {
-        Self::sqlite_with(ServerConfig::default()).await
+        Self::sqlite_with(quiet()).await
     }
 
     pub async fn sqlite_with(config: ServerConfig) -> Self {
@@ -78,7 +111,7 @@ impl TestServer {
     /// A server over a fresh PostgreSQL database, or `None` (loudly) when PostgreSQL is
     /// not reachable outside CI. In CI an absent PostgreSQL fails the test.
     pub async fn postgres() -> Option<Self> {
-        Self::postgres_with(ServerConfig::default()).await
+        Self::postgres_with(quiet()).await
     }
 
     pub async fn postgres_with(config: ServerConfig) -> Option<Self> {

@@ -376,6 +376,38 @@ impl Analytics {
         Ok(PerformanceReport { window, events })
     }
 
+    /// Error rate, mean response time and CRITICAL events of the window `[since, until)`
+    /// widened to whole minutes: what the alert rules watch, in one rollup read.
+    pub async fn health(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        tenant: Option<&str>,
+    ) -> Result<Health, StoreError> {
+        let window = Window::aligned(since, until, Grain::Minute);
+        let rows = self
+            .rows(window, Grain::Minute, &[dim::TOTAL, dim::SEVERITY], tenant)
+            .await?;
+        let total = rows
+            .iter()
+            .find(|r| r.dimension == dim::TOTAL)
+            .map(|r| r.cell)
+            .unwrap_or_default();
+        Ok(Health {
+            window,
+            events: total.events,
+            errors: total.errors,
+            error_rate_percent: percent(total.errors, total.events),
+            latency_count: total.latency_count,
+            avg_response_ms: (total.latency_count > 0)
+                .then(|| total.latency_sum / total.latency_count as f64),
+            critical_events: rows
+                .iter()
+                .find(|r| r.dimension == dim::SEVERITY && r.value == "CRITICAL")
+                .map_or(0, |r| r.cell.events),
+        })
+    }
+
     /// Failed logins per user (username, else user id, else IP) in the window, most first.
     pub async fn failed_logins(
         &self,

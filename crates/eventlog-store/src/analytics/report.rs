@@ -251,3 +251,22 @@ pub struct ActivityPage {
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
 }
+
+/// The few numbers the alert rules watch, read from the minute rollups in one query.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Health {
+    /// The window counted (aligned to whole minutes).
+    pub window: Window,
+    /// Events in the window.
+    pub events: i64,
+    /// Events with status ERROR.
+    pub errors: i64,
+    /// `errors` as a percentage of `events` (0 when there are none), 2 decimals.
+    pub error_rate_percent: f64,
+    /// Events with a processing time.
+    pub latency_count: i64,
+    /// Their mean processing time (ms), null without data.
+    pub avg_response_ms: Option<f64>,
+    /// Events with severity CRITICAL.
+    pub critical_events: i64,
+}
