@@ -9,6 +9,7 @@
     hour: "2-digit", minute: "2-digit", second: "2-digit",
   });
   const short = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+  const day = new Intl.DateTimeFormat(locale, { weekday: "short", day: "2-digit", month: "short" });
 
   // Times arrive as RFC 3339 in UTC; show them in the browser's time zone.
   function localTimes(root) {
@@ -18,7 +19,7 @@
     });
     root.querySelectorAll("svg text[data-time]").forEach((el) => {
       const d = new Date(el.getAttribute("data-time"));
-      if (!isNaN(d)) el.textContent = short.format(d);
+      if (!isNaN(d)) el.textContent = (el.dataset.show === "date" ? day : short).format(d);
     });
   }
 

@@ -191,6 +191,13 @@ pub(super) fn stacked_bars(
     }
     // Time labels at the start, middle and end; the page script shows them in local time.
     let keys: Vec<&DateTime<Utc>> = times.keys().collect();
+    // Over more than two days a label needs the date, within them the time of day.
+    let dated = *keys[keys.len() - 1] - *keys[0] > chrono::Duration::days(2);
+    let (format, kind) = if dated {
+        ("%m-%d", "date")
+    } else {
+        ("%H:%M", "time")
+    };
     for (i, anchor) in [
         (0, "start"),
         (keys.len() / 2, "middle"),
@@ -204,10 +211,10 @@ pub(super) fn stacked_bars(
         };
         let _ = write!(
             out,
-            r#"<text x="{x:.1}" y="{}" class="tick" text-anchor="{anchor}" data-time="{}">{}</text>"#,
+            r#"<text x="{x:.1}" y="{}" class="tick" text-anchor="{anchor}" data-time="{}" data-show="{kind}">{}</text>"#,
             H - 6.0,
             t.to_rfc3339(),
-            t.format("%H:%M")
+            t.format(format)
         );
     }
     out.push_str("</svg>");
