@@ -27,11 +27,11 @@ use crate::routes::system::health_report;
 use crate::{ApiError, AppState};
 
 /// A failed page: rendered as the error page.
-pub(super) struct PageError(Response);
+pub(super) struct PageError(Box<Response>);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -59,7 +59,7 @@ pub(super) fn error_page(ctx: &PageCtx, status: StatusCode, message: &str) -> Re
 impl PageCtx {
     /// An API error as an error page (same status and message the API would give).
     fn fail(&self, e: ApiError) -> PageError {
-        PageError(error_page(self, e.status(), &e.body().message))
+        PageError(Box::new(error_page(self, e.status(), &e.body().message)))
     }
 
     /// The language, as `en`/`id`.
@@ -88,7 +88,7 @@ fn int(n: i64, lang: Lang) -> String {
     let sep = if lang == Lang::Id { '.' } else { ',' };
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(c);
@@ -215,10 +215,12 @@ struct Overview<'a> {
 
 /// Interval of the charts for a window: minutes up to 2 h, hours up to 7 days, else days.
 fn interval(hours: i64) -> &'static str {
-    match hours {
-        ..=2 => "minute",
-        ..=168 => "hour",
-        _ => "day",
+    if hours <= 2 {
+        "minute"
+    } else if hours <= 168 {
+        "hour"
+    } else {
+        "day"
     }
 }
 
@@ -692,7 +694,7 @@ pub(super) async fn event(
             is_time,
         });
     }
-    let json = json_pretty(&FIELD_ORDER, &map);
+    let json = json_pretty(FIELD_ORDER, &map);
     Ok(render(&EventPage {
         ctx: &ctx,
         id: r.event_id.clone(),
@@ -835,6 +837,9 @@ pub(super) async fn activities(
     }))
 }
 
+/// Rows of value, count, link.
+type CountRows = Vec<(String, String, String)>;
+
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
@@ -846,7 +851,7 @@ struct SecurityPage<'a> {
     escalation_count: String,
     /// Failed logins by user and by IP, attacks by type, offending IPs: (title, rows of
     /// value, count, link).
-    lists: Vec<(&'static str, Vec<(String, String, String)>)>,
+    lists: Vec<(&'static str, CountRows)>,
     lockouts: Vec<EventRow>,
     escalations: Vec<EventRow>,
     attack_events: Vec<(EventRow, String)>,
