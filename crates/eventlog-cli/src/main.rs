@@ -1,6 +1,7 @@
 //! The `eventlog` binary: `serve`, `migrate`, `keys`, `verify`, `rollups`, `retention`,
 //! `archive`, `export`, `monitor`.
 
+mod demo;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,10 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Fill the store with a realistic week of the EduPro school system (logins, CRUD,
+    /// predictions, training, admin and platform events, attacks, an error burst), through
+    /// the normal ingest path, so the dashboard has something to show.
+    Demo(demo::DemoArgs),
     /// Inspect an in-app logger's spool: stats, dead letters (--failed, --retry, --clear), --check.
     Monitor(monitor::MonitorArgs),
     /// Manage API keys.
@@ -287,6 +292,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("listening on http://{addr}");
             tracing::info!(database = %eventlog_store::redact_url(&database), %addr, "eventlog serving");
             app.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let store = open_store(&database).await?;
+            let app = Application::build(&config, store.clone(), "127.0.0.1:0").await?;
+            let started = std::time::Instant::now();
+            let written = demo::run(&app, &args).await?;
+            // Drain: detection findings are committed and a checkpoint signed.
+            app.run_until_stopped(async {}).await?;
+            println!(
+                "wrote {written} demo events over {} days to {} in {:.1} s; now run `eventlog serve` and open the dashboard",
+                args.days,
+                eventlog_store::redact_url(&database),
+                started.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { check } => {

@@ -228,6 +228,12 @@ pub(crate) struct ExportArgs {
     /// Tenant.
     #[arg(long)]
     tenant_id: Option<String>,
+    /// Session id.
+    #[arg(long)]
+    session_id: Option<String>,
+    /// Correlation id.
+    #[arg(long)]
+    correlation_id: Option<String>,
 }
 
 impl ExportArgs {
@@ -259,6 +265,8 @@ impl ExportArgs {
             resource_type: self.resource_type.clone(),
             resource_id: self.resource_id.clone(),
             tenant_id: self.tenant_id.clone(),
+            session_id: self.session_id.clone(),
+            correlation_id: self.correlation_id.clone(),
         })
     }
 }

@@ -1066,3 +1066,104 @@ async fn export_writes_the_filtered_events_postgres() {
     export_writes_the_filtered_events(&url, dir.path()).await;
     drop_pg_database(&db).await;
 }
+
+/// `eventlog demo` fills a store through the normal write path: the requested number of
+/// events, over the requested days, every page's material present (platform events,
+/// failed logins, errors, predictions with confidences), rollups kept (the summary counts
+/// them all), detection run (SQL injection found), the same seed writing the same events.
+async fn demo_fills_a_living_store(database: &str, cwd: &Path) {
+    let (code, out, err) = run(
+        &[
+            "demo",
+            "--events",
+            "3000",
+            "--days",
+            "3",
+            "--seed",
+            "7",
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("demo events over 3 days"), "{out}");
+    let served = serve(database, cwd).await;
+    let key = match &served.first_key {
+        Some(k) => k.clone(),
+        None => panic!(
+            "a fresh store gets its first admin key: {:?}",
+            served.stdout
+        ),
+    };
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", served.url))
+            .bearer_auth(&key)
+            .send()
+    };
+    let summary: Value = get("/api/events/analytics/summary?hours=96")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = summary["total_events"].as_i64().unwrap();
+    assert!(
+        (3000..3600).contains(&total),
+        "about 3000 plus detections: {summary}"
+    );
+    assert!(summary["error_rate_percent"].as_f64().unwrap() > 0.0);
+    assert!(summary["active_users"].as_i64().unwrap() >= 10);
+    for (filter, what) in [
+        ("category=PLATFORM", "platform events"),
+        ("event_code=AUTH-002", "failed logins"),
+        ("event_code=PRED-002", "predictions"),
+        ("event_code=SEC-003", "detected SQL injection"),
+        ("event_code=AUTH-005", "the brute-force lockout"),
+    ] {
+        let page: Value = get(&format!("/api/events/recent?{filter}&limit=1"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["events"].as_array().unwrap().len(), 1, "{what}");
+    }
+    let since = (chrono::Utc::now() - chrono::Duration::days(3) - chrono::Duration::hours(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let older: Value = get(&format!("/api/events/recent?until={since}&limit=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        older["events"].as_array().unwrap().is_empty(),
+        "within --days"
+    );
+    drop(served);
+    let (code, _, err) = run(&["demo", "--days", "0", "--database", database], cwd).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--days must be at least 1"), "{err}");
+}
+
+#[tokio::test]
+async fn demo_fills_a_living_store_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/demo.db", dir.path().display());
+    demo_fills_a_living_store(&db, dir.path()).await;
+}
+
+#[tokio::test]
+async fn demo_fills_a_living_store_postgres() {
+    let Some((url, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    demo_fills_a_living_store(&url, dir.path()).await;
+    drop_pg_database(&db).await;
+}

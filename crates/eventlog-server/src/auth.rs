@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, Method};
 use eventlog_store::keys::hash_secret;
 use eventlog_store::{ApiKey, KeyRole, Store};
 
@@ -97,12 +97,21 @@ impl Caller {
 }
 
 impl Caller {
-    /// Resolves the `Authorization: Bearer KEY` header (see [`Caller::from_bearer`]).
+    /// Resolves the `Authorization: Bearer KEY` header, or, for a GET, a dashboard session
+    /// cookie (so the dashboard's pages and its live tail can call the API), to a caller.
     pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer KEY` header"))?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
+            if let Some(bearer) = read_only
+                .then(|| state.sessions.bearer(&parts.headers))
+                .flatten()
+            {
+                return Self::verify_bearer(&bearer, state).await;
+            }
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer KEY` header",
+            ));
+        };
         let secret = header
             .to_str()
             .ok()
@@ -115,14 +124,16 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer KEY`")
             })?;
-        Self::from_bearer(secret, state).await
+        Self::verify_bearer(secret, state).await
     }
 
-    /// Resolves a bearer credential wherever it came from (the header, or the dashboard's
-    /// session): a JWT-shaped token is verified against `[auth.jwt]` (401 on a bad or
-    /// expired one, 403 when its role claim maps to no role); anything else must be an
-    /// active API key.
-    pub(crate) async fn from_bearer(secret: &str, state: &AppState) -> Result<Self, ApiError> {
+    /// Verifies a bearer credential, wherever it came from: the `Authorization` header,
+    /// the dashboard's sign-in form, or a dashboard session (which keeps the credential and
+    /// re-verifies it on every request, so a revoked key ends its sessions too). Every way
+    /// in goes through here. A JWT-shaped token is verified against `[auth.jwt]` (401 on a
+    /// bad or expired one, 403 when its role claim maps to no role); anything else must be
+    /// an active API key.
+    pub(crate) async fn verify_bearer(secret: &str, state: &AppState) -> Result<Self, ApiError> {
         if looks_like_jwt(secret) {
             let verifier = state.jwt.as_deref().ok_or_else(|| {
                 ApiError::unauthorized(

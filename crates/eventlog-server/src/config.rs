@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Rate limits, timeouts, header limits and trusted proxies (docs/security-access.md).
     pub limits: crate::limits::LimitsConfig,
+    /// The web dashboard, its sessions and the live tail (docs/dashboard.md).
+    pub dashboard: DashboardConfig,
     /// Alert rules, evaluation interval and webhooks (docs/analytics.md).
     pub alerts: crate::alerts::AlertsConfig,
     /// Retention and archives (docs/operations.md).
@@ -93,6 +95,30 @@ pub struct AuthConfig {
     /// `[auth.jwt]`: accept JWT bearer tokens (and verify browser `X-User-Token`s) with
     /// this key and these claim mappings. Absent: only API keys.
     pub jwt: Option<crate::jwt::JwtConfig>,
+}
+
+/// The web dashboard, its sign-in sessions and the live tail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// A dashboard session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// Mark the session cookie `Secure` on every response, not only on requests that came
+    /// over TLS (`X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// Events kept for a live-tail subscriber that is behind; beyond that it loses the
+    /// oldest and is told how many.
+    pub live_tail_buffer: usize,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            secure_cookies: false,
+            live_tail_buffer: 4096,
+        }
+    }
 }
 
 /// Tamper evidence: where the Ed25519 checkpoint key lives and how often checkpoints are

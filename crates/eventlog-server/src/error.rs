@@ -229,6 +229,11 @@ impl ApiError {
     pub fn code(&self) -> &str {
         &self.body.code
     }
+
+    /// The body (the dashboard shows its message on an error page).
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
 }
 
 impl From<eventlog_store::StoreError> for ApiError {

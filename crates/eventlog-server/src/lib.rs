@@ -12,6 +12,7 @@ pub mod audit;
 mod auth;
 pub mod browser;
 pub mod config;
+pub mod dashboard;
 pub mod detection;
 mod error;
 pub mod export;
@@ -19,6 +20,7 @@ pub mod ingest;
 pub mod integrity;
 pub mod jwt;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod rbac;
 pub mod retention;
@@ -27,7 +29,9 @@ mod startup;
 mod state;
 
 pub use auth::KeyCache;
-pub use config::{AuthConfig, IntegrityConfig, MetricsConfig, RetentionConfig, ServerConfig};
+pub use config::{
+    AuthConfig, DashboardConfig, IntegrityConfig, MetricsConfig, RetentionConfig, ServerConfig,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail, ErrorResponse};
 pub use routes::{app, openapi};
 pub use startup::{bootstrap_admin_key, load_catalog, Application, StartupError};

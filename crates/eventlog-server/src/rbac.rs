@@ -56,6 +56,7 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::POST, "/api/events", WRITERS),
     rule(Method::POST, "/api/events/batch", WRITERS),
     rule(Method::GET, "/api/events/recent", READERS),
+    rule(Method::GET, "/api/events/stream", READERS),
     rule(Method::GET, "/api/events/{event_id}", READERS),
     rule(Method::GET, "/api/events/user-activity/{user_id}", READERS),
     // Exporting is audited (ADMIN-006) and tenant-bound keys export only their tenant.
@@ -106,6 +107,38 @@ pub fn matrix_markdown() -> String {
         out.push('\n');
     }
     out
+}
+
+/// Only admins: the security page (seed 001's security view).
+const ADMINS: Access = Access::Roles(&[Admin]);
+
+/// Every dashboard page and who may open it (enforced by the dashboard's guard, which
+/// refuses a page without a row). Pages are not API routes and not in OpenAPI. An `ingest`
+/// key can open no page, so it cannot sign in.
+pub const DASHBOARD_MATRIX: &[Rule] = &[
+    rule(Method::GET, "/", READERS),
+    rule(Method::GET, "/events", READERS),
+    rule(Method::GET, "/events/{event_id}", READERS),
+    rule(Method::GET, "/activities", READERS),
+    rule(Method::GET, "/security", ADMINS),
+    rule(Method::GET, "/users", READERS),
+    rule(Method::GET, "/users/{user_id}", READERS),
+    rule(Method::GET, "/alerts", READERS),
+    rule(Method::GET, "/system", READERS),
+    rule(Method::GET, "/live", READERS),
+    rule(Method::GET, "/signin", Access::Public),
+    rule(Method::POST, "/signin", Access::Public),
+    rule(Method::POST, "/signout", READERS),
+    rule(Method::POST, "/lang", Access::Public),
+    rule(Method::GET, "/assets/{file}", Access::Public),
+];
+
+/// The dashboard matrix row for `method` on the page route `path`.
+pub fn dashboard_access_for(method: &Method, path: &str) -> Option<Access> {
+    DASHBOARD_MATRIX
+        .iter()
+        .find(|r| r.method == *method && r.path == path)
+        .map(|r| r.access)
 }
 
 /// The matrix row for `method` on the registered route `path`.

@@ -19,11 +19,13 @@ use tokio::task::JoinHandle;
 use crate::alerts::{Evaluator, EvaluatorStop};
 use crate::audit::{record_admin_action, AdminAction};
 use crate::browser::BrowserOrigins;
+use crate::dashboard::session::Sessions;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
 use crate::integrity::{load_or_create_signing_key, Integrity};
 use crate::jwt::JwtVerifier;
 use crate::limits::RateLimits;
+use crate::live::LiveTail;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::{app, AppState, KeyCache, ServerConfig};
@@ -121,8 +123,10 @@ impl Application {
         };
         let limits = config.ingest.clone();
         let capacity = limits.queue_capacity_events.max(limits.max_batch_events);
+        let live = LiveTail::new(config.dashboard.live_tail_buffer);
         let (queue, writer) =
             GroupCommitWriter::new(store.clone(), capacity, limits.max_commit_events);
+        let writer = writer.with_live(live.clone());
         let validator = Arc::new(Validator::new(config.validation.clone(), catalog.clone()));
         let (writer, detection) = if config.detect.enabled {
             let redactor = Redactor::new(&config.validation.extra_secret_keys);
@@ -192,6 +196,11 @@ impl Application {
             jwt,
             rate_limits: Arc::new(RateLimits::new(&config.limits)),
             browser_origins: BrowserOrigins::new(store.clone()),
+            live,
+            sessions: Sessions::new(std::time::Duration::from_secs(
+                config.dashboard.session_idle_minutes.max(1) * 60,
+            )),
+            dashboard: Arc::new(config.dashboard.clone()),
         };
         let alerts = if config.alerts.enabled {
             let dashboard_url = match &config.alerts.dashboard_url {
@@ -221,6 +230,33 @@ impl Application {
         })
     }
 
+    /// Validates `events` (JSON as `POST /api/events/batch` takes them) and commits them
+    /// through the ingest queue and the group-commit writer, exactly as that route does
+    /// (all or nothing; rollups, chain, live tail and detection see them). For commands
+    /// that fill a store, such as `eventlog demo`.
+    pub async fn ingest(
+        &self,
+        events: &[serde_json::Value],
+    ) -> Result<eventlog_store::WriteSummary, crate::ApiError> {
+        let now = chrono::Utc::now();
+        let mut problems = Vec::new();
+        let mut valid = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            let bytes = serde_json::to_vec(event).map_err(crate::ApiError::internal)?;
+            match eventlog_core::parse_event(&bytes)
+                .map_err(|e| vec![e])
+                .and_then(|raw| self.state.validator.validate(raw, now))
+            {
+                Ok(e) => valid.push(e),
+                Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(index), e))),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(crate::ApiError::invalid(problems, events.len()));
+        }
+        crate::routes::ingest::commit(&self.state, valid).await
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -235,6 +271,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let integrity = self.state.integrity.clone();
+        let live = self.state.live.clone();
+        // Live-tail streams never end on their own: close them when shutdown begins, or
+        // the graceful shutdown would wait for them forever.
+        let shutdown = async move {
+            shutdown.await;
+            live.close();
+        };
         let router = app(self.state);
         let served = axum::serve(
             self.listener,

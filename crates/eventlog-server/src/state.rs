@@ -6,11 +6,13 @@ use eventlog_store::Store;
 
 use crate::auth::KeyCache;
 use crate::browser::BrowserOrigins;
-use crate::config::{IngestConfig, MetricsConfig};
+use crate::config::{DashboardConfig, IngestConfig, MetricsConfig};
+use crate::dashboard::session::Sessions;
 use crate::ingest::IngestQueue;
 use crate::integrity::Integrity;
 use crate::jwt::JwtVerifier;
 use crate::limits::RateLimits;
+use crate::live::LiveTail;
 use crate::metrics::Metrics;
 
 /// What every handler shares. Cheap to clone.
@@ -40,4 +42,10 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Origins of the publishable keys, for CORS.
     pub browser_origins: BrowserOrigins,
+    /// Newly committed events for `GET /api/events/stream`.
+    pub live: LiveTail,
+    /// Dashboard sign-in sessions.
+    pub sessions: Sessions,
+    /// Dashboard settings.
+    pub dashboard: Arc<DashboardConfig>,
 }

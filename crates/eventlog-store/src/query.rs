@@ -1,7 +1,7 @@
 //! Query shapes shared by both backends.
 
 use chrono::{DateTime, Utc};
-use eventlog_core::StoredEvent;
+use eventlog_core::{EventRecord, StoredEvent};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -67,6 +67,42 @@ pub struct RecentQuery {
     pub resource_id: Option<String>,
     /// Exact tenant (forced for tenant-bound credentials).
     pub tenant_id: Option<String>,
+    /// Exact session id (the dashboard's related events).
+    pub session_id: Option<String>,
+    /// Exact correlation id (the dashboard's related events).
+    pub correlation_id: Option<String>,
+}
+
+impl RecentQuery {
+    /// Whether `e` passes every filter (cursor and limit aside): the live tail applies the
+    /// same filters in memory that [`push_text_filters`] and the stores apply in SQL.
+    pub fn matches(&self, e: &EventRecord) -> bool {
+        fn any_of(list: &[String], value: &str) -> bool {
+            list.is_empty() || list.iter().any(|v| v == value)
+        }
+        fn exact(filter: &Option<String>, value: &Option<String>) -> bool {
+            filter.is_none() || filter == value
+        }
+        self.since.is_none_or(|s| e.timestamp >= s)
+            && self.until.is_none_or(|u| e.timestamp < u)
+            && any_of(&self.category, &e.event_category)
+            && any_of(&self.event_type, &e.event_type)
+            && (self.event_code.is_empty()
+                || e.event_code
+                    .as_deref()
+                    .is_some_and(|c| any_of(&self.event_code, c)))
+            && any_of(&self.severity, e.severity.as_str())
+            && any_of(&self.status, &e.status)
+            && exact(&self.user_id, &e.user_id)
+            && exact(&self.username, &e.username)
+            && self.ip_address.is_none_or(|ip| e.ip_address == Some(ip))
+            && exact(&self.endpoint, &e.endpoint)
+            && exact(&self.resource_type, &e.resource_type)
+            && exact(&self.resource_id, &e.resource_id)
+            && exact(&self.tenant_id, &e.tenant_id)
+            && exact(&self.session_id, &e.session_id)
+            && exact(&self.correlation_id, &e.correlation_id)
+    }
 }
 
 /// One page of events, newest first.
@@ -171,13 +207,15 @@ where
         }
         sep.push_unseparated(")");
     }
-    let exact: [(&str, &Option<String>); 6] = [
+    let exact: [(&str, &Option<String>); 8] = [
         ("user_id", &q.user_id),
         ("username", &q.username),
         ("endpoint", &q.endpoint),
         ("resource_type", &q.resource_type),
         ("resource_id", &q.resource_id),
         ("tenant_id", &q.tenant_id),
+        ("session_id", &q.session_id),
+        ("correlation_id", &q.correlation_id),
     ];
     for (column, value) in exact {
         if let Some(v) = value {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::queue::{Counters, Pending};
 use super::{IngestQueue, WriteFailed};
 use crate::detection::DetectionFeed;
+use crate::live::LiveTail;
 use crate::metrics::Metrics;
 
 /// Tries per commit while the store is busy or unreachable (waits 50, 200, 800 ms between).
@@ -25,6 +26,7 @@ pub struct GroupCommitWriter {
     counters: Arc<Counters>,
     detection: Option<DetectionFeed>,
     metrics: Option<Metrics>,
+    live: Option<LiveTail>,
 }
 
 impl GroupCommitWriter {
@@ -45,6 +47,7 @@ impl GroupCommitWriter {
                 counters,
                 detection: None,
                 metrics: None,
+                live: None,
             },
         )
     }
@@ -61,13 +64,23 @@ impl GroupCommitWriter {
         self
     }
 
-    /// Offers the events a request newly stored to detection.
+    /// Publishes every newly committed event (derived ones included) to `live`.
+    pub fn with_live(mut self, live: LiveTail) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Offers the events a request newly stored (not repeats) to the live tail, and to
+    /// detection unless they were derived by it.
     fn observe(&self, events: Vec<ValidatedEvent>, outcome: &RequestOutcome, derived: bool) {
-        let (Some(feed), RequestOutcome::Written(summary), false) =
-            (&self.detection, outcome, derived)
-        else {
+        let RequestOutcome::Written(summary) = outcome else {
             return;
         };
+        let detection = self.detection.as_ref().filter(|_| !derived);
+        let live = self.live.as_ref().filter(|l| l.watched());
+        if detection.is_none() && live.is_none() {
+            return;
+        }
         let fresh: Vec<ValidatedEvent> = events
             .into_iter()
             .zip(
@@ -79,7 +92,12 @@ impl GroupCommitWriter {
             .filter(|(_, duplicate)| !**duplicate)
             .map(|(event, _)| event)
             .collect();
-        feed.offer(fresh);
+        if let Some(live) = live {
+            live.publish(&fresh);
+        }
+        if let Some(feed) = detection {
+            feed.offer(fresh);
+        }
     }
 
     /// Runs until every [`IngestQueue`] handle is dropped and the queue is drained.

@@ -79,7 +79,10 @@ fn parse_problem(e: FieldError, index: Option<usize>) -> ApiError {
 }
 
 /// Submits one request's events and waits for their commit.
-async fn commit(state: &AppState, events: Vec<ValidatedEvent>) -> Result<WriteSummary, ApiError> {
+pub(crate) async fn commit(
+    state: &AppState,
+    events: Vec<ValidatedEvent>,
+) -> Result<WriteSummary, ApiError> {
     let pending = state.queue.submit(events).map_err(|_| {
         ApiError::unavailable(
             "overloaded",

@@ -4,11 +4,12 @@
 mod alerts;
 mod analytics;
 mod export;
-mod ingest;
+pub(crate) mod ingest;
 mod integrity;
-mod query;
+pub(crate) mod query;
 mod security;
-mod system;
+mod stream;
+pub(crate) mod system;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::DefaultBodyLimit;
@@ -62,6 +63,7 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest::post_event))
         .routes(routes!(ingest::post_batch))
         .routes(routes!(query::recent))
+        .routes(routes!(stream::stream))
         .routes(routes!(query::get_event))
         .routes(routes!(query::user_activity))
         .routes(routes!(export::export))
@@ -111,13 +113,15 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::limits::guard,
         ))
+        // The dashboard's pages have their own guard (rbac::DASHBOARD_MATRIX).
+        .merge(crate::dashboard::router(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(crate::browser::cors(state.browser_origins.clone()))
         .with_state(state)
 }
 
 /// Turns a query-string rejection into a 400 that names the parameter.
-fn query_error(rejection: QueryRejection) -> ApiError {
+pub(crate) fn query_error(rejection: QueryRejection) -> ApiError {
     let text = rejection.body_text();
     let detail = text
         .strip_prefix("Failed to deserialize query string: ")

@@ -52,6 +52,10 @@ pub(crate) struct RecentParams {
     resource_id: Option<String>,
     /// Tenant.
     tenant_id: Option<String>,
+    /// Session id.
+    session_id: Option<String>,
+    /// Correlation (request/trace) id.
+    correlation_id: Option<String>,
 }
 
 pub(super) fn list(value: Option<String>, upper: bool) -> Vec<String> {
@@ -104,7 +108,8 @@ impl RecentParams {
         self.into_query(caller)
     }
 
-    fn into_query(self, caller: &Caller) -> Result<RecentQuery, ApiError> {
+    /// The store query these parameters ask for, scoped to the caller's tenant.
+    pub(crate) fn into_query(self, caller: &Caller) -> Result<RecentQuery, ApiError> {
         let limit = match non_empty(self.limit) {
             None => 50,
             Some(l) => l
@@ -170,6 +175,8 @@ impl RecentParams {
             resource_type: non_empty(self.resource_type),
             resource_id: non_empty(self.resource_id),
             tenant_id: caller.scope_tenant(non_empty(self.tenant_id))?,
+            session_id: non_empty(self.session_id),
+            correlation_id: non_empty(self.correlation_id),
         })
     }
 }

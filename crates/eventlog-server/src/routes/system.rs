@@ -16,20 +16,20 @@ use crate::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
     /// `ok` or `unavailable`.
-    status: &'static str,
+    pub(crate) status: &'static str,
     /// `sqlite` or `postgres`.
-    store: &'static str,
+    pub(crate) store: &'static str,
     /// Whether the store answered.
-    store_reachable: bool,
+    pub(crate) store_reachable: bool,
     /// Latest migration applied.
-    schema_version: Option<i64>,
+    pub(crate) schema_version: Option<i64>,
     /// Ingest queue figures.
-    queue: QueueStats,
+    pub(crate) queue: QueueStats,
     /// When the writer last committed (RFC 3339), if it has.
-    last_commit_at: Option<String>,
+    pub(crate) last_commit_at: Option<String>,
     /// Why the service is unavailable, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Whether the service can take and serve events. Needs no key.
@@ -41,6 +41,17 @@ pub(crate) struct Health {
     )
 )]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let body = health_report(&state).await;
+    let status = if body.store_reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The health figures (the endpoint and the dashboard's system page show the same).
+pub(crate) async fn health_report(state: &AppState) -> Health {
     let queue = state.queue.stats();
     let last_commit_at = (queue.last_commit_ms > 0)
         .then(|| chrono::DateTime::from_timestamp_millis(queue.last_commit_ms))
@@ -60,7 +71,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             Some("the store did not answer within 3 s".to_owned()),
         ),
     };
-    let body = Health {
+    Health {
         status: if reachable { "ok" } else { "unavailable" },
         store: state.store.backend(),
         store_reachable: reachable,
@@ -68,13 +79,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         queue,
         last_commit_at,
         error,
-    };
-    let status = if reachable {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    }
 }
 
 /// The catalog in use.

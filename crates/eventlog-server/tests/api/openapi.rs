@@ -10,6 +10,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/events"),
     ("post", "/api/events/batch"),
     ("get", "/api/events/recent"),
+    ("get", "/api/events/stream"),
     ("get", "/api/events/{event_id}"),
     ("get", "/api/events/user-activity/{user_id}"),
     ("get", "/api/events/security"),

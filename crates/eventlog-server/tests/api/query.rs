@@ -23,7 +23,7 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
         json!({"event_id": "f-1", "event_code": "AUTH-001", "user_id": 1, "username": "guru01", "ip_address": "10.0.0.1", "timestamp": ts(0)}),
         json!({"event_id": "f-2", "event_code": "AUTH-002", "user_id": 1, "username": "guru01", "status": "FAILED", "ip_address": "10.0.0.2", "timestamp": ts(10)}),
         json!({"event_id": "f-3", "event_code": "DATA-001", "user_id": 2, "username": "admin01", "resource_type": "STUDENT", "resource_id": "STD-1",
-               "endpoint": "/api/siswa", "tenant_id": "acme", "timestamp": ts(20)}),
+               "endpoint": "/api/siswa", "tenant_id": "acme", "session_id": "s-9", "correlation_id": "c-7", "timestamp": ts(20)}),
         json!({"event_id": "f-4", "event_code": "SEC-003", "ip_address": "2001:db8::1", "endpoint": "/api/siswa", "timestamp": ts(30)}),
         json!({"event_id": "f-5", "event_category": "SYSTEM", "event_type": "API_REQUEST", "severity": "debug", "timestamp": ts(40)}),
     ];
@@ -46,6 +46,8 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
         ("resource_type=STUDENT", &["f-3"]),
         ("resource_id=STD-1", &["f-3"]),
         ("tenant_id=acme", &["f-3"]),
+        ("session_id=s-9", &["f-3"]),
+        ("correlation_id=c-7", &["f-3"]),
         ("user_id=1&status=SUCCESS", &["f-1"]),
     ];
     for (filter, want) in cases {
