@@ -382,10 +382,12 @@ fn describe(rule: &RuleConfig, key: &str, value: f64) -> String {
             format!("Average response time {value:.0} ms over the last {window} is above {t} ms")
         }
         RuleKind::FailedLogins => {
-            format!("{value} failed logins for `{key}` in the last {window} (threshold {t})")
+            let logins = if value == 1.0 { "login" } else { "logins" };
+            format!("{value} failed {logins} for `{key}` in the last {window} (threshold {t})")
         }
         RuleKind::CriticalEvents => {
-            format!("{value} CRITICAL events in the last {window} (threshold {t})")
+            let events = if value == 1.0 { "event" } else { "events" };
+            format!("{value} CRITICAL {events} in the last {window} (threshold {t})")
         }
         RuleKind::IngestBacklog => {
             format!("Ingest queue holds {value} events (threshold {t})")
