@@ -143,7 +143,7 @@ impl Analytics {
                     dim::CATEGORY,
                     dim::SEVERITY,
                     dim::STATUS,
-                    dim::ENDPOINT,
+                    dim::REQUEST,
                     dim::LATENCY_BUCKET,
                 ],
                 tenant,
@@ -157,11 +157,10 @@ impl Analytics {
             .find(|r| r.dimension == dim::TOTAL)
             .map(|r| r.cell)
             .unwrap_or_default();
-        let requests: i64 = rows
+        let requests = rows
             .iter()
-            .filter(|r| r.dimension == dim::ENDPOINT)
-            .map(|r| r.cell.events)
-            .sum();
+            .find(|r| r.dimension == dim::REQUEST)
+            .map_or(0, |r| r.cell.events);
         Ok(Summary {
             window,
             total_events: total.events,
@@ -508,7 +507,7 @@ impl Analytics {
         }
         let dimensions: Vec<&'static str> = match (metric, group) {
             (_, Some(g)) => vec![g],
-            ("requests", None) => vec![dim::ENDPOINT],
+            ("requests", None) => vec![dim::REQUEST],
             ("active_users", None) => vec![dim::USER],
             ("p95_response_ms", None) => vec![dim::TOTAL, dim::LATENCY_BUCKET],
             _ => vec![dim::TOTAL],

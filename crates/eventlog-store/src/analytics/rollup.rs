@@ -89,6 +89,9 @@ pub mod dim {
     pub const IMPORTANCE: &str = "importance";
     /// `endpoint` (events with an endpoint: the requests).
     pub const ENDPOINT: &str = "endpoint";
+    /// Events with an endpoint, value `''`: the request count without reading one row per
+    /// distinct path.
+    pub const REQUEST: &str = "request";
     /// `event_name`, with latency (seed 002 "System Performance Metrics").
     pub const EVENT_NAME: &str = "event_name";
     /// `event_type` of SECURITY events (seed 002 "Security Events Dashboard").
@@ -131,9 +134,9 @@ pub fn latency_bucket_upper(i: u32) -> f64 {
     (f64::from(i) / LATENCY_BUCKETS_PER_DOUBLING).exp2()
 }
 
-/// One rollup row's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RollupKey {
+/// One rollup row's identity, borrowing its strings from the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey<'a> {
     /// Grain (which table).
     pub grain: Grain,
     /// Dimension name, one of [`dim`].
@@ -141,9 +144,9 @@ pub struct RollupKey {
     /// Bucket start.
     pub bucket: DateTime<Utc>,
     /// Tenant, `''` for events without one.
-    pub tenant_id: String,
+    pub tenant_id: &'a str,
     /// The dimension's value.
-    pub value: String,
+    pub value: &'a str,
 }
 
 /// The measures of one rollup row; adding two cells merges them.
@@ -204,15 +207,33 @@ struct Measures {
 }
 
 /// The rollup increments of a set of events, one cell per key.
+///
+/// Folding touches about thirty cells per event, so cells are keyed by interned string ids:
+/// a lookup hashes two integers and allocates nothing once a value has been seen.
 #[derive(Debug, Default)]
 pub struct RollupBatch {
-    cells: HashMap<RollupKey, RollupCell>,
+    cells: HashMap<CellId, RollupCell>,
+    strings: Vec<Box<str>>,
+    ids: HashMap<Box<str>, u32>,
 }
+
+/// Grain, dimension, bucket, tenant id and value id (indexes into `strings`).
+type CellId = (Grain, &'static str, DateTime<Utc>, u32, u32);
 
 impl RollupBatch {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = u32::try_from(self.strings.len()).expect("fewer than 2^32 distinct values");
+        self.strings.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
     }
 
     /// Folds one stored event into the batch.
@@ -224,7 +245,7 @@ impl RollupBatch {
             latency: r.processing_time_ms.filter(|ms| ms.is_finite()),
             ts_micros: r.timestamp.timestamp_micros(),
         };
-        let tenant = r.tenant_id.as_deref().unwrap_or("");
+        let tenant = self.intern(r.tenant_id.as_deref().unwrap_or(""));
         let mut values: Vec<(&'static str, &str)> = vec![
             (dim::TOTAL, ""),
             (dim::CATEGORY, &r.event_category),
@@ -240,6 +261,7 @@ impl RollupBatch {
         }
         if let Some(ep) = &r.endpoint {
             values.push((dim::ENDPOINT, ep));
+            values.push((dim::REQUEST, ""));
         }
         if let Some(user) = &r.user_id {
             values.push((dim::USER, user));
@@ -265,16 +287,21 @@ impl RollupBatch {
         let confidence = is_successful_prediction(r)
             .then(|| confidence(r))
             .map(|c| (c.is_some(), c.unwrap_or(0.0)));
+        let values: Vec<(&'static str, u32)> = values
+            .into_iter()
+            .map(|(dimension, value)| (dimension, self.intern(value)))
+            .collect();
+        let empty = self.intern("");
         for grain in Grain::ALL {
             let bucket = grain.floor(r.timestamp);
-            for (dimension, value) in &values {
-                if grain == Grain::Minute && HOURLY_ONLY.contains(dimension) {
+            for &(dimension, value) in &values {
+                if grain == Grain::Minute && HOURLY_ONLY.contains(&dimension) {
                     continue;
                 }
                 self.cell(grain, dimension, bucket, tenant, value).add(&m);
             }
             if let Some((has, c)) = confidence {
-                let cell = self.cell(grain, dim::PREDICTION, bucket, tenant, "");
+                let cell = self.cell(grain, dim::PREDICTION, bucket, tenant, empty);
                 cell.add(&m);
                 cell.confidence_count += i64::from(has);
                 cell.confidence_sum += c;
@@ -287,17 +314,11 @@ impl RollupBatch {
         grain: Grain,
         dimension: &'static str,
         bucket: DateTime<Utc>,
-        tenant: &str,
-        value: &str,
+        tenant: u32,
+        value: u32,
     ) -> &mut RollupCell {
         self.cells
-            .entry(RollupKey {
-                grain,
-                dimension,
-                bucket,
-                tenant_id: tenant.to_owned(),
-                value: value.to_owned(),
-            })
+            .entry((grain, dimension, bucket, tenant, value))
             .or_default()
     }
 
@@ -308,13 +329,23 @@ impl RollupBatch {
 
     /// The cells of one grain, in key order (so concurrent upserts lock rows in the same
     /// order).
-    pub fn cells_of(&self, grain: Grain) -> Vec<(&RollupKey, &RollupCell)> {
+    pub fn cells_of(&self, grain: Grain) -> Vec<(RollupKey<'_>, &RollupCell)> {
         let mut cells: Vec<_> = self
             .cells
             .iter()
-            .filter(|(k, _)| k.grain == grain)
+            .filter(|(k, _)| k.0 == grain)
+            .map(|(&(grain, dimension, bucket, tenant, value), cell)| {
+                let key = RollupKey {
+                    grain,
+                    dimension,
+                    bucket,
+                    tenant_id: &self.strings[tenant as usize],
+                    value: &self.strings[value as usize],
+                };
+                (key, cell)
+            })
             .collect();
-        cells.sort_by(|a, b| a.0.cmp(b.0));
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
         cells
     }
 }

@@ -61,8 +61,8 @@ pub(super) async fn upsert(conn: &mut PgConnection, batch: &RollupBatch) -> Resu
         for (k, c) in cells {
             dimension.push(k.dimension);
             bucket.push(k.bucket);
-            tenant.push(k.tenant_id.as_str());
-            value.push(k.value.as_str());
+            tenant.push(k.tenant_id);
+            value.push(k.value);
             events.push(c.events);
             errors.push(c.errors);
             failures.push(c.failures);

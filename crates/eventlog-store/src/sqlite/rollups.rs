@@ -37,8 +37,8 @@ pub(super) async fn upsert(
             qb.push_values(chunk, |mut b, (key, cell)| {
                 b.push_bind(key.dimension)
                     .push_bind(micros(key.bucket))
-                    .push_bind(key.tenant_id.as_str())
-                    .push_bind(key.value.as_str())
+                    .push_bind(key.tenant_id)
+                    .push_bind(key.value)
                     .push_bind(cell.events)
                     .push_bind(cell.errors)
                     .push_bind(cell.failures)
