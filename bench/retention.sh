@@ -32,7 +32,8 @@ END="$(date -u -d "$MONTH +27 days" +%Y-%m-%d)"
 END_DAYS_AGO=$(( ($(date -u +%s) - $(date -u -d "$END" +%s)) / 86400 + 1 ))
 PARTITION="events_p$(date -u -d "$MONTH" +%Y_%m)"
 echo "== filling $EVENTS events into $PARTITION ($MONTH, 26 days ending $END_DAYS_AGO days ago)" >&2
-"$LOADGEN" fill --database "$URL" --events "$EVENTS" --spread-days 26 --end-days-ago "$END_DAYS_AGO" --threads 2 >&2
+# Without rollups: retention and export read the events table only, and the fill is ~5x faster.
+"$LOADGEN" fill --database "$URL" --events "$EVENTS" --spread-days 26 --end-days-ago "$END_DAYS_AGO" --threads 2 --no-rollups >&2
 
 cat >"$WORK/eventlog.toml" <<TOML
 [integrity]
