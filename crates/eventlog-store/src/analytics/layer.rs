@@ -50,6 +50,15 @@ fn percent(part: i64, whole: i64) -> f64 {
 }
 
 /// Counts of one dimension, most first, then by value.
+/// The cell of a dimension kept with the single value `''` (`total`, `request`); zeros when
+/// the window holds no such row.
+fn cell_of(rows: &[RollupRow], dimension: &str) -> RollupCell {
+    rows.iter()
+        .find(|r| r.dimension == dimension)
+        .map(|r| r.cell)
+        .unwrap_or_default()
+}
+
 fn counts(rows: &[RollupRow], dimension: &str) -> Vec<Count> {
     let mut out: Vec<Count> = rows
         .iter()
@@ -152,15 +161,8 @@ impl Analytics {
         let users = self
             .rows(users_window, Grain::Hour, &[dim::USER], tenant)
             .await?;
-        let total = rows
-            .iter()
-            .find(|r| r.dimension == dim::TOTAL)
-            .map(|r| r.cell)
-            .unwrap_or_default();
-        let requests = rows
-            .iter()
-            .find(|r| r.dimension == dim::REQUEST)
-            .map_or(0, |r| r.cell.events);
+        let total = cell_of(&rows, dim::TOTAL);
+        let requests = cell_of(&rows, dim::REQUEST).events;
         Ok(Summary {
             window,
             total_events: total.events,
@@ -387,11 +389,7 @@ impl Analytics {
         let rows = self
             .rows(window, Grain::Minute, &[dim::TOTAL, dim::SEVERITY], tenant)
             .await?;
-        let total = rows
-            .iter()
-            .find(|r| r.dimension == dim::TOTAL)
-            .map(|r| r.cell)
-            .unwrap_or_default();
+        let total = cell_of(&rows, dim::TOTAL);
         Ok(Health {
             window,
             events: total.events,
