@@ -4,8 +4,15 @@
 //! without waiting. When the queue is full the event is redacted and appended to the
 //! spool on the caller's thread (one buffered write, no fsync), so nothing is lost and the
 //! caller is never parked. `log` never returns an error and never panics.
+//!
+//! The caller wakes the worker only for the first event after the worker went idle (and
+//! when the queue is half full); otherwise the worker polls for full batches. Waking a
+//! parked thread is a syscall that cost `log` more than everything else it does (p99
+//! 14 µs against 2 µs at the median when every event woke it).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +20,7 @@ use chrono::{DateTime, Utc};
 use eventlog_core::redact::{PartialMasking, Redactor};
 use eventlog_core::EventIdGenerator;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::domain::{self, Actor, AuthAction, CrudAction};
 use crate::sink::Sink;
@@ -100,6 +107,10 @@ pub(crate) struct Shared {
     pub(crate) redactor: Redactor,
     pub(crate) redact_hook: Option<RedactHook>,
     pub(crate) started: DateTime<Utc>,
+    /// Wakes the worker: the first event after it went idle, or a half-full queue.
+    pub(crate) wake: Notify,
+    /// Set by the worker when it waits for the next event with nothing queued.
+    pub(crate) worker_idle: AtomicBool,
 }
 
 impl Shared {
@@ -151,7 +162,13 @@ impl Shared {
 }
 
 struct Inner {
-    tx: mpsc::Sender<Command>,
+    /// Events, boxed so that the queue's preallocated slots stay small.
+    events: SyncSender<Box<Event>>,
+    /// Flush and shutdown requests; its closing (the last handle dropped) stops the worker.
+    control: mpsc::Sender<Command>,
+    /// `log` wakes the worker when this many events are queued, so a burst faster than
+    /// its polling does not spill to the spool.
+    wake_at_depth: u64,
     ids: EventIdGenerator,
     source: Option<String>,
     shared: Arc<Shared>,
@@ -188,12 +205,24 @@ impl EventLogger {
                 .with_partial_masking(config.partial_masking),
             redact_hook: config.redact_hook.clone(),
             started: Utc::now(),
+            wake: Notify::new(),
+            worker_idle: AtomicBool::new(true),
         });
-        let (tx, rx) = mpsc::channel(config.queue_capacity);
-        tokio::spawn(Worker::new(config.clone(), Box::new(sink), shared.clone(), rx).run());
+        let (events, queue) = sync_channel(config.queue_capacity);
+        let (control, commands) = mpsc::channel(4);
+        let worker = Worker::new(
+            config.clone(),
+            Box::new(sink),
+            shared.clone(),
+            queue,
+            commands,
+        );
+        tokio::spawn(worker.run());
         Ok(Self {
             inner: Arc::new(Inner {
-                tx,
+                events,
+                control,
+                wake_at_depth: (config.queue_capacity as u64 / 2).max(1),
                 ids: EventIdGenerator::new(),
                 source: config.source,
                 shared,
@@ -212,15 +241,22 @@ impl EventLogger {
         if event.source.is_none() {
             event.source.clone_from(&self.inner.source);
         }
-        let stats = &self.inner.shared.stats;
-        bump(&stats.logged, 1);
-        match self.inner.tx.try_send(Command::Event(Box::new(event))) {
-            Ok(()) => bump(&stats.queued, 1),
-            Err(mpsc::error::TrySendError::Full(Command::Event(event)))
-            | Err(mpsc::error::TrySendError::Closed(Command::Event(event))) => {
+        let shared = &self.inner.shared;
+        bump(&shared.stats.logged, 1);
+        // Counted before it is sent, so the worker never sees more events than the count.
+        let queued = shared.stats.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.inner.events.try_send(Box::new(event)) {
+            Ok(()) => {
+                let idle = shared.worker_idle.load(Ordering::SeqCst)
+                    && shared.worker_idle.swap(false, Ordering::SeqCst);
+                if idle || queued == self.inner.wake_at_depth {
+                    shared.wake.notify_one();
+                }
+            }
+            Err(TrySendError::Full(event) | TrySendError::Disconnected(event)) => {
+                shared.stats.queued.fetch_sub(1, Ordering::Relaxed);
                 self.spill(*event);
             }
-            Err(_) => {}
         }
     }
 
@@ -376,7 +412,7 @@ impl EventLogger {
     /// one replay of the spool; returns when done.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
-        if self.inner.tx.send(Command::Flush(ack)).await.is_ok() {
+        if self.inner.control.send(Command::Flush(ack)).await.is_ok() {
             let _ = done.await;
         }
     }
@@ -385,7 +421,13 @@ impl EventLogger {
     /// either delivered or on disk. Later `log` calls go straight to the spool.
     pub async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();
-        if self.inner.tx.send(Command::Shutdown(ack)).await.is_ok() {
+        if self
+            .inner
+            .control
+            .send(Command::Shutdown(ack))
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
     }

@@ -1,11 +1,13 @@
-//! The logger's background task: takes events off the memory queue, batches them (size or
-//! time), redacts them, delivers them, and when the sink fails spools them and replays the
+//! The logger's background task: takes events off the memory queue in batches (when a
+//! batch is full, or when the first queued event has waited the flush interval), redacts
+//! them, delivers them, and when the sink fails spools them and replays the
 //! spool in order with exponential backoff. While the spool holds anything, new batches go
 //! behind it, so delivery order is the order of logging (except events that overflowed a
 //! full queue, which may overtake queued ones).
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,10 +26,13 @@ use crate::Event;
 /// Replay at most this many batches per tick, so intake keeps flowing during a long replay.
 const REPLAY_BATCHES_PER_TICK: usize = 20;
 const TICK: Duration = Duration::from_millis(100);
+/// While events are queued, how often the worker looks for full batches. The worker polls
+/// rather than having `log` wake it per batch: a wake-up is a syscall on the caller's
+/// thread, and `log` must stay in the low microseconds.
+const POLL: Duration = Duration::from_millis(10);
 
-/// Events are boxed so that the queue's preallocated slots stay small.
+/// What a logger handle asks of its worker besides delivering events.
 pub(crate) enum Command {
-    Event(Box<Event>),
     Flush(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -36,7 +41,8 @@ pub(crate) struct Worker {
     config: LoggerConfig,
     sink: Box<dyn Sink>,
     shared: Arc<Shared>,
-    rx: mpsc::Receiver<Command>,
+    queue: Receiver<Box<Event>>,
+    commands: mpsc::Receiver<Command>,
     dead: DeadLetters,
     backoff: Backoff,
     /// Set while the sink is failing: no direct delivery before this instant.
@@ -57,7 +63,8 @@ impl Worker {
         config: LoggerConfig,
         sink: Box<dyn Sink>,
         shared: Arc<Shared>,
-        rx: mpsc::Receiver<Command>,
+        queue: Receiver<Box<Event>>,
+        commands: mpsc::Receiver<Command>,
     ) -> Self {
         Self {
             dead: DeadLetters::in_dir(&config.spool_dir),
@@ -65,7 +72,8 @@ impl Worker {
             config,
             sink,
             shared,
-            rx,
+            queue,
+            commands,
             retry_at: None,
             dead_ids: HashSet::new(),
         }
@@ -73,49 +81,68 @@ impl Worker {
 
     pub(crate) async fn run(mut self) {
         let mut batch: Vec<Event> = Vec::with_capacity(self.config.batch_size);
-        let mut flush_at = Instant::now() + self.config.flush_interval;
+        // When the oldest event waiting in the queue has waited the flush interval.
+        let mut flush_at: Option<Instant> = None;
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stats_written = Instant::now();
         loop {
+            while self.queued() >= self.config.batch_size {
+                self.drain_queue(&mut batch, self.config.batch_size);
+                if batch.is_empty() {
+                    break; // counted by `log` but not sent yet
+                }
+                self.flush(&mut batch).await;
+                flush_at = None;
+            }
+            if self.queued() > 0 {
+                flush_at.get_or_insert_with(|| Instant::now() + self.config.flush_interval);
+            } else {
+                flush_at = None;
+            }
+            let idle = flush_at.is_none();
+            // Asks `log` to wake us for the next event; re-checked after, so an event
+            // counted in between is not missed (both sides use SeqCst).
+            self.shared.worker_idle.store(idle, Ordering::SeqCst);
+            if idle && self.queued() > 0 {
+                continue;
+            }
             tokio::select! {
                 biased;
-                command = self.rx.recv() => match command {
-                    Some(Command::Event(event)) => {
-                        self.shared.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                        if batch.is_empty() {
-                            flush_at = Instant::now() + self.config.flush_interval;
+                command = self.commands.recv() => {
+                    self.drain_queue(&mut batch, usize::MAX);
+                    self.flush(&mut batch).await;
+                    flush_at = None;
+                    match command {
+                        Some(Command::Flush(ack)) => {
+                            self.retry_at = None;
+                            self.replay(usize::MAX).await;
+                            self.sync_spool(true);
+                            self.write_stats();
+                            let _ = ack.send(());
                         }
-                        batch.push(*event);
-                        if batch.len() >= self.config.batch_size {
-                            self.flush(&mut batch).await;
+                        Some(Command::Shutdown(ack)) => {
+                            self.sync_spool(true);
+                            self.write_stats();
+                            let _ = ack.send(());
+                            return;
+                        }
+                        // Every handle is gone.
+                        None => {
+                            self.sync_spool(true);
+                            self.write_stats();
+                            return;
                         }
                     }
-                    Some(Command::Flush(ack)) => {
-                        self.drain_queue(&mut batch);
-                        self.flush(&mut batch).await;
-                        self.retry_at = None;
-                        self.replay(usize::MAX).await;
-                        self.sync_spool(true);
-                        self.write_stats();
-                        let _ = ack.send(());
-                    }
-                    Some(Command::Shutdown(ack)) => {
-                        self.drain_queue(&mut batch);
-                        self.flush(&mut batch).await;
-                        self.sync_spool(true);
-                        self.write_stats();
-                        let _ = ack.send(());
-                        return;
-                    }
-                    None => {
-                        self.flush(&mut batch).await;
-                        self.sync_spool(true);
-                        self.write_stats();
-                        return;
-                    }
-                },
-                _ = sleep_until(flush_at), if !batch.is_empty() => self.flush(&mut batch).await,
+                }
+                // The first event after idling, or the queue half full.
+                () = self.shared.wake.notified() => {}
+                () = sleep_until(flush_at.unwrap_or_else(Instant::now)), if !idle => {
+                    self.drain_queue(&mut batch, usize::MAX);
+                    self.flush(&mut batch).await;
+                    flush_at = None;
+                }
+                () = tokio::time::sleep(POLL), if !idle => {}
                 _ = ticker.tick() => {
                     if self.retry_at.is_none_or(|at| Instant::now() >= at) {
                         self.replay(REPLAY_BATCHES_PER_TICK).await;
@@ -130,9 +157,17 @@ impl Worker {
         }
     }
 
-    /// Moves whatever is already queued into the batch (for flush and shutdown).
-    fn drain_queue(&mut self, batch: &mut Vec<Event>) {
-        while let Ok(Command::Event(event)) = self.rx.try_recv() {
+    /// Events counted into the queue by `log` and not yet taken out.
+    fn queued(&self) -> usize {
+        self.shared.stats.queued.load(Ordering::Relaxed) as usize
+    }
+
+    /// Moves up to `max` queued events into the batch.
+    fn drain_queue(&mut self, batch: &mut Vec<Event>, max: usize) {
+        while batch.len() < max {
+            let Ok(event) = self.queue.try_recv() else {
+                break;
+            };
             self.shared.stats.queued.fetch_sub(1, Ordering::Relaxed);
             batch.push(*event);
         }

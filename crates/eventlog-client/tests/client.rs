@@ -1,7 +1,7 @@
 //! The client through its public API, against real SQLite and PostgreSQL stores.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -233,6 +233,72 @@ async fn invalid_events_go_to_dead_letters_with_the_reason(store: &TestStore) {
         Some("NOT_A_CATEGORY")
     );
     assert_eq!(logger.stats().dead_lettered, 1);
+}
+
+/// Records the size of every batch it is given.
+#[derive(Clone, Default)]
+struct BatchRecorder(Arc<Mutex<Vec<usize>>>);
+
+#[async_trait]
+impl Sink for BatchRecorder {
+    async fn deliver(&self, events: &[Event]) -> Result<(), SinkError> {
+        self.0.lock().unwrap().push(events.len());
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "recorder".to_owned()
+    }
+}
+
+async fn wait_for_batches(recorder: &BatchRecorder, n: usize, within: Duration) -> Vec<usize> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let seen = recorder.0.lock().unwrap().clone();
+        if seen.len() >= n || std::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_leaves_when_full_or_when_its_first_event_has_waited_the_interval() {
+    let spool = tempfile::tempdir().unwrap();
+    let recorder = BatchRecorder::default();
+    let mut cfg = config(spool.path());
+    cfg.batch_size = 50;
+    cfg.flush_interval = Duration::from_secs(1);
+    let logger = EventLogger::start(cfg, recorder.clone()).unwrap();
+
+    // 120 events: two full batches leave at once, the 20 left over after the interval.
+    let started = std::time::Instant::now();
+    for i in 0..120 {
+        logger.log(Event::from_code("SYS-001").meta("i", i));
+    }
+    assert_eq!(
+        wait_for_batches(&recorder, 2, Duration::from_secs(5)).await[..2],
+        [50, 50]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "full batches do not wait for the interval"
+    );
+    assert_eq!(
+        wait_for_batches(&recorder, 3, Duration::from_secs(5)).await,
+        [50, 50, 20]
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+
+    // A lone event later on also leaves after the interval, with no flush asked for.
+    let lone = std::time::Instant::now();
+    logger.log(Event::from_code("SYS-001"));
+    assert_eq!(
+        wait_for_batches(&recorder, 4, Duration::from_secs(5)).await,
+        [50, 50, 20, 1]
+    );
+    assert!(lone.elapsed() >= Duration::from_secs(1));
+    logger.shutdown().await;
+    assert_eq!(logger.stats().delivered, 121);
 }
 
 #[tokio::test]
