@@ -45,7 +45,7 @@ start_server() {
         sleep 0.1
     done
     SERVER_URL="$(sed -n 's/^listening on //p' "$SERVER_OUT" | head -n1)"
-    SERVER_KEY="$(grep -A1 '^created the first admin key' "$SERVER_OUT" | sed -n 2p)"
+    SERVER_KEY="$(grep -A1 '^created the first admin key' "$SERVER_OUT" | sed -n 2p || true)"
     SERVER_KEY="${SERVER_KEY:-${KEY:-}}"
     if [[ -z "$SERVER_URL" || -z "$SERVER_KEY" ]]; then
         echo "could not read the URL and first admin key from eventlog serve:" >&2

@@ -525,6 +525,10 @@ impl Store for PgStore {
         self.read_rollups(query).await
     }
 
+    async fn count_rollup_values(&self, query: &RollupQuery) -> Result<i64, StoreError> {
+        self.count_rollup_values(query).await
+    }
+
     async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
         self.rebuild_day(day).await
     }

@@ -9,7 +9,7 @@ use eventlog_core::{Catalog, StoredEvent};
 use super::report::*;
 use super::rollup::{dim, latency_bucket_upper, Grain, RollupCell};
 use super::window::{cover, GrainRange, Window};
-use super::{ActivityQuery, RollupQuery, RollupRow};
+use super::{ActivityQuery, Measures, RollupQuery, RollupRow};
 use crate::query::{Count, RecentQuery};
 use crate::{Store, StoreError};
 
@@ -123,12 +123,25 @@ impl Analytics {
         dimensions: &[&'static str],
         tenant: Option<&str>,
     ) -> Result<Vec<RollupRow>, StoreError> {
+        self.rows_of(window, finest, dimensions, tenant, Measures::All)
+            .await
+    }
+
+    async fn rows_of(
+        &self,
+        window: Window,
+        finest: Grain,
+        dimensions: &[&'static str],
+        tenant: Option<&str>,
+        measures: Measures,
+    ) -> Result<Vec<RollupRow>, StoreError> {
         self.store
             .rollup_rows(&RollupQuery {
                 ranges: cover(window, finest),
                 dimensions: dimensions.to_vec(),
                 tenant_id: tenant.map(str::to_owned),
                 per_bucket: false,
+                measures,
             })
             .await
     }
@@ -158,8 +171,15 @@ impl Analytics {
                 tenant,
             )
             .await?;
-        let users = self
-            .rows(users_window, Grain::Hour, &[dim::USER], tenant)
+        let active_users = self
+            .store
+            .count_rollup_values(&RollupQuery {
+                ranges: cover(users_window, Grain::Hour),
+                dimensions: vec![dim::USER],
+                tenant_id: tenant.map(str::to_owned),
+                per_bucket: false,
+                measures: Measures::Counts,
+            })
             .await?;
         let total = cell_of(&rows, dim::TOTAL);
         let requests = cell_of(&rows, dim::REQUEST).events;
@@ -175,7 +195,7 @@ impl Analytics {
             response_time: latency(&total, &histogram(rows.iter())),
             requests,
             requests_per_minute: round2(requests as f64 / window.minutes() as f64),
-            active_users: users.iter().filter(|r| r.cell.events > 0).count() as i64,
+            active_users,
             users_window,
         })
     }
@@ -236,7 +256,13 @@ impl Analytics {
     ) -> Result<UsersReport, StoreError> {
         let window = Window::aligned(since, until, Grain::Hour);
         let rows = self
-            .rows(window, Grain::Hour, &[dim::USERNAME], tenant)
+            .rows_of(
+                window,
+                Grain::Hour,
+                &[dim::USERNAME],
+                tenant,
+                Measures::Counts,
+            )
             .await?;
         let mut users: Vec<UserRow> = rows
             .iter()
@@ -331,6 +357,7 @@ impl Analytics {
                 dimensions: vec![dim::PREDICTION],
                 tenant_id: tenant.map(str::to_owned),
                 per_bucket: true,
+                measures: Measures::All,
             })
             .await?;
         let mut hours: Vec<ModelHour> = rows
@@ -521,6 +548,7 @@ impl Analytics {
                 dimensions,
                 tenant_id: tenant.map(str::to_owned),
                 per_bucket: true,
+                measures: Measures::All,
             })
             .await?;
         // Group rows by series key, then by bucket.

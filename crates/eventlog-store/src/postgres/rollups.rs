@@ -108,6 +108,30 @@ fn cell_from_row(row: &PgRow) -> Result<RollupCell, StoreError> {
     })
 }
 
+/// `(SELECT * FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`: the
+/// rollup rows of every range of `q`.
+fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery) {
+    qb.push("(");
+    for (i, range) in q.ranges.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT * FROM {} WHERE dimension = ANY(",
+            range.grain.table()
+        ));
+        qb.push_bind(q.dimensions.clone())
+            .push(") AND bucket >= ")
+            .push_bind(range.from)
+            .push(" AND bucket < ")
+            .push_bind(range.to);
+        if let Some(t) = &q.tenant_id {
+            qb.push(" AND tenant_id = ").push_bind(t.clone());
+        }
+    }
+    qb.push(")");
+}
+
 impl PgStore {
     pub(super) async fn read_rollups(&self, q: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
@@ -118,32 +142,12 @@ impl PgStore {
         } else {
             "NULL::timestamptz"
         };
-        // sum() of int8 is numeric in PostgreSQL; cast back so both stores decode alike.
         let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT dimension, value, {bucket} AS b, sum(events)::int8 AS events, \
-             sum(errors)::int8 AS errors, sum(failures)::int8 AS failures, \
-             sum(latency_count)::int8 AS latency_count, sum(latency_sum) AS latency_sum, \
-             max(latency_max) AS latency_max, sum(confidence_count)::int8 AS confidence_count, \
-             sum(confidence_sum) AS confidence_sum, max(last_seen) AS last_seen FROM ("
+            "SELECT dimension, value, {bucket} AS b, {} FROM ",
+            q.measures.select_list(true)
         ));
-        for (i, range) in q.ranges.iter().enumerate() {
-            if i > 0 {
-                qb.push(" UNION ALL ");
-            }
-            qb.push(format!(
-                "SELECT * FROM {} WHERE dimension = ANY(",
-                range.grain.table()
-            ));
-            qb.push_bind(q.dimensions.clone())
-                .push(") AND bucket >= ")
-                .push_bind(range.from)
-                .push(" AND bucket < ")
-                .push_bind(range.to);
-            if let Some(t) = &q.tenant_id {
-                qb.push(" AND tenant_id = ").push_bind(t.clone());
-            }
-        }
-        qb.push(") s GROUP BY dimension, value, b");
+        push_ranges(&mut qb, q);
+        qb.push(" s GROUP BY dimension, value, b");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
@@ -155,6 +159,18 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn count_rollup_values(&self, q: &RollupQuery) -> Result<i64, StoreError> {
+        if q.ranges.is_empty() || q.dimensions.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT count(*) FROM (SELECT DISTINCT dimension, value FROM ",
+        );
+        push_ranges(&mut qb, q);
+        qb.push(" s WHERE events > 0) d");
+        Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
