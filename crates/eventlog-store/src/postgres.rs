@@ -416,29 +416,26 @@ impl Store for PgStore {
         tenant: Option<&str>,
     ) -> Result<UserActivity, StoreError> {
         let scope = "user_id = $1 AND \"timestamp\" >= $2 AND ($3::text IS NULL OR tenant_id = $3)";
-        let grouped = |column: &str| {
-            format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
-        };
-        let by_category = sqlx::query(&grouped("event_category"))
-            .bind(user_id)
-            .bind(since)
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?;
-        let by_status = counts(
-            sqlx::query(&grouped("status"))
-                .bind(user_id)
-                .bind(since)
-                .bind(tenant)
-                .fetch_all(&self.pool)
-                .await?,
-        )?;
+        // One pass over the user's events gives both breakdowns.
+        let groups: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT event_category, status, count(*) FROM events WHERE {scope} \
+             GROUP BY event_category, status"
+        ))
+        .bind(user_id)
+        .bind(since)
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        // Walks the (user_id, timestamp) index backwards and stops at the first login.
         let last_login: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT max(\"timestamp\") FROM events WHERE user_id = $1 AND ($2::text IS NULL OR tenant_id = $2) \
-             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS'",
+            "SELECT \"timestamp\" FROM events WHERE user_id = $1 AND ($2::text IS NULL OR tenant_id = $2) \
+             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS' \
+             ORDER BY \"timestamp\" DESC LIMIT 1",
         )
-        .bind(user_id).bind(tenant)
-        .fetch_one(&self.pool).await?;
+        .bind(user_id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
         let recent = sqlx::query(&format!(
             "SELECT {SELECT_COLUMNS} FROM events WHERE {scope} ORDER BY \"timestamp\" DESC, seq DESC LIMIT $4"
         ))
@@ -451,8 +448,7 @@ impl Store for PgStore {
         Ok(UserActivity::assemble(
             user_id,
             since,
-            counts(by_category)?,
-            by_status,
+            groups,
             last_login,
             recent_events,
         ))

@@ -1,5 +1,7 @@
 //! Query shapes shared by both backends.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use eventlog_core::{EventRecord, StoredEvent};
 use serde::Serialize;
@@ -149,14 +151,22 @@ pub struct UserActivity {
 impl UserActivity {
     /// Assembles the answer; totals, failures and last activity are derived from the
     /// breakdowns and the recent events, so both stores count the same way.
+    /// Builds the answer from `(category, status, count)` groups (one grouped pass over
+    /// the user's events gives both breakdowns), the last login and the newest events.
     pub(crate) fn assemble(
         user_id: &str,
         since: DateTime<Utc>,
-        by_category: Vec<Count>,
-        by_status: Vec<Count>,
+        groups: Vec<(String, String, i64)>,
         last_login: Option<DateTime<Utc>>,
         recent_events: Vec<StoredEvent>,
     ) -> Self {
+        let mut categories: BTreeMap<String, i64> = BTreeMap::new();
+        let mut statuses: BTreeMap<String, i64> = BTreeMap::new();
+        for (category, status, n) in groups {
+            *categories.entry(category).or_default() += n;
+            *statuses.entry(status).or_default() += n;
+        }
+        let by_status = most_first(statuses);
         Self {
             user_id: user_id.to_owned(),
             since,
@@ -166,13 +176,24 @@ impl UserActivity {
                 .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
                 .map(|c| c.count)
                 .sum(),
-            by_category,
+            by_category: most_first(categories),
             by_status,
             last_login,
             last_activity: recent_events.first().map(|e| e.record.timestamp),
             recent_events,
         }
     }
+}
+
+/// Counts most first, then by value.
+fn most_first(counts: BTreeMap<String, i64>) -> Vec<Count> {
+    let mut out: Vec<Count> = counts
+        .into_iter()
+        .map(|(value, count)| Count { value, count })
+        .collect();
+    // Stable: equal counts keep the map's value order.
+    out.sort_by_key(|c| std::cmp::Reverse(c.count));
+    out
 }
 
 /// Statuses counted as failures.

@@ -481,32 +481,27 @@ impl Store for SqliteStore {
     ) -> Result<UserActivity, StoreError> {
         let since_us = micros(since);
         let scope = "user_id = ? AND timestamp >= ? AND (? IS NULL OR tenant_id = ?)";
-        let grouped = |column: &str| {
-            format!("SELECT {column} AS value, count(*) AS n FROM events WHERE {scope} GROUP BY {column} ORDER BY n DESC, value")
-        };
-        let by_category = sqlx::query(&grouped("event_category"))
-            .bind(user_id)
-            .bind(since_us)
-            .bind(tenant)
-            .bind(tenant)
-            .fetch_all(&self.reader)
-            .await?;
-        let by_status = sqlx::query(&grouped("status"))
-            .bind(user_id)
-            .bind(since_us)
-            .bind(tenant)
-            .bind(tenant)
-            .fetch_all(&self.reader)
-            .await?;
-        let by_status = counts(by_status)?;
+        // One pass over the user's events gives both breakdowns.
+        let groups: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT event_category, status, count(*) FROM events WHERE {scope} \
+             GROUP BY event_category, status"
+        ))
+        .bind(user_id)
+        .bind(since_us)
+        .bind(tenant)
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await?;
+        // Walks the (user_id, timestamp) index backwards and stops at the first login.
         let last_login: Option<i64> = sqlx::query_scalar(
-            "SELECT max(timestamp) FROM events WHERE user_id = ? AND (? IS NULL OR tenant_id = ?) \
-             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS'",
+            "SELECT timestamp FROM events WHERE user_id = ? AND (? IS NULL OR tenant_id = ?) \
+             AND (event_type = 'USER_LOGIN' OR event_code = 'AUTH-001') AND status = 'SUCCESS' \
+             ORDER BY timestamp DESC LIMIT 1",
         )
         .bind(user_id)
         .bind(tenant)
         .bind(tenant)
-        .fetch_one(&self.reader)
+        .fetch_optional(&self.reader)
         .await?;
         let recent = sqlx::query(&format!(
             "SELECT {SELECT_COLUMNS} FROM events WHERE {scope} ORDER BY timestamp DESC, seq DESC LIMIT ?"
@@ -520,8 +515,7 @@ impl Store for SqliteStore {
         Ok(UserActivity::assemble(
             user_id,
             since,
-            counts(by_category)?,
-            by_status,
+            groups,
             last_login.map(from_micros).transpose()?,
             recent_events,
         ))

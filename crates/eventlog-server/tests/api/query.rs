@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::{event, TestServer};
@@ -130,7 +130,19 @@ async fn get_by_id_and_user_activity(s: &TestServer) {
         activity["by_category"],
         json!([{"value": "AUTH", "count": 2}, {"value": "DATA", "count": 1}])
     );
-    assert!(activity["last_login"].is_string());
+    assert_eq!(
+        activity["by_status"],
+        json!([{"value": "SUCCESS", "count": 2}, {"value": "FAILED", "count": 1}])
+    );
+    // The successful AUTH-001 two hours ago, not the failed AUTH-002 since.
+    let last_login = DateTime::parse_from_rfc3339(activity["last_login"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let login_at = now - Duration::hours(2);
+    assert!(
+        (last_login - login_at).num_milliseconds().abs() < 1,
+        "{last_login} vs {login_at}"
+    );
     assert_eq!(activity["recent_events"].as_array().unwrap().len(), 3);
     let (_, activity) = s.get_json("/api/events/user-activity/42?days=60").await;
     assert_eq!(activity["total_events"], 4);
