@@ -108,11 +108,15 @@ async fn recent_kinds<'a>(
     // Sample ids and users from a few pages of recent events of several kinds.
     let mut ids = Vec::new();
     let mut users = Vec::new();
+    let mut cursors = Vec::new();
     for filter in ["", "&category=AUTH", "&category=DATA", "&category=PRED"] {
         let page = api
             .json(&format!("/api/events/recent?limit=500{filter}"))
             .await
             .context("sampling events")?;
+        if let Some(c) = page["next_cursor"].as_str() {
+            cursors.push((filter, c.to_owned()));
+        }
         for e in page["events"].as_array().into_iter().flatten() {
             if let Some(id) = e["event_id"].as_str() {
                 ids.push(id.to_owned());
@@ -122,8 +126,8 @@ async fn recent_kinds<'a>(
             }
         }
     }
-    if ids.is_empty() || users.is_empty() {
-        bail!("the store holds no events to query");
+    if ids.is_empty() || users.is_empty() || cursors.is_empty() {
+        bail!("the store holds no events to query (at least 501 are needed)");
     }
     Ok(vec![
         (
@@ -146,6 +150,13 @@ async fn recent_kinds<'a>(
                     "/api/events/recent?limit=50&user_id={}&category=DATA",
                     users[r.gen_range(0..users.len())]
                 )
+            })
+        }),
+        ("recent, a later page (cursor)", {
+            let mut r = StdRng::seed_from_u64(args.seed + 4);
+            Box::new(move || {
+                let (filter, cursor) = &cursors[r.gen_range(0..cursors.len())];
+                format!("/api/events/recent?limit=50{filter}&cursor={cursor}")
             })
         }),
         (

@@ -455,13 +455,14 @@ impl Store for SqliteStore {
             qb.push(" AND timestamp < ").push_bind(micros(until));
         }
         if let Some(c) = q.cursor {
-            qb.push(" AND (timestamp < ")
+            // A row value, not `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two
+            // separate parameters SQLite cannot tell they are equal, plans a MULTI-INDEX OR
+            // and sorts everything from the start of the range on every page.
+            qb.push(" AND (timestamp, seq) < (")
                 .push_bind(c.ts_micros)
-                .push(" OR (timestamp = ")
-                .push_bind(c.ts_micros)
-                .push(" AND seq < ")
+                .push(", ")
                 .push_bind(c.seq)
-                .push("))");
+                .push(")");
         }
         qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
             .push_bind(i64::from(q.limit) + 1);
