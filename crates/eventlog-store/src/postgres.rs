@@ -9,6 +9,7 @@ mod rollups;
 mod security;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,7 +17,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
@@ -64,10 +65,14 @@ impl PgStore {
         // One direct connection first: a pool would only report "timed out", where this
         // says why (refused, unknown database, authentication failed).
         PgConnection::connect(url).await?.close().await?;
+        // The analytics group tens of thousands of hourly rollup rows (one per user and
+        // hour); with the default 4 MB PostgreSQL sorts them on disk (the users report:
+        // 160 ms instead of 65 ms on a 2,000-user day).
+        let options = PgConnectOptions::from_str(url)?.options([("work_mem", "32MB")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self {
             pool,
