@@ -48,6 +48,20 @@ pub enum Measures {
 }
 
 impl Measures {
+    /// The columns each range's rows are read with: a read over several ranges (minutes at
+    /// the edges, hours or days inside) is a UNION ALL that SQLite materialises, so every
+    /// column not summed is cost (the endpoints report over 24 h: 236 ms with all, 93 ms
+    /// with the counts).
+    pub(crate) fn columns(self) -> &'static str {
+        match self {
+            Measures::All => {
+                "dimension, value, bucket, events, errors, failures, latency_count, \
+                 latency_sum, latency_max, confidence_count, confidence_sum, last_seen"
+            }
+            Measures::Counts => "dimension, value, bucket, events, errors, failures, last_seen",
+        }
+    }
+
     /// The SELECT list of the aggregates, in the column names `cell_from_row` reads.
     /// `last_seen` is an integer in SQLite and a timestamptz in PostgreSQL; the casts keep
     /// both decoding alike (`sum` of int8 is numeric in PostgreSQL).

@@ -108,8 +108,8 @@ fn cell_from_row(row: &PgRow) -> Result<RollupCell, StoreError> {
     })
 }
 
-/// `(SELECT * FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`: the
-/// rollup rows of every range of `q`.
+/// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
+/// the rollup rows of every range of `q`, with the columns its measures need.
 fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery) {
     qb.push("(");
     for (i, range) in q.ranges.iter().enumerate() {
@@ -117,7 +117,8 @@ fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery) {
             qb.push(" UNION ALL ");
         }
         qb.push(format!(
-            "SELECT * FROM {} WHERE dimension = ANY(",
+            "SELECT {} FROM {} WHERE dimension = ANY(",
+            q.measures.columns(),
             range.grain.table()
         ));
         qb.push_bind(q.dimensions.clone())

@@ -70,8 +70,8 @@ fn cell_from_row(row: &SqliteRow) -> Result<RollupCell, StoreError> {
     })
 }
 
-/// `(SELECT * FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`: the
-/// rollup rows of every range of `q`.
+/// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
+/// the rollup rows of every range of `q`, with the columns its measures need.
 fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery) {
     qb.push("(");
     for (i, range) in q.ranges.iter().enumerate() {
@@ -79,7 +79,8 @@ fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery) {
             qb.push(" UNION ALL ");
         }
         qb.push(format!(
-            "SELECT * FROM {} WHERE dimension IN (",
+            "SELECT {} FROM {} WHERE dimension IN (",
+            q.measures.columns(),
             range.grain.table()
         ));
         let mut sep = qb.separated(", ");
