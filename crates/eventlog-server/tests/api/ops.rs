@@ -69,7 +69,11 @@ async fn export_streams_every_matching_event_as_jsonl_and_csv(s: &TestServer) {
         .lines()
         .filter(|l| !l.contains("\"event_id\":\"x-"))
         .collect();
-    assert_eq!(all.len(), 2_500, "every event, across keyset pages; others: {others:?}");
+    assert_eq!(
+        all.len(),
+        2_500,
+        "every event, across keyset pages; others: {others:?}"
+    );
     let mut want: Vec<String> = (0..2_500).rev().map(|i| format!("x-{i:05}")).collect();
     assert_eq!(all, want, "newest first, none twice, none missing");
 
