@@ -149,10 +149,9 @@ pub struct UserActivity {
 }
 
 impl UserActivity {
-    /// Assembles the answer; totals, failures and last activity are derived from the
-    /// breakdowns and the recent events, so both stores count the same way.
-    /// Builds the answer from `(category, status, count)` groups (one grouped pass over
-    /// the user's events gives both breakdowns), the last login and the newest events.
+    /// Assembles the answer from `(category, status, count)` groups (one grouped pass over
+    /// the user's events gives both breakdowns), the last login and the newest events;
+    /// totals, failures and last activity are derived here, so both stores count alike.
     pub(crate) fn assemble(
         user_id: &str,
         since: DateTime<Utc>,
@@ -166,7 +165,14 @@ impl UserActivity {
             *categories.entry(category).or_default() += n;
             *statuses.entry(status).or_default() += n;
         }
-        let by_status = most_first(statuses);
+        let counts = |map: BTreeMap<String, i64>| {
+            most_first(
+                map.into_iter()
+                    .map(|(value, count)| Count { value, count })
+                    .collect(),
+            )
+        };
+        let by_status = counts(statuses);
         Self {
             user_id: user_id.to_owned(),
             since,
@@ -176,7 +182,7 @@ impl UserActivity {
                 .filter(|c| FAILURE_STATUSES.contains(&c.value.as_str()))
                 .map(|c| c.count)
                 .sum(),
-            by_category: most_first(categories),
+            by_category: counts(categories),
             by_status,
             last_login,
             last_activity: recent_events.first().map(|e| e.record.timestamp),
@@ -185,15 +191,10 @@ impl UserActivity {
     }
 }
 
-/// Counts most first, then by value.
-fn most_first(counts: BTreeMap<String, i64>) -> Vec<Count> {
-    let mut out: Vec<Count> = counts
-        .into_iter()
-        .map(|(value, count)| Count { value, count })
-        .collect();
-    // Stable: equal counts keep the map's value order.
-    out.sort_by_key(|c| std::cmp::Reverse(c.count));
-    out
+/// Orders counts most first, then by value: every breakdown the API answers.
+pub(crate) fn most_first(mut counts: Vec<Count>) -> Vec<Count> {
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    counts
 }
 
 /// Statuses counted as failures.

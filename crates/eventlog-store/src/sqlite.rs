@@ -27,7 +27,8 @@ use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
-    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, Count, Cursor, Page, RecentQuery, UserActivity,
+    USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, BackendColumns};
@@ -168,6 +169,18 @@ async fn checkpoint_loop(pool: SqlitePool, alive: Weak<()>) {
         }
     }
     pool.close().await;
+}
+
+/// Keyset paging, newest first: only events before cursor `c`. A row value, not
+/// `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
+/// cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the start
+/// of the range on every page.
+fn push_before(qb: &mut QueryBuilder<'_, Sqlite>, c: Cursor) {
+    qb.push(" AND (timestamp, seq) < (")
+        .push_bind(c.ts_micros)
+        .push(", ")
+        .push_bind(c.seq)
+        .push(")");
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -455,14 +468,7 @@ impl Store for SqliteStore {
             qb.push(" AND timestamp < ").push_bind(micros(until));
         }
         if let Some(c) = q.cursor {
-            // A row value, not `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two
-            // separate parameters SQLite cannot tell they are equal, plans a MULTI-INDEX OR
-            // and sorts everything from the start of the range on every page.
-            qb.push(" AND (timestamp, seq) < (")
-                .push_bind(c.ts_micros)
-                .push(", ")
-                .push_bind(c.seq)
-                .push(")");
+            push_before(&mut qb, c);
         }
         qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
             .push_bind(i64::from(q.limit) + 1);

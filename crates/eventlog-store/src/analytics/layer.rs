@@ -10,7 +10,7 @@ use super::report::*;
 use super::rollup::{dim, latency_bucket_upper, Grain, RollupCell};
 use super::window::{cover, GrainRange, Window};
 use super::{ActivityQuery, Measures, RollupQuery, RollupRow};
-use crate::query::{Count, RecentQuery};
+use crate::query::{most_first, Count, RecentQuery};
 use crate::{Store, StoreError};
 
 /// Most buckets a time series may have (e.g. 7 days of minutes is 10,080).
@@ -49,7 +49,6 @@ fn percent(part: i64, whole: i64) -> f64 {
     }
 }
 
-/// Counts of one dimension, most first, then by value.
 /// The cell of a dimension kept with the single value `''` (`total`, `request`); zeros when
 /// the window holds no such row.
 fn cell_of(rows: &[RollupRow], dimension: &str) -> RollupCell {
@@ -59,17 +58,17 @@ fn cell_of(rows: &[RollupRow], dimension: &str) -> RollupCell {
         .unwrap_or_default()
 }
 
+/// Counts of one dimension, most first, then by value.
 fn counts(rows: &[RollupRow], dimension: &str) -> Vec<Count> {
-    let mut out: Vec<Count> = rows
-        .iter()
-        .filter(|r| r.dimension == dimension)
-        .map(|r| Count {
-            value: r.value.clone(),
-            count: r.cell.events,
-        })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    out
+    most_first(
+        rows.iter()
+            .filter(|r| r.dimension == dimension)
+            .map(|r| Count {
+                value: r.value.clone(),
+                count: r.cell.events,
+            })
+            .collect(),
+    )
 }
 
 /// Latency figures from the total cell and the histogram rows.
@@ -110,6 +109,24 @@ fn histogram<'a>(rows: impl Iterator<Item = &'a RollupRow>) -> Vec<(u32, i64)> {
     h.into_iter().collect()
 }
 
+/// A read of `dimensions` summed over `window`, covered by the coarsest grains down to
+/// `finest`.
+fn summed(
+    window: Window,
+    finest: Grain,
+    dimensions: &[&'static str],
+    tenant: Option<&str>,
+    measures: Measures,
+) -> RollupQuery {
+    RollupQuery {
+        ranges: cover(window, finest),
+        dimensions: dimensions.to_vec(),
+        tenant_id: tenant.map(str::to_owned),
+        per_bucket: false,
+        measures,
+    }
+}
+
 impl Analytics {
     /// The query layer over `store`; `catalog` gives the activities feed its icons.
     pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
@@ -136,13 +153,7 @@ impl Analytics {
         measures: Measures,
     ) -> Result<Vec<RollupRow>, StoreError> {
         self.store
-            .rollup_rows(&RollupQuery {
-                ranges: cover(window, finest),
-                dimensions: dimensions.to_vec(),
-                tenant_id: tenant.map(str::to_owned),
-                per_bucket: false,
-                measures,
-            })
+            .rollup_rows(&summed(window, finest, dimensions, tenant, measures))
             .await
     }
 
@@ -173,13 +184,13 @@ impl Analytics {
             .await?;
         let active_users = self
             .store
-            .count_rollup_values(&RollupQuery {
-                ranges: cover(users_window, Grain::Hour),
-                dimensions: vec![dim::USER],
-                tenant_id: tenant.map(str::to_owned),
-                per_bucket: false,
-                measures: Measures::Counts,
-            })
+            .count_rollup_values(&summed(
+                users_window,
+                Grain::Hour,
+                &[dim::USER],
+                tenant,
+                Measures::Counts,
+            ))
             .await?;
         let total = cell_of(&rows, dim::TOTAL);
         let requests = cell_of(&rows, dim::REQUEST).events;

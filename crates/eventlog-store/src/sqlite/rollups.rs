@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{from_micros, micros, row_to_event, SqliteStore, SELECT_COLUMNS};
+use super::{from_micros, micros, push_before, row_to_event, SqliteStore, SELECT_COLUMNS};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page};
 use crate::StoreError;
@@ -222,14 +222,7 @@ impl SqliteStore {
             qb.push(" AND timestamp < ").push_bind(micros(until));
         }
         if let Some(c) = q.cursor {
-            // A row value, not `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two
-            // separate parameters SQLite cannot tell they are equal, plans a MULTI-INDEX OR
-            // and sorts everything from the start of the range on every page.
-            qb.push(" AND (timestamp, seq) < (")
-                .push_bind(c.ts_micros)
-                .push(", ")
-                .push_bind(c.seq)
-                .push(")");
+            push_before(&mut qb, c);
         }
         qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
             .push_bind(i64::from(q.limit) + 1);
