@@ -1,6 +1,6 @@
 //! The pure core of eventlog: what an event is, how raw client JSON becomes a
-//! [`ValidatedEvent`], the event catalog, readable event ids, canonical content hashing and
-//! attack detection ([`detect`]).
+//! [`ValidatedEvent`], the event catalog, readable event ids, canonical content hashing,
+//! attack detection ([`detect`]) and the endpoint templates reports group by ([`route`]).
 //!
 //! This crate does no I/O: no files, no network, no clock reads except through the `now`
 //! arguments callers pass in, so every rule here is testable in isolation.
@@ -18,6 +18,7 @@ pub mod jcs;
 pub mod net;
 pub mod parse;
 pub mod redact;
+pub mod route;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogEntry};

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use eventlog_core::EventRecord;
+use eventlog_core::{route, EventRecord};
 
 use crate::query::FAILURE_STATUSES;
 
@@ -87,12 +87,14 @@ pub mod dim {
     pub const STATUS: &str = "status";
     /// `importance` (MAJOR, MINOR).
     pub const IMPORTANCE: &str = "importance";
-    /// `endpoint` (events with an endpoint: the requests).
+    /// `endpoint` (events with an endpoint: the requests), as its template
+    /// (`/api/siswa/{id}`, [`eventlog_core::route::template`]).
     pub const ENDPOINT: &str = "endpoint";
     /// Events with an endpoint, value `''`: the request count without reading one row per
     /// distinct path.
     pub const REQUEST: &str = "request";
-    /// `event_name`, with latency (seed 002 "System Performance Metrics").
+    /// `event_name`, with latency (seed 002 "System Performance Metrics"); paths in it are
+    /// templated like `endpoint`.
     pub const EVENT_NAME: &str = "event_name";
     /// `event_type` of SECURITY events (seed 002 "Security Events Dashboard").
     pub const SECURITY_TYPE: &str = "security_type";
@@ -246,6 +248,8 @@ impl RollupBatch {
             ts_micros: r.timestamp.timestamp_micros(),
         };
         let tenant = self.intern(r.tenant_id.as_deref().unwrap_or(""));
+        let event_name = route::template_name(&r.event_name);
+        let endpoint = r.endpoint.as_deref().map(route::template);
         let mut values: Vec<(&'static str, &str)> = vec![
             (dim::TOTAL, ""),
             (dim::CATEGORY, &r.event_category),
@@ -253,13 +257,13 @@ impl RollupBatch {
             (dim::SEVERITY, r.severity.as_str()),
             (dim::STATUS, status),
             (dim::IMPORTANCE, r.importance.as_str()),
-            (dim::EVENT_NAME, &r.event_name),
+            (dim::EVENT_NAME, &event_name),
             (dim::USERNAME, r.username.as_deref().unwrap_or("")),
         ];
         if let Some(code) = &r.event_code {
             values.push((dim::CODE, code));
         }
-        if let Some(ep) = &r.endpoint {
+        if let Some(ep) = &endpoint {
             values.push((dim::ENDPOINT, ep));
             values.push((dim::REQUEST, ""));
         }

@@ -1,0 +1,164 @@
+//! Endpoint templates: `/api/siswa/1234` and `/api/siswa/5678` are one endpoint to the
+//! person reading an error-rate or latency report, and to the rollups that feed it.
+//!
+//! Clients log the raw request path (seed 002's FastAPI middleware logs `request.url.path`),
+//! so a report grouped by raw path has one row per student, order or token, and the rollups
+//! keep one row per distinct path per minute. [`template`] replaces the path segments that
+//! identify a record with `{id}`; the stored event keeps its raw `endpoint`.
+//!
+//! A segment is an identifier when it is
+//! - made of digits and the separators `- _ . : ,` with at least one digit (`1234`,
+//!   `2025-06-19`, `14:30:52`);
+//! - a hexadecimal string of 12 characters or more with at least one digit, dashes allowed
+//!   (UUIDs, hashes, object ids);
+//! - a token of 20 characters or more (letters, digits and `- _ . ~ = + %`) with at least
+//!   one digit (seed-style event ids such as `AUTH-001-20250619-143052-7f3a`, opaque
+//!   tokens).
+//!
+//! Words, versions (`v2`), file names (`export.csv`) and short codes (`AUTH-001`) stay.
+
+use std::borrow::Cow;
+
+/// What an identifier segment becomes.
+pub const ID_PLACEHOLDER: &str = "{id}";
+
+/// The template of a request path: identifier segments become `{id}`, and the query
+/// string and fragment are dropped. Borrows when nothing changes.
+pub fn template(path: &str) -> Cow<'_, str> {
+    let bare = path.find(['?', '#']).map_or(path, |end| &path[..end]);
+    if !bare.split('/').any(is_identifier) {
+        return Cow::Borrowed(bare);
+    }
+    let mut out = String::with_capacity(bare.len());
+    for (i, segment) in bare.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_identifier(segment) {
+            ID_PLACEHOLDER
+        } else {
+            segment
+        });
+    }
+    Cow::Owned(out)
+}
+
+/// An event name with each path in it templated: `GET /api/siswa/1234` becomes
+/// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`). Words that do
+/// not start with `/` stay as they are.
+pub fn template_name(name: &str) -> Cow<'_, str> {
+    if !name
+        .split(' ')
+        .any(|word| word.starts_with('/') && template(word) != word)
+    {
+        return Cow::Borrowed(name);
+    }
+    let words: Vec<Cow<'_, str>> = name
+        .split(' ')
+        .map(|word| {
+            if word.starts_with('/') {
+                template(word)
+            } else {
+                Cow::Borrowed(word)
+            }
+        })
+        .collect();
+    Cow::Owned(words.join(" "))
+}
+
+/// Whether a path segment names a record rather than a resource (see the module docs).
+fn is_identifier(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    if !bytes.iter().any(u8::is_ascii_digit) {
+        return false;
+    }
+    let numeric = bytes
+        .iter()
+        .all(|b| b.is_ascii_digit() || b"-_.:,".contains(b));
+    let hex = bytes.len() >= 12 && bytes.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-');
+    let token = bytes.len() >= 20
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~=+%".contains(b));
+    numeric || hex || token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn record_ids_become_placeholders() {
+        for (raw, want) in [
+            ("/api/siswa/1234", "/api/siswa/{id}"),
+            ("/api/siswa/1234/nilai/7", "/api/siswa/{id}/nilai/{id}"),
+            ("/api/reports/2025-06-19", "/api/reports/{id}"),
+            (
+                "/api/prediksi/3f2b8c1e-9d4a-4e7b-8f21-0c5d6e7f8a9b/result",
+                "/api/prediksi/{id}/result",
+            ),
+            ("/api/files/5f8d0d55b54764421b7156c3", "/api/files/{id}"),
+            (
+                "/api/events/AUTH-001-20250619-143052-7f3a",
+                "/api/events/{id}",
+            ),
+            ("/api/siswa/1234?page=2", "/api/siswa/{id}"),
+            ("/api/siswa?q=budi#top", "/api/siswa"),
+        ] {
+            assert_eq!(template(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn resource_names_stay() {
+        for path in [
+            "/",
+            "",
+            "/api/auth/login",
+            "/api/v2/siswa",
+            "/api/siswa/export.csv",
+            "/api/catalog/AUTH-001",
+            "/api/2fa/verify",
+            "/api/prediksi/individual",
+            "/api/administration/accessibility",
+            "/api/added-facade-cafe",
+            "/static/app.min.js",
+        ] {
+            assert!(
+                matches!(template(path), Cow::Borrowed(p) if p == path),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_template_their_paths_only() {
+        assert_eq!(template_name("GET /api/siswa/1234"), "GET /api/siswa/{id}");
+        assert_eq!(template_name("User Login 2"), "User Login 2");
+        assert!(matches!(
+            template_name("POST /api/auth/login"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn templating_is_idempotent(path in "(/[a-z0-9A-F._:-]{0,40}){0,6}(\\?[a-z=&0-9]{0,10})?") {
+            let once = template(&path).into_owned();
+            prop_assert_eq!(template(&once), once.as_str());
+        }
+
+        #[test]
+        fn only_identifier_segments_change(path in "(/[a-z0-9._-]{0,30}){1,6}") {
+            let out = template(&path);
+            let before: Vec<&str> = path.split('/').collect();
+            let after: Vec<&str> = out.split('/').collect();
+            prop_assert_eq!(before.len(), after.len());
+            for (b, a) in before.iter().zip(&after) {
+                prop_assert!(a == b || (*a == ID_PLACEHOLDER && is_identifier(b)), "{} -> {}", b, a);
+                prop_assert!(!(a == b && !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())));
+            }
+        }
+    }
+}
