@@ -150,7 +150,7 @@ window_report!(
     "/api/events/analytics/endpoints",
     EndpointsReport,
     1,
-    "Error rate by endpoint (seed 002): endpoints with more than 10 requests in the window (default the last hour), highest error rate first."
+    "Error rate by endpoint (seed 002): endpoint templates (`/api/siswa/{id}`: record ids in paths become `{id}`) with more than 10 requests in the window (default the last hour), highest error rate first."
 );
 window_report!(
     security,
@@ -171,7 +171,7 @@ window_report!(
     "/api/events/analytics/performance",
     PerformanceReport,
     1,
-    "System performance (seed 002): per event name, mean and max processing time and count, over the last hour by default."
+    "System performance (seed 002): per event name (paths in it templated like endpoints), mean and max processing time and count, over the last hour by default."
 );
 
 /// Recent critical events (seed 002): how many in the window, and the newest of them.

@@ -117,7 +117,7 @@ pub struct EndpointsReport {
 /// One endpoint of [`EndpointsReport`].
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EndpointRow {
-    /// Endpoint.
+    /// Endpoint template: record ids in the path are `{id}` (`eventlog_core::route`).
     pub endpoint: String,
     /// Requests.
     pub total_requests: i64,
@@ -179,7 +179,7 @@ pub struct PerformanceReport {
 /// One event name of [`PerformanceReport`].
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PerformanceRow {
-    /// Event name.
+    /// Event name, paths in it templated (`GET /api/siswa/{id}`).
     pub event_name: String,
     /// Mean processing time (ms).
     pub avg_response_time: f64,
