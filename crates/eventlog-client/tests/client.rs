@@ -426,3 +426,42 @@ fn check_quarantines_damage_and_keeps_intact_records() {
         "a second check finds it clean"
     );
 }
+
+/// A database that exists but is not migrated (or is being migrated) holds events back:
+/// writing between two migrations could collide with what the next one adds.
+#[tokio::test]
+async fn a_store_not_yet_migrated_is_unavailable_until_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/events.db", dir.path().display());
+    let store = eventlog_store::open(&url).await.unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let logger = EventLogger::start(config(spool.path()), StoreSink::connect_lazily(&url)).unwrap();
+    for i in 0..5 {
+        logger.log(Event::from_code("AUTH-001").user(i.to_string(), Some("budi"), None));
+    }
+    logger.flush().await;
+    let stats = logger.stats();
+    assert_eq!((stats.delivered, stats.spooled), (0, 5), "{stats:?}");
+    let error = stats.last_error.unwrap();
+    assert!(
+        error.contains("not ready") && error.contains("eventlog migrate"),
+        "{error}"
+    );
+
+    store.migrate().await.unwrap();
+    let migrated = TestStore {
+        store,
+        pg_database: None,
+        _dir: dir,
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while count(&migrated, "client-test").await < 5 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            logger.flush().await;
+        }
+    })
+    .await
+    .expect("the spool drains once the database is migrated");
+    logger.shutdown().await;
+    assert_eq!(count(&migrated, "client-test").await, 5);
+}

@@ -62,14 +62,29 @@ impl StoreSink {
         }
     }
 
+    /// The store, connected (and its schema checked) at the first delivery. A database
+    /// that exists but is not fully migrated yet (`eventlog migrate` still running, or not
+    /// run) is unavailable like an unreachable one: writing between two migrations could
+    /// collide with what the next one adds, so events wait in the spool instead.
     async fn store(&self) -> Result<&Arc<dyn Store>, SinkError> {
         self.store
             .get_or_try_init(|| async {
                 let url = self.url.as_deref().unwrap_or_default();
-                eventlog_store::open(url).await
+                let store = eventlog_store::open(url)
+                    .await
+                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+                let report = store
+                    .check_schema()
+                    .await
+                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+                if !report.pending.is_empty() || !report.drift.is_empty() {
+                    return Err(SinkError::Unavailable(format!(
+                        "the event database is not ready: {report}"
+                    )));
+                }
+                Ok(store)
             })
             .await
-            .map_err(|e| SinkError::Unavailable(e.to_string()))
     }
 }
 
