@@ -47,12 +47,10 @@ pub fn template(path: &str) -> Cow<'_, str> {
 /// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`). Words that do
 /// not start with `/` stay as they are.
 pub fn template_name(name: &str) -> Cow<'_, str> {
-    if !name
-        .split(' ')
-        .any(|word| word.starts_with('/') && template(word) != word)
-    {
+    if !name.contains('/') {
         return Cow::Borrowed(name);
     }
+    // Each path is templated once; the name is rebuilt only if one of them changed.
     let words: Vec<Cow<'_, str>> = name
         .split(' ')
         .map(|word| {
@@ -63,6 +61,9 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
             }
         })
         .collect();
+    if words.iter().zip(name.split(' ')).all(|(t, w)| t == w) {
+        return Cow::Borrowed(name);
+    }
     Cow::Owned(words.join(" "))
 }
 

@@ -109,8 +109,8 @@ fn cell_from_row(row: &PgRow) -> Result<RollupCell, StoreError> {
 }
 
 /// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
-/// the rollup rows of every range of `q`, with the columns its measures need.
-fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery) {
+/// the rollup rows of every range of `q`, with only `columns` (what the outer query reads).
+fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery, columns: &str) {
     qb.push("(");
     for (i, range) in q.ranges.iter().enumerate() {
         if i > 0 {
@@ -118,7 +118,7 @@ fn push_ranges(qb: &mut QueryBuilder<'_, Postgres>, q: &RollupQuery) {
         }
         qb.push(format!(
             "SELECT {} FROM {} WHERE dimension = ANY(",
-            q.measures.columns(),
+            columns,
             range.grain.table()
         ));
         qb.push_bind(q.dimensions.clone())
@@ -147,7 +147,7 @@ impl PgStore {
             "SELECT dimension, value, {bucket} AS b, {} FROM ",
             q.measures.select_list(true)
         ));
-        push_ranges(&mut qb, q);
+        push_ranges(&mut qb, q, q.measures.columns());
         qb.push(" s GROUP BY dimension, value, b");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
@@ -169,7 +169,7 @@ impl PgStore {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT count(*) FROM (SELECT DISTINCT dimension, value FROM ",
         );
-        push_ranges(&mut qb, q);
+        push_ranges(&mut qb, q, "dimension, value");
         // Every rollup row counts at least one event (rows are only ever added by
         // upserts of folded events), so no `events > 0` filter: without it PostgreSQL can
         // answer from the primary key alone (an index-only scan).

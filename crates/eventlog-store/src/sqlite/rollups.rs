@@ -71,8 +71,8 @@ fn cell_from_row(row: &SqliteRow) -> Result<RollupCell, StoreError> {
 }
 
 /// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
-/// the rollup rows of every range of `q`, with the columns its measures need.
-fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery) {
+/// the rollup rows of every range of `q`, with only `columns` (what the outer query reads).
+fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery, columns: &str) {
     qb.push("(");
     for (i, range) in q.ranges.iter().enumerate() {
         if i > 0 {
@@ -80,7 +80,7 @@ fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery) {
         }
         qb.push(format!(
             "SELECT {} FROM {} WHERE dimension IN (",
-            q.measures.columns(),
+            columns,
             range.grain.table()
         ));
         let mut sep = qb.separated(", ");
@@ -108,7 +108,7 @@ impl SqliteStore {
             "SELECT dimension, value, {bucket} AS b, {} FROM ",
             q.measures.select_list(false)
         ));
-        push_ranges(&mut qb, q);
+        push_ranges(&mut qb, q, q.measures.columns());
         // Sorting for GROUP BY is most of the cost over many rows: with one dimension,
         // grouping by value alone is a third cheaper (SQLite allows the bare column).
         qb.push(match (q.per_bucket, q.dimensions.len()) {
@@ -144,7 +144,7 @@ impl SqliteStore {
         });
         // Every rollup row counts at least one event (rows are only ever added by upserts
         // of folded events), so the primary key alone answers this.
-        push_ranges(&mut qb, q);
+        push_ranges(&mut qb, q, "dimension, value");
         if q.dimensions.len() > 1 {
             qb.push(")");
         }
