@@ -310,6 +310,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { check } => {
+            // A check changes nothing, so it does not create the database it was asked about.
+            if let Some(path) = eventlog_store::sqlite_path(&database) {
+                if check && !path.is_empty() && !std::path::Path::new(path).exists() {
+                    bail!("there is no database at {path}; `eventlog migrate` creates it");
+                }
+            }
             let store = open_store(&database).await?;
             if !check {
                 let applied = store.migrate().await?;

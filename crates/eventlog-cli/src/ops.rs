@@ -16,6 +16,7 @@ use eventlog_server::integrity::{load_or_create_signing_key, Integrity};
 use eventlog_server::retention::{restore, Retention};
 use eventlog_server::{load_catalog, ServerConfig};
 use eventlog_store::{RecentQuery, Store};
+use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 fn bar(template: &str) -> ProgressBar {
@@ -248,11 +249,18 @@ impl ExportArgs {
                 ),
             }
         }
+        let since = time_arg("--since", self.since.as_deref())?;
+        let until = time_arg("--until", self.until.as_deref())?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                bail!("--since must be before --until");
+            }
+        }
         Ok(RecentQuery {
             limit: EXPORT_PAGE,
             cursor: None,
-            since: time_arg("--since", self.since.as_deref())?,
-            until: time_arg("--until", self.until.as_deref())?,
+            since,
+            until,
             category: upper(&self.category),
             event_type: self.event_type.clone(),
             event_code: self.event_code.clone(),
@@ -271,13 +279,14 @@ impl ExportArgs {
     }
 }
 
-/// `eventlog export`: keyset pages written as they are read, so memory stays at one page.
+/// `eventlog export`: chunks of one snapshot written as they are read, so memory stays at
+/// two chunks.
 pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<()> {
     let format = match args.format {
         FormatArg::Jsonl => ExportFormat::Jsonl,
         FormatArg::Csv => ExportFormat::Csv,
     };
-    let mut query = args.query()?;
+    let query = args.query()?;
     let file = std::fs::File::create(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -287,23 +296,17 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
     );
     let mut buf = format.header();
     let mut count = 0u64;
-    loop {
-        let page = store.recent(&query).await?;
-        format.encode(&page.events, &mut buf);
+    let mut chunks = store.stream_recent(&query);
+    while let Some(events) = chunks.try_next().await? {
+        format.encode(&events, &mut buf);
         out.write_all(&buf)
             .with_context(|| format!("cannot write {}", args.output.display()))?;
         buf.clear();
-        count += page.events.len() as u64;
+        count += events.len() as u64;
         bar.set_position(count);
-        match page
-            .next_cursor
-            .as_deref()
-            .and_then(eventlog_store::Cursor::decode)
-        {
-            Some(next) => query.cursor = Some(next),
-            None => break,
-        }
     }
+    out.write_all(&buf)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     out.flush()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     bar.finish_and_clear();

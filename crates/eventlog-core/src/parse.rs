@@ -88,6 +88,21 @@ fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
 
 /// Parses one event from a JSON document.
 pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+    if first_byte(bytes) == Some(b'[') {
+        return Err(FieldError::whole(
+            "invalid_type",
+            "an event must be a JSON object; POST a list of events to /api/events/batch",
+        ));
+    }
+    parse_item(bytes)
+}
+
+fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// One event, alone or as an item of a batch.
+fn parse_item(bytes: &[u8]) -> Result<RawEvent, FieldError> {
     // Fast path: plain serde_json. Only a failed parse pays for path tracking, to name
     // the field at fault.
     if let Ok(event) = serde_json::from_slice::<RawEvent>(bytes) {
@@ -127,7 +142,7 @@ pub fn parse_batch(
     format: BatchFormat,
     max_item_bytes: usize,
 ) -> Result<ParsedBatch, FieldError> {
-    let parse_item = |raw: &[u8]| {
+    let item = |raw: &[u8]| {
         if raw.len() > max_item_bytes {
             return Err(FieldError::whole(
                 "too_large",
@@ -137,13 +152,19 @@ pub fn parse_batch(
                 ),
             ));
         }
-        parse_event(raw)
+        parse_item(raw)
     };
     match format {
         BatchFormat::JsonObject => {
             let body: BatchBody<'_> = serde_json::from_slice(bytes).map_err(|e| {
                 let mut err = json_error(&e);
-                if e.is_data() {
+                if let Some(name) = unknown_field(&err.message) {
+                    err.field = Some(name.to_owned());
+                    err.message =
+                        format!("unknown field `{name}`; a batch is {{\"events\": [event, ...]}} and nothing else");
+                } else if first_byte(bytes) == Some(b'[') {
+                    err.message = "a batch is {\"events\": [event, ...]}, not a bare list (or NDJSON with Content-Type: application/x-ndjson)".to_owned();
+                } else if e.is_data() {
                     err.message = format!(
                         "{}; a batch is {{\"events\": [event, ...]}} (or NDJSON with Content-Type: application/x-ndjson)",
                         err.message
@@ -154,16 +175,21 @@ pub fn parse_batch(
             Ok(body
                 .events
                 .iter()
-                .map(|raw| parse_item(raw.get().as_bytes()))
+                .map(|raw| item(raw.get().as_bytes()))
                 .collect())
         }
         BatchFormat::Ndjson => Ok(bytes
             .split(|b| *b == b'\n')
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
             .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(parse_item)
+            .map(item)
             .collect()),
     }
+}
+
+/// The name in serde's "unknown field `name`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
 }
 
 /// Message of a serde_json error without its "at line L column C" suffix.
@@ -196,8 +222,7 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
         return json_error(inner);
     }
     let message = bare_message(inner);
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or_default().to_owned();
+    if let Some(name) = unknown_field(&message).map(str::to_owned) {
         return FieldError::new(
             "unknown_field",
             name.clone(),
@@ -228,6 +253,31 @@ mod tests {
         let e = parse_event(br#"{"user_id": 15, "event_status": "FAILED"}"#).unwrap();
         assert_eq!(e.user_id.as_deref(), Some("15"));
         assert_eq!(e.status.as_deref(), Some("FAILED"));
+    }
+
+    #[test]
+    fn a_list_is_pointed_at_the_batch_endpoint() {
+        let err = parse_event(br#" [{"event_category": "AUTH", "event_type": "X"}]"#).unwrap_err();
+        assert_eq!(err.code, "invalid_type");
+        assert!(err.message.contains("/api/events/batch"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_batch_names_its_own_unknown_field_and_refuses_a_bare_list() {
+        let err = parse_batch(
+            br#"{"events": [], "source": "x"}"#,
+            BatchFormat::JsonObject,
+            1024,
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("source"), "{}", err.message);
+        let err = parse_batch(
+            br#"[{"event_code": "AUTH-001"}]"#,
+            BatchFormat::JsonObject,
+            1024,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("not a bare list"), "{}", err.message);
     }
 
     #[test]

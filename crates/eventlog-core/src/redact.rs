@@ -5,7 +5,8 @@
 //!
 //! A key is sensitive when, lower-cased and stripped of `-` and `_`, it equals or ends with
 //! one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are masked,
-//! while `token_expiry` is not).
+//! while `token_expiry` is not), or contains one of [`SECRET_WORDS`] anywhere
+//! (`password_confirmation`, `aws_secret_access_key`, `credentials`).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -16,26 +17,44 @@ use serde_json::Value;
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
 
-/// Key endings treated as secret (seed 001's list plus the usual credentials).
+/// Key endings treated as secret (seed 001's list plus the usual credentials, card codes
+/// and the session cookies of common web frameworks).
 pub const SENSITIVE_KEYS: &[&str] = &[
-    "password",
-    "passwd",
+    "pass",
     "pwd",
-    "secret",
     "token",
-    "apikey",
     "authorization",
     "cookie",
     "ssn",
     "creditcard",
     "cardnumber",
     "cvv",
+    "cvv2",
+    "cvc",
     "pin",
-    "privatekey",
     "phone",
     "phonenumber",
     "email",
     "otp",
+    "jwt",
+    "bearer",
+    "signature",
+    "session",
+    "sessid",
+    "sid",
+];
+
+/// Words that make a key secret wherever they appear in it (`password1`, `passwordConfirm`,
+/// `secret_key`, `aws_secret_access_key`, `credentials`).
+pub const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "credential",
+    "apikey",
+    "privatekey",
+    "accesskey",
 ];
 
 static PAIR: LazyLock<Regex> = LazyLock::new(|| {
@@ -53,8 +72,21 @@ static BEARER: LazyLock<Regex> = LazyLock::new(|| {
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*").expect("valid regex")
 });
-static CARD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(?:\d[ \-]?){12,18}\d\b").expect("valid regex"));
+static CARD: LazyLock<Regex> = LazyLock::new(|| {
+    // A card number as people write it: 15 to 19 digits in one run (starting 2-6, as the
+    // card networks' numbers do), or groups of four (4-4-4-4, 4-4-4-4-3) or 4-6-5 (Amex)
+    // split by single spaces or hyphens; not inside a longer word, id or number
+    // (`AUTH-002-20261124-023716-1d87` holds no card).
+    Regex::new(
+        r"(?P<pre>^|[^\w\-])(?P<card>[2-6]\d{14,18}|\d{4}(?:[ \-]\d{4}){3}(?:[ \-]\d{3})?|\d{4}[ \-]\d{6}[ \-]\d{5})(?P<post>$|[^\w\-])",
+    )
+    .expect("valid regex")
+});
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    // scheme://user:password@host: the password of a URL's user part.
+    Regex::new(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)(?P<password>[^@\s/]+)@")
+        .expect("valid regex")
+});
 
 /// Masks secrets; built once with the configured extra keys.
 #[derive(Debug, Clone, Default)]
@@ -116,6 +148,15 @@ fn ends_with_normalised(key: &str, suffix: &str) -> bool {
     })
 }
 
+/// Whether `key`, ignoring ASCII case, `-` and `_`, contains `word` (already normalised).
+fn contains_normalised(key: &str, word: &str) -> bool {
+    if key.contains(['_', '-']) {
+        contains_ignore_case(&normalise(key), word)
+    } else {
+        contains_ignore_case(key, word)
+    }
+}
+
 /// Whether `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     haystack
@@ -160,6 +201,7 @@ impl Redactor {
     pub fn is_sensitive_key(&self, key: &str) -> bool {
         SENSITIVE_KEYS.iter().any(|s| ends_with_normalised(key, s))
             || self.extra_keys.iter().any(|s| ends_with_normalised(key, s))
+            || SECRET_WORDS.iter().any(|w| contains_normalised(key, w))
     }
 
     /// Masks secrets in `value` in place, at any depth.
@@ -237,10 +279,13 @@ impl Redactor {
         if out.contains("eyJ") {
             out = replace(out, &JWT, |_| MASK.to_owned());
         }
-        if out.bytes().filter(u8::is_ascii_digit).count() >= 13 {
+        if out.contains("://") && out.contains('@') {
+            out = replace(out, &URL_PASSWORD, |c| format!("{}{MASK}@", &c["head"]));
+        }
+        if out.bytes().filter(u8::is_ascii_digit).count() >= 15 {
             out = replace(out, &CARD, |c| {
-                if luhn(&c[0]) {
-                    MASK.to_owned()
+                if luhn(&c["card"]) {
+                    format!("{}{MASK}{}", &c["pre"], &c["post"])
                 } else {
                     c[0].to_owned()
                 }
@@ -354,6 +399,51 @@ mod tests {
             r.redact_text("order 1234567890123 placed"),
             "order 1234567890123 placed",
             "not a Luhn number"
+        );
+        assert_eq!(
+            r.redact_text("paid with 4111-1111-1111-1111, 378282246310005 and 3782 822463 10005."),
+            "paid with [REDACTED], [REDACTED] and [REDACTED]."
+        );
+        assert_eq!(
+            r.redact_text("db postgres://app:s3cr3t@db.internal:5432/x, ok"),
+            "db postgres://app:[REDACTED]@db.internal:5432/x, ok"
+        );
+    }
+
+    #[test]
+    fn ids_timestamps_and_phone_numbers_are_not_cards() {
+        let r = Redactor::default();
+        // Luhn-valid digit runs inside an event id, an epoch in milliseconds, a phone number.
+        for text in [
+            "AUTH-002-20261124-023716-1d870d97c1c8",
+            "trigger AUTH-001-20250619-143052-0000000000000001",
+            "at 1732412345678",
+            "call +62 812 3456 7890",
+        ] {
+            assert_eq!(r.redact_text(text), text);
+        }
+    }
+
+    #[test]
+    fn secret_words_mask_wherever_they_appear_in_a_key() {
+        let r = Redactor::default();
+        let mut v = json!({
+            "password_confirmation": "x", "passwordConfirm": "x", "password1": "x",
+            "passphrase": "x", "secret_key": "x", "secretKey": "x",
+            "aws_secret_access_key": "x", "credentials": "x", "jwt": "x", "cvc": "x",
+            "cvv2": "x", "laravel_session": "x", "PHPSESSID": "x", "connect.sid": "x",
+            "pass": "x", "signature": "x",
+            "passenger_count": 2, "session_timeout": 30, "token_expiry": "2025-06-19"
+        });
+        r.redact_value(&mut v);
+        for (key, value) in v.as_object().unwrap() {
+            let kept =
+                ["passenger_count", "session_timeout", "token_expiry"].contains(&key.as_str());
+            assert_eq!(value == MASK, !kept, "{key}: {value}");
+        }
+        assert_eq!(
+            r.redact_text("name=a&password_confirmation=X&pass=Y"),
+            "name=a&password_confirmation=[REDACTED]&pass=[REDACTED]"
         );
         assert!(matches!(r.redact_text("nothing to see"), Cow::Borrowed(_)));
     }

@@ -57,6 +57,10 @@ pub const BUILT_IN_STATUSES: &[&str] = &[
     "PARTIAL",
 ];
 
+/// The longest `processing_time_ms` accepted (7 days). A bound keeps one absurd value (say
+/// 1e308) from turning every latency sum and mean it joins into infinity.
+const MAX_PROCESSING_TIME_MS: f64 = 7.0 * 24.0 * 3_600_000.0;
+
 const HTTP_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
@@ -194,7 +198,16 @@ impl Validator {
                 ));
             }
         }
-        let explicit_code = text(&mut errors, "event_code", raw.event_code);
+        // Catalog codes match ignoring case (`auth-002` is AUTH-002); custom codes are kept
+        // as sent.
+        let explicit_code = text(&mut errors, "event_code", raw.event_code).map(|c| {
+            let upper = c.to_ascii_uppercase();
+            if self.catalog.get(&c).is_none() && self.catalog.get(&upper).is_some() {
+                upper
+            } else {
+                c
+            }
+        });
         let code = explicit_code.clone().or_else(|| {
             supplied_id
                 .as_deref()
@@ -243,11 +256,13 @@ impl Validator {
             }
             (None, Some(e)) => Some(e.category.clone()),
             (None, None) => {
-                errors.push(FieldError::new(
-                    "missing_field",
-                    "event_category",
-                    "is required (or name a catalog event_code)",
-                ));
+                let why = match &explicit_code {
+                    Some(c) => format!(
+                        "is required: event_code `{c}` is not in the catalog, so it gives no category"
+                    ),
+                    None => "is required (or name a catalog event_code)".to_owned(),
+                };
+                errors.push(FieldError::new("missing_field", "event_category", why));
                 None
             }
         };
@@ -293,11 +308,11 @@ impl Validator {
             }
         }
         if let Some(ms) = raw.processing_time_ms {
-            if !ms.is_finite() || ms < 0.0 {
+            if !(0.0..=MAX_PROCESSING_TIME_MS).contains(&ms) {
                 errors.push(FieldError::new(
                     "invalid_value",
                     "processing_time_ms",
-                    "must be a non-negative number of milliseconds",
+                    "must be a number of milliseconds from 0 to 604800000 (7 days)",
                 ));
             }
         }
@@ -484,7 +499,7 @@ impl Validator {
         }
         if let Some(i) = tags
             .iter()
-            .position(|t| t.is_empty() || t.chars().count() > 64)
+            .position(|t| t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control))
         {
             errors.push(FieldError::new(
                 "invalid_value",
@@ -566,6 +581,7 @@ impl Validator {
         ]
         .into_iter()
         .flatten()
+        .chain(r.tags.iter_mut())
         {
             if let std::borrow::Cow::Owned(masked) = self.redactor.redact_text(text) {
                 *text = masked;

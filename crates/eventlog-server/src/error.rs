@@ -118,7 +118,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::CONFLICT,
             "conflict",
-            format!("event_id `{event_id}` is already stored with different content; nothing was stored"),
+            format!("event_id `{event_id}` is already used, by a stored event or an earlier one in this batch, with different content; nothing was stored"),
         )
         .field("event_id");
         e.body.index = index;

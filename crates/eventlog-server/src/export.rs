@@ -2,8 +2,8 @@
 //! event per line, the same JSON as the API returns) and CSV (a header row, then one row
 //! per event; JSON fields as JSON text, quoted by the `csv` crate).
 //!
-//! Both callers read keyset pages of [`eventlog_store::Store::recent`] and encode each page
-//! as it arrives, so memory stays at one page whatever the size of the export.
+//! Both callers read the chunks of [`eventlog_store::Store::stream_recent`] and encode each
+//! as it arrives, so memory stays at two chunks whatever the size of the export.
 
 use std::str::FromStr;
 
@@ -11,7 +11,7 @@ use eventlog_core::StoredEvent;
 use eventlog_store::RecentQuery;
 use serde_json::{json, Value};
 
-/// Events read per page when exporting.
+/// Events read per chunk when exporting.
 pub const EXPORT_PAGE: u32 = 1_000;
 
 /// An export format.

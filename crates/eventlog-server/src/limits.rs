@@ -337,6 +337,33 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     }
 }
 
+/// Refuses a request whose path or query string carries a NUL character (`%00`), naming
+/// the parameter: no stored text can contain one, and PostgreSQL answers a comparison with
+/// one by an encoding error, so the request could only fail later, and less clearly.
+pub(crate) async fn refuse_nul(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if let Some(query) = uri.query() {
+        let bad = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'));
+        if let Some((name, _)) = bad {
+            return ApiError::bad_request(
+                "invalid_query",
+                "contains a NUL character (%00), which no stored text can hold",
+            )
+            .field(name.replace('\0', ""))
+            .into_response();
+        }
+    }
+    if percent_encoding::percent_decode_str(uri.path()).any(|b| b == 0) {
+        return ApiError::bad_request(
+            "invalid_path",
+            "the path contains a NUL character (%00), which no stored text can hold",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Reads the whole body within `[limits] body_timeout_secs` (408 for a client that sends
 /// too slowly, 413 beyond `limit` bytes) and hands the request on with it buffered.
 pub(crate) async fn buffer_body(

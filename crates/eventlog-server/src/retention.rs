@@ -699,6 +699,7 @@ pub struct RestoreReport {
 
 /// The manifest entry of the archive `file` (the `manifest.json` beside it).
 pub fn manifest_entry(file: &Path) -> Result<ArchiveEntry, RetentionError> {
+    std::fs::metadata(file).map_err(io_err(file))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let manifest_path = dir.join(MANIFEST);
     let text = std::fs::read(&manifest_path).map_err(io_err(&manifest_path))?;

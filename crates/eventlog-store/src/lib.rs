@@ -33,7 +33,7 @@ pub use error::StoreError;
 pub use integrity::{ChainHead, ChainRow, Checkpoint, PrunedLeaf, Pruning};
 pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
-pub use query::{Cursor, Page, RecentQuery, UserActivity};
+pub use query::{Cursor, EventChunks, Page, RecentQuery, UserActivity};
 pub use retention::{CategoryMatch, ExpiredEvent, ExpiredGroup, Expiry, ExpiryRule};
 pub use schema::SchemaReport;
 pub use security::SecuritySummary;
@@ -73,6 +73,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Newest events first, filtered, one keyset page at a time.
     async fn recent(&self, query: &RecentQuery) -> Result<Page, StoreError>;
+
+    /// Every event matching `query`, newest first, from its cursor on, in chunks of
+    /// `query.limit` events: one statement over one snapshot, read ahead of the consumer by
+    /// at most two chunks, so an export of any size holds two chunks in memory and plans its
+    /// query once. Dropping the stream stops the read.
+    fn stream_recent(&self, query: &RecentQuery) -> EventChunks;
 
     /// What one user did since `since`.
     async fn user_activity(
@@ -206,10 +212,12 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if
 /// missing) or `postgres://...`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+    if let Some(path) = sqlite_path(url) {
+        if path.trim().is_empty() {
+            return Err(StoreError::Config(format!(
+                "`{url}` names no file: use sqlite://PATH, e.g. sqlite://eventlog-data/eventlog.db"
+            )));
+        }
         Ok(Arc::new(SqliteStore::open(path).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::open(url).await?))
@@ -219,6 +227,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
             redact_url(url)
         )))
     }
+}
+
+/// The file of a `sqlite://PATH` (or `sqlite:PATH`) URL; `None` for other URLs.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
 }
 
 /// A database URL with any password replaced by `***`, for messages and logs.

@@ -25,13 +25,14 @@ use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
-    finish_page, push_text_filters, Count, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, EventChunks, Page, RecentQuery,
+    UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
-use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome};
+use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome, StoredContent};
 use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -181,6 +182,41 @@ fn row_to_event(row: &PgRow) -> Result<(StoredEvent, i64), StoreError> {
     event_from_row(row, cols)
 }
 
+/// `recent`'s query without its limit (the filters, the cursor, newest first), after `prefix`.
+fn select_recent(
+    prefix: &str,
+    q: &RecentQuery,
+) -> Result<QueryBuilder<'static, Postgres>, StoreError> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "{prefix}SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"
+    ));
+    push_text_filters(&mut qb, q);
+    if let Some(ip) = q.ip_address {
+        qb.push(" AND ip_address = CAST(")
+            .push_bind(ip.to_string())
+            .push(" AS inet)");
+    }
+    if let Some(since) = q.since {
+        qb.push(" AND \"timestamp\" >= ").push_bind(since);
+    }
+    if let Some(until) = q.until {
+        qb.push(" AND \"timestamp\" < ").push_bind(until);
+    }
+    if let Some(c) = q.cursor {
+        let ts = Utc
+            .timestamp_micros(c.ts_micros)
+            .single()
+            .ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
+        qb.push(" AND (\"timestamp\", seq) < (")
+            .push_bind(ts)
+            .push(", ")
+            .push_bind(c.seq)
+            .push(")");
+    }
+    qb.push(" ORDER BY \"timestamp\" DESC, seq DESC");
+    Ok(qb)
+}
+
 fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
@@ -305,15 +341,20 @@ impl Store for PgStore {
         let check: Vec<&str> = ids_to_check(requests);
         let mut known = HashMap::new();
         if !check.is_empty() {
-            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                "SELECT event_id, content_hash FROM events WHERE event_id = ANY($1)",
+            let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+                "SELECT event_id, content_hash, record_hash, tenant_id FROM events \
+                 WHERE event_id = ANY($1)",
             )
             .bind(&check)
             .fetch_all(&mut *tx)
             .await?;
-            for (id, hash) in rows {
-                let hash = decode_stored_hash(hash)?;
-                known.insert(id, hash);
+            for (id, sent, record, tenant) in rows {
+                let content = StoredContent {
+                    sent: decode_stored_hash(sent)?,
+                    record: opt_hash32(record),
+                    tenant,
+                };
+                known.insert(id, content);
             }
         }
         let (outcomes, inserts) = plan(requests, known);
@@ -378,40 +419,49 @@ impl Store for PgStore {
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
-        let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {SELECT_COLUMNS} FROM events WHERE TRUE"
-        ));
-        push_text_filters(&mut qb, q);
-        if let Some(ip) = q.ip_address {
-            qb.push(" AND ip_address = CAST(")
-                .push_bind(ip.to_string())
-                .push(" AS inet)");
-        }
-        if let Some(since) = q.since {
-            qb.push(" AND \"timestamp\" >= ").push_bind(since);
-        }
-        if let Some(until) = q.until {
-            qb.push(" AND \"timestamp\" < ").push_bind(until);
-        }
-        if let Some(c) = q.cursor {
-            let ts = Utc
-                .timestamp_micros(c.ts_micros)
-                .single()
-                .ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
-            qb.push(" AND (\"timestamp\", seq) < (")
-                .push_bind(ts)
-                .push(", ")
-                .push_bind(c.seq)
-                .push(")");
-        }
-        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(q.limit) + 1);
+        let mut qb = select_recent("", q)?;
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await?;
         let rows = rows
             .iter()
             .map(row_to_event)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(rows, q.limit))
+    }
+
+    fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
+        let pool = self.pool.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            // A cursor, not a plain SELECT: planned once, for a fast start (PostgreSQL's
+            // cursor_tuple_fraction), so it walks the timestamp index instead of sorting the
+            // whole range first, and each FETCH reads the next chunk of one snapshot.
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET TRANSACTION READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            select_recent("DECLARE export_events NO SCROLL CURSOR FOR ", &q)?
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
+            let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
+            loop {
+                let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let events = rows
+                    .iter()
+                    .map(|r| row_to_event(r).map(|(e, _)| e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if chunks.send(Ok(events)).await.is_err() {
+                    break;
+                }
+            }
+            tx.rollback().await?;
+            Ok(())
+        })
     }
 
     async fn user_activity(

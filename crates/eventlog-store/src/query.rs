@@ -2,10 +2,39 @@
 
 use std::collections::BTreeMap;
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use eventlog_core::{EventRecord, StoredEvent};
+use futures::stream::BoxStream;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
+
+use crate::StoreError;
+
+/// Chunks of events read by [`crate::Store::stream_recent`]; an error ends the stream.
+pub type EventChunks = BoxStream<'static, Result<Vec<StoredEvent>, StoreError>>;
+
+/// Where a chunk producer sends its chunks; a failed send means the consumer is gone.
+pub(crate) type ChunkSender = mpsc::Sender<Result<Vec<StoredEvent>, StoreError>>;
+
+/// Runs `produce` on its own task and streams what it sends. The read runs ahead of the
+/// consumer by the channel's two chunks, so decoding overlaps encoding on another core.
+pub(crate) fn spawn_chunks<F, Fut>(produce: F) -> EventChunks
+where
+    F: FnOnce(ChunkSender) -> Fut,
+    Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel(2);
+    let producing = produce(tx.clone());
+    tokio::spawn(async move {
+        if let Err(e) = producing.await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
 
 /// Position after the last event of a page: `(timestamp, seq)` of that event. Keyset
 /// pagination on this pair is stable under concurrent inserts: no event appears twice and

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
+use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -27,14 +28,16 @@ use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
-    finish_page, push_text_filters, Count, Cursor, Page, RecentQuery, UserActivity,
-    USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, Page, RecentQuery,
+    UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, BackendColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
-use crate::write::{decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome};
+use crate::write::{
+    decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome, StoredContent,
+};
 use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -175,6 +178,27 @@ async fn checkpoint_loop(pool: SqlitePool, alive: Weak<()>) {
 /// `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
 /// cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the start
 /// of the range on every page.
+/// `recent`'s query without its limit: the filters, the cursor, newest first.
+fn select_recent(q: &RecentQuery) -> QueryBuilder<'static, Sqlite> {
+    let mut qb =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
+    push_text_filters(&mut qb, q);
+    if let Some(ip) = q.ip_address {
+        qb.push(" AND ip_address = ").push_bind(ip.to_string());
+    }
+    if let Some(since) = q.since {
+        qb.push(" AND timestamp >= ").push_bind(micros(since));
+    }
+    if let Some(until) = q.until {
+        qb.push(" AND timestamp < ").push_bind(micros(until));
+    }
+    if let Some(c) = q.cursor {
+        push_before(&mut qb, c);
+    }
+    qb.push(" ORDER BY timestamp DESC, seq DESC");
+    qb
+}
+
 fn push_before(qb: &mut QueryBuilder<'_, Sqlite>, c: Cursor) {
     qb.push(" AND (timestamp, seq) < (")
         .push_bind(c.ts_micros)
@@ -331,7 +355,7 @@ impl Store for SqliteStore {
         let mut known = HashMap::new();
         for chunk in ids_to_check(requests).chunks(900) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT event_id, content_hash FROM events WHERE event_id IN (",
+                "SELECT event_id, content_hash, record_hash, tenant_id FROM events WHERE event_id IN (",
             );
             let mut sep = qb.separated(", ");
             for id in chunk {
@@ -339,9 +363,12 @@ impl Store for SqliteStore {
             }
             sep.push_unseparated(")");
             for row in qb.build().fetch_all(&mut *tx).await? {
-                let hash: Vec<u8> = row.try_get(1)?;
-                let hash = decode_stored_hash(hash)?;
-                known.insert(row.try_get(0)?, hash);
+                let content = StoredContent {
+                    sent: decode_stored_hash(row.try_get(1)?)?,
+                    record: opt_hash32(row.try_get(2)?),
+                    tenant: row.try_get(3)?,
+                };
+                known.insert(row.try_get(0)?, content);
             }
         }
         let (outcomes, inserts) = plan(requests, known);
@@ -455,29 +482,42 @@ impl Store for SqliteStore {
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
-        push_text_filters(&mut qb, q);
-        if let Some(ip) = q.ip_address {
-            qb.push(" AND ip_address = ").push_bind(ip.to_string());
-        }
-        if let Some(since) = q.since {
-            qb.push(" AND timestamp >= ").push_bind(micros(since));
-        }
-        if let Some(until) = q.until {
-            qb.push(" AND timestamp < ").push_bind(micros(until));
-        }
-        if let Some(c) = q.cursor {
-            push_before(&mut qb, c);
-        }
-        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(q.limit) + 1);
+        let mut qb = select_recent(q);
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await?;
         let rows = rows
             .iter()
             .map(row_to_event)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(rows, q.limit))
+    }
+
+    fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
+        let reader = self.reader.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            // One statement reads one snapshot (SQLite holds the read transaction until the
+            // statement ends), walking the timestamp index newest first.
+            let mut qb = select_recent(&q);
+            let mut rows = qb.build().fetch(&reader);
+            let size = q.limit.max(1) as usize;
+            let mut chunk = Vec::with_capacity(size);
+            while let Some(row) = rows.try_next().await? {
+                chunk.push(row_to_event(&row)?.0);
+                if chunk.len() == size
+                    && chunks
+                        .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(size))))
+                        .await
+                        .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = chunks.send(Ok(chunk)).await;
+            }
+            Ok(())
+        })
     }
 
     async fn user_activity(

@@ -2,11 +2,16 @@
 //!
 //! Both backends look up the client-supplied ids of a group in one query, then call
 //! [`plan`] to decide, request by request, what is new, what is a repeat (same id, same
-//! content hash: answered as a duplicate, not stored again) and which requests conflict
-//! (same id, different content: the whole request is refused, nothing of it stored).
+//! content: answered as a duplicate, not stored again) and which requests conflict (same
+//! id, different content: the whole request is refused, nothing of it stored).
+//!
+//! "Same content" is either hash: of what the client sent (a retry of the same request),
+//! or of the stored record with every default filled in (an exported event sent back,
+//! which spells out the defaults its original left to the catalog).
 
 use std::collections::HashMap;
 
+use eventlog_core::integrity::{record_hash, Hash};
 use eventlog_core::ValidatedEvent;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -50,6 +55,31 @@ pub fn stored_hash(event: &ValidatedEvent) -> StoredHash {
     h
 }
 
+/// What identifies the content stored under an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContent {
+    /// The stored part of the content hash of what the client sent.
+    pub sent: StoredHash,
+    /// The record hash of the tamper-evident chain (`None` for events stored before it).
+    pub record: Option<Hash>,
+    /// The tenant the event was stored under. What a client sent does not hold the tenant
+    /// its key binds it to, so the same body from another tenant's key is not a repeat.
+    pub tenant: Option<String>,
+}
+
+impl StoredContent {
+    fn matches(&self, event: &ValidatedEvent) -> bool {
+        (self.sent == stored_hash(event) && self.tenant == event.record().tenant_id)
+            || self.record == Some(record_hash(event.record()))
+    }
+}
+
+/// Whether two events of one group carry the same content (see the module doc).
+fn same_content(a: &ValidatedEvent, b: &ValidatedEvent) -> bool {
+    (stored_hash(a) == stored_hash(b) && a.record().tenant_id == b.record().tenant_id)
+        || record_hash(a.record()) == record_hash(b.record())
+}
+
 /// Decodes a stored hash read back from the database.
 pub(crate) fn decode_stored_hash(bytes: Vec<u8>) -> Result<StoredHash, crate::StoreError> {
     bytes
@@ -68,33 +98,40 @@ pub fn ids_to_check(requests: &[Vec<ValidatedEvent>]) -> Vec<&str> {
         .collect()
 }
 
-/// Decides each request's fate given the stored hashes of already-used ids. Returns the
+/// Decides each request's fate given the stored content of already-used ids. Returns the
 /// outcomes and, per request, the indexes of events to insert.
 pub fn plan(
     requests: &[Vec<ValidatedEvent>],
-    mut known: HashMap<String, StoredHash>,
+    stored: HashMap<String, StoredContent>,
 ) -> (Vec<RequestOutcome>, Vec<Vec<usize>>) {
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut inserts = Vec::with_capacity(requests.len());
+    // Supplied ids claimed by the group's earlier (committed) requests.
+    let mut earlier: HashMap<&str, &ValidatedEvent> = HashMap::new();
     for events in requests {
-        let mut added: Vec<(String, StoredHash)> = Vec::new();
+        let mut added: Vec<&ValidatedEvent> = Vec::new();
         let mut to_insert = Vec::with_capacity(events.len());
         let mut flags = Vec::with_capacity(events.len());
         let mut conflict = None;
         for (i, event) in events.iter().enumerate() {
-            let id = &event.record().event_id;
-            let seen = known
+            let id = event.record().event_id.as_str();
+            let claimed = earlier
                 .get(id)
-                .or_else(|| added.iter().find(|(a, _)| a == id).map(|(_, h)| h));
-            match seen {
-                Some(hash) if *hash == stored_hash(event) => flags.push(true),
-                Some(_) => {
-                    conflict = Some((i, id.clone()));
+                .copied()
+                .or_else(|| added.iter().copied().find(|a| a.record().event_id == id));
+            let same = match claimed {
+                Some(other) => Some(same_content(other, event)),
+                None => stored.get(id).map(|c| c.matches(event)),
+            };
+            match same {
+                Some(true) => flags.push(true),
+                Some(false) => {
+                    conflict = Some((i, id.to_owned()));
                     break;
                 }
                 None => {
                     if event.id_supplied() {
-                        added.push((id.clone(), stored_hash(event)));
+                        added.push(event);
                     }
                     to_insert.push(i);
                     flags.push(false);
@@ -107,7 +144,7 @@ pub fn plan(
                 inserts.push(Vec::new());
             }
             None => {
-                known.extend(added);
+                earlier.extend(added.into_iter().map(|e| (e.record().event_id.as_str(), e)));
                 let duplicates = flags.iter().filter(|d| **d).count();
                 outcomes.push(RequestOutcome::Written(WriteSummary {
                     accepted: to_insert.len(),
@@ -171,12 +208,81 @@ mod tests {
     }
 
     #[test]
+    fn an_event_sent_back_with_its_defaults_spelled_out_is_a_duplicate() {
+        let original = event(
+            r#"{"event_id":"E-1","event_code":"AUTH-002","username":"guru01","timestamp":"2026-01-01T00:00:00Z"}"#,
+        );
+        let exported = serde_json::to_string(original.record()).unwrap();
+        let sent_back = event(&exported);
+        assert_ne!(
+            stored_hash(&sent_back),
+            stored_hash(&original),
+            "the bodies differ"
+        );
+        let changed = event(&exported.replace("guru01", "guru02"));
+        let stored = StoredContent {
+            sent: stored_hash(&original),
+            record: Some(record_hash(original.record())),
+            tenant: None,
+        };
+        let known = HashMap::from([("E-1".to_owned(), stored)]);
+        let (outcomes, inserts) = plan(&[vec![sent_back.clone()], vec![changed]], known);
+        assert!(
+            matches!(&outcomes[0], RequestOutcome::Written(s) if s.duplicates == 1 && s.accepted == 0),
+            "{outcomes:?}"
+        );
+        assert!(inserts[0].is_empty());
+        assert!(matches!(
+            outcomes[1],
+            RequestOutcome::Conflict { index: 0, .. }
+        ));
+        // The same within one group: the original first, then its export.
+        let (outcomes, inserts) = plan(&[vec![original, sent_back]], HashMap::new());
+        assert!(
+            matches!(&outcomes[0], RequestOutcome::Written(s) if s.duplicates == 1 && s.accepted == 1),
+            "{outcomes:?}"
+        );
+        assert_eq!(inserts[0], [0]);
+    }
+
+    #[test]
+    fn the_same_body_under_another_tenant_is_no_repeat() {
+        let sent =
+            r#"{"event_id":"T-1","event_code":"AUTH-001","timestamp":"2026-01-01T00:00:00Z"}"#;
+        let under = |tenant: &str| {
+            let mut e = event(sent);
+            assert!(e.bind_tenant(tenant));
+            e
+        };
+        let (acme, beta) = (under("acme"), under("beta"));
+        let stored = StoredContent {
+            sent: stored_hash(&acme),
+            record: Some(record_hash(acme.record())),
+            tenant: Some("acme".to_owned()),
+        };
+        let known = HashMap::from([("T-1".to_owned(), stored)]);
+        let (outcomes, _) = plan(&[vec![acme], vec![beta]], known);
+        assert!(matches!(&outcomes[0], RequestOutcome::Written(s) if s.duplicates == 1));
+        assert!(matches!(
+            outcomes[1],
+            RequestOutcome::Conflict { index: 0, .. }
+        ));
+    }
+
+    #[test]
     fn a_refused_request_does_not_claim_its_ids() {
         let x = event(r#"{"event_id":"X","event_code":"AUTH-001"}"#);
         let y1 = event(r#"{"event_id":"Y","event_code":"AUTH-001"}"#);
         let x_other = event(r#"{"event_id":"X","event_code":"AUTH-003"}"#);
         let mut known = HashMap::new();
-        known.insert("X".to_owned(), stored_hash(&x_other));
+        known.insert(
+            "X".to_owned(),
+            StoredContent {
+                sent: stored_hash(&x_other),
+                record: Some(record_hash(x_other.record())),
+                tenant: None,
+            },
+        );
         // Request 0 conflicts on X, so its Y is not stored; request 1 may store Y.
         let (outcomes, inserts) = plan(&[vec![y1.clone(), x], vec![y1]], known);
         assert!(matches!(

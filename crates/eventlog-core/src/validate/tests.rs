@@ -98,6 +98,21 @@ fn catalog_code_supplies_defaults() {
     assert_eq!(e.record().severity, Severity::Info);
     let errors = check(r#"{"event_code":"AUTH-005","event_category":"DATA"}"#).unwrap_err();
     assert_eq!(fields(&errors), ["event_category"]);
+    // Catalog codes match ignoring case; an unknown code says why it gives no category.
+    let lower = check(r#"{"event_code":"auth-002","username":"guru01"}"#).unwrap();
+    assert_eq!(lower.record().event_code.as_deref(), Some("AUTH-002"));
+    assert_eq!(lower.record().event_category, "AUTH");
+    let errors = check(r#"{"event_code":"auth-999"}"#).unwrap_err();
+    let category = errors
+        .iter()
+        .find(|e| e.field.as_deref() == Some("event_category"));
+    assert!(
+        category
+            .unwrap()
+            .message
+            .contains("`auth-999` is not in the catalog"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -157,6 +172,30 @@ fn every_problem_is_reported_with_its_field() {
     ];
     want.sort_unstable();
     assert_eq!(got, want, "{errors:#?}");
+}
+
+#[test]
+fn tags_refuse_control_characters() {
+    for tag in [r"\u0000", r"a\u0001", r"\n", r"\u001b[31m", r"\u007f"] {
+        let json = format!(r#"{{"event_code":"AUTH-001","tags":["ok","{tag}"]}}"#);
+        let errors = check(&json).unwrap_err();
+        assert_eq!(fields(&errors), ["tags[1]"], "{tag}: {errors:?}");
+    }
+}
+
+#[test]
+fn processing_time_is_bounded_so_latency_sums_stay_finite() {
+    let ok = r#"{"event_category":"SYSTEM","event_type":"X","processing_time_ms":604800000}"#;
+    assert_eq!(
+        check(ok).unwrap().record().processing_time_ms,
+        Some(604_800_000.0)
+    );
+    for bad in ["1.7e308", "604800000.5", "-0.5"] {
+        let json =
+            format!(r#"{{"event_category":"SYSTEM","event_type":"X","processing_time_ms":{bad}}}"#);
+        let errors = check(&json).unwrap_err();
+        assert_eq!(fields(&errors), ["processing_time_ms"], "{bad}: {errors:?}");
+    }
 }
 
 #[test]

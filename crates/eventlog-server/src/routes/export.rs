@@ -1,11 +1,12 @@
 //! `GET /api/events/export`: every event matching the filters of `recent`, streamed as
-//! NDJSON or CSV in constant memory (one keyset page at a time), and audited.
+//! NDJSON or CSV in constant memory (one chunk at a time, read from one snapshot), and audited.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
-use eventlog_store::RecentQuery;
+use eventlog_store::EventChunks;
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -54,8 +55,8 @@ impl Drop for ExportAudit {
     }
 }
 
-struct Cursoring {
-    query: RecentQuery,
+struct Exporting {
+    chunks: EventChunks,
     header: Option<Vec<u8>>,
     done: bool,
     audit: ExportAudit,
@@ -65,7 +66,7 @@ struct Cursoring {
 #[utoipa::path(
     get, path = "/api/events/export", tag = "query", params(FormatParam, RecentParams),
     responses(
-        (status = 200, description = "The events: NDJSON (one event per line, as `recent` returns them) or CSV with a header row. `limit` is the page size read at a time (default 1000); `cursor` starts after a position.", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "The events: NDJSON (one event per line, as `recent` returns them) or CSV with a header row. One read of one snapshot, newest first. `limit` is the chunk size read at a time (default 1000); `cursor` starts after a position.", content_type = "application/x-ndjson", body = String),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
     ),
     security(("api_key" = []))
@@ -101,8 +102,8 @@ pub(crate) async fn export(
         count: 0,
         completed: false,
     };
-    let start = Cursoring {
-        query,
+    let start = Exporting {
+        chunks: state.store.stream_recent(&query),
         header: Some(format.header()),
         done: false,
         audit,
@@ -112,30 +113,26 @@ pub(crate) async fn export(
             return None;
         }
         let mut out = s.header.take().unwrap_or_default();
-        match s.audit.state.store.recent(&s.query).await {
-            Ok(page) => {
-                format.encode(&page.events, &mut out);
-                s.audit.count += page.events.len() as u64;
-                match page
-                    .next_cursor
-                    .as_deref()
-                    .and_then(eventlog_store::Cursor::decode)
-                {
-                    Some(next) => s.query.cursor = Some(next),
-                    None => {
-                        s.done = true;
-                        s.audit.completed = true;
-                    }
-                }
-                Some((Ok::<_, std::io::Error>(Bytes::from(out)), s))
+        match s.chunks.next().await {
+            Some(Ok(events)) => {
+                format.encode(&events, &mut out);
+                s.audit.count += events.len() as u64;
             }
-            Err(e) => {
+            None => {
+                s.done = true;
+                s.audit.completed = true;
+                if out.is_empty() {
+                    return None;
+                }
+            }
+            Some(Err(e)) => {
                 // The status line is sent; a broken stream is the only way left to tell.
                 tracing::error!(error = %e, "export stopped: the store failed");
                 s.done = true;
-                Some((Err(std::io::Error::other(e.to_string())), s))
+                return Some((Err(std::io::Error::other(e.to_string())), s));
             }
         }
+        Some((Ok::<_, std::io::Error>(Bytes::from(out)), s))
     });
     let name = format!("events.{}", format.as_str());
     Ok((

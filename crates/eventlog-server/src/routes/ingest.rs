@@ -262,7 +262,9 @@ async fn accept_batch(
         } else {
             "invalid_batch"
         };
-        ApiError::bad_request(code, e.message).field("events")
+        // The body's own field at fault (`{"events": [...], "source": 1}` names `source`).
+        let field = e.field.unwrap_or_else(|| "events".to_owned());
+        ApiError::bad_request(code, e.message).field(field)
     })?;
     let total = items.len();
     if total == 0 {

@@ -115,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         ))
         // The dashboard's pages have their own guard (rbac::DASHBOARD_MATRIX).
         .merge(crate::dashboard::router(state.clone()))
+        .layer(axum::middleware::from_fn(crate::limits::refuse_nul))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(crate::browser::cors(state.browser_origins.clone()))
         .with_state(state)

@@ -99,8 +99,8 @@ pub(super) fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 impl RecentParams {
-    /// The query of an export: `limit` is the page size read at a time (default
-    /// [`crate::export::EXPORT_PAGE`]), every page is streamed.
+    /// The query of an export: `limit` is the chunk size read at a time (default
+    /// [`crate::export::EXPORT_PAGE`]).
     pub(super) fn into_export_query(mut self, caller: &Caller) -> Result<RecentQuery, ApiError> {
         if non_empty(self.limit.clone()).is_none() {
             self.limit = Some(crate::export::EXPORT_PAGE.to_string());
@@ -158,11 +158,22 @@ impl RecentParams {
                 })
             })
             .transpose()?;
+        let since = time_param("since", self.since)?;
+        let until = time_param("until", self.until)?;
+        if let (Some(since), Some(until)) = (since, until) {
+            if since >= until {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "`since` must be before `until`",
+                )
+                .field("since"));
+            }
+        }
         Ok(RecentQuery {
             limit,
             cursor,
-            since: time_param("since", self.since)?,
-            until: time_param("until", self.until)?,
+            since,
+            until,
             category: list(self.category, true),
             event_type: list(self.event_type, false),
             event_code: list(self.event_code, false),

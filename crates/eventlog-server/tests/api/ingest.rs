@@ -213,6 +213,68 @@ async fn tenant_bound_keys_write_and_read_only_their_tenant(s: &TestServer) {
     );
     let (_, activity) = send(s.get("/api/events/user-activity/15", &acme_reader)).await;
     assert_eq!(activity["total_events"], 1);
+
+    // A repeat is a repeat within its tenant only: the same body from another tenant's key
+    // is refused (the id is taken), never silently answered as already stored.
+    let globex = s
+        .key("globex-ingest", KeyRole::Ingest, Some("globex"))
+        .await;
+    let body = event(json!({"event_id": "t-1"}));
+    assert_eq!(send(s.post("/api/events", &acme).json(&body)).await.0, 200);
+    let (status, answer) = send(s.post("/api/events", &globex).json(&body)).await;
+    assert_eq!(status, 409, "{answer}");
+    // The stored event, which spells out the tenant the key bound, is the same event.
+    let (status, answer) = send(s.post("/api/events", &acme).json(&stored)).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+}
+
+async fn exported_events_sent_back_are_duplicates(s: &TestServer) {
+    // Catalog defaults, a generated timestamp and masked secrets: the export spells out
+    // what the original left to eventlog.
+    let originals = vec![
+        json!({"event_id": "rt-1", "event_code": "AUTH-002", "username": "guru01"}),
+        json!({"event_id": "rt-2", "event_code": "DATA-001", "user_id": 12,
+               "request_data": {"password": "hunter2", "nis": "1"}}),
+        json!({"event_id": "rt-3", "event_category": "system", "event_type": "X",
+               "http_status": 503, "tags": ["a"]}),
+    ];
+    assert_eq!(s.post_batch(&originals).await.0, 201);
+    let resp = s
+        .get("/api/events/export?format=jsonl", &s.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let exported = resp.text().await.unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    let (status, body) = send(
+        s.post("/api/events/batch", &s.admin_key)
+            .header("content-type", "application/x-ndjson")
+            .body(exported.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(3)),
+        "{body}"
+    );
+    // A changed field under the same id is still a conflict.
+    let changed = exported
+        .lines()
+        .find(|l| l.contains("guru01"))
+        .unwrap()
+        .replace("guru01", "guru02");
+    let (status, body) = send(
+        s.post("/api/events/batch", &s.admin_key)
+            .header("content-type", "application/x-ndjson")
+            .body(changed),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
 }
 
 async fn secrets_are_masked_before_storage(s: &TestServer) {
@@ -246,6 +308,7 @@ crate::store_tests!(
     ndjson_batches,
     concurrent_writers_lose_and_duplicate_nothing,
     tenant_bound_keys_write_and_read_only_their_tenant,
+    exported_events_sent_back_are_duplicates,
 );
 
 /// With its database unreachable the server answers 503 + Retry-After (never 500), health

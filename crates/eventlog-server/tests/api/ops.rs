@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{event, send, TestServer};
 
-/// 2,500 events (more than two export pages), known severities and tenants. System events
+/// 2,500 events (more than two export chunks), known severities and tenants. System events
 /// without a user: 2,500 logins of one user in four minutes would (rightly) make the stream
 /// detectors derive SEC events after commit, at a moment the test does not control.
 async fn load_known_events(s: &TestServer) -> Vec<Value> {
@@ -82,6 +82,26 @@ async fn export_streams_every_matching_event_as_jsonl_and_csv(s: &TestServer) {
     want = (0..2_500)
         .rev()
         .filter(|i| i % 10 == 0)
+        .map(|i| format!("x-{i:05}"))
+        .collect();
+    assert_eq!(jsonl_ids(&body), want);
+
+    // `cursor` starts the export after a page of `recent`: the rest, in order, once each.
+    let (_, page) = s
+        .get_json("/api/events/recent?tenant_id=acme&limit=100")
+        .await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (status, _, body) = export_text(
+        s,
+        &s.admin_key,
+        &format!("tenant_id=acme&cursor={cursor}&limit=33"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    want = (0..2_500)
+        .rev()
+        .filter(|i| i % 2 == 0)
+        .skip(100)
         .map(|i| format!("x-{i:05}"))
         .collect();
     assert_eq!(jsonl_ids(&body), want);

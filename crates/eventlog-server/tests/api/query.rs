@@ -160,9 +160,15 @@ async fn bad_query_parameters_are_named(s: &TestServer) {
         ("limit=ten", "limit"),
         ("cursor=garbage", "cursor"),
         ("since=yesterday", "since"),
+        (
+            "since=2026-11-25T00:00:00Z&until=2026-11-24T00:00:00Z",
+            "since",
+        ),
         ("severity=LOUD", "severity"),
         ("ip_address=1.2.3", "ip_address"),
         ("catgory=AUTH", "catgory"),
+        ("username=a%00b", "username"),
+        ("category=AUTH&tenant_id=%00", "tenant_id"),
     ] {
         let (status, body) = s.get_json(&format!("/api/events/recent?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
@@ -170,6 +176,20 @@ async fn bad_query_parameters_are_named(s: &TestServer) {
     }
     let (status, body) = s.get_json("/api/events/user-activity/1?days=0").await;
     assert_eq!((status, &body["error"]["field"]), (400, &json!("days")));
+    // A NUL character is refused before any store sees it (PostgreSQL cannot compare it).
+    for path in [
+        "/api/events/a%00b",
+        "/api/events/user-activity/a%00b",
+        "/api/events/analytics/summary?tenant_id=a%00b",
+        "/api/events/export?username=%00",
+    ] {
+        let (status, body) = s.get_json(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{path}: {body}"
+        );
+    }
 }
 
 crate::store_tests!(
