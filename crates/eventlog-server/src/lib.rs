@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod integrity;
 pub mod jwt;
 pub mod limits;
+mod listen;
 pub mod live;
 pub mod metrics;
 pub mod rbac;

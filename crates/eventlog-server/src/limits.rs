@@ -68,6 +68,13 @@ pub struct LimitsConfig {
     pub body_timeout_secs: u64,
     /// Largest total size of the request's header names and values, in bytes (431 beyond).
     pub max_header_bytes: usize,
+    /// Longest time a connection may take to send a complete request head, in seconds,
+    /// from when it opens or finished its previous request; it is closed after.
+    pub header_timeout_secs: u64,
+    /// Most connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (trusted proxies excepted).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for LimitsConfig {
@@ -84,6 +91,9 @@ impl Default for LimitsConfig {
             request_timeout_secs: 60,
             body_timeout_secs: 30,
             max_header_bytes: 32 * 1024,
+            header_timeout_secs: 10,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
         }
     }
 }

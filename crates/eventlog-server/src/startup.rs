@@ -278,13 +278,9 @@ impl Application {
             shutdown.await;
             live.close();
         };
+        let limits = self.state.rate_limits.config().clone();
         let router = app(self.state);
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = crate::listen::serve(self.listener, router, &limits, shutdown).await;
         // The router is gone; once the alert evaluator and detection let go of their queue
         // handles too, the writer drains and ends.
         if let Some((task, stop)) = self.alerts {

@@ -156,6 +156,89 @@ async fn oversized_headers_get_431_json() {
     assert_eq!(s.get_json("/api/events/recent").await.0, 200);
 }
 
+/// Reads until the server closes the connection; how long that took.
+async fn time_until_closed(stream: &mut tokio::net::TcpStream) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the server closes the connection");
+        if matches!(read, Ok(0) | Err(_)) {
+            return started.elapsed();
+        }
+    }
+}
+
+/// A slowloris (a request head that never ends) and a connection that sends nothing are
+/// both closed after `header_timeout_secs`; the server answers others all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_complete_request_head_are_closed() {
+    let mut config = ServerConfig::default();
+    config.limits.header_timeout_secs = 1;
+    let s = TestServer::sqlite_with(config).await;
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/events/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(s.get_json("/api/events/health").await.0, 200);
+    let (slow_closed, silent_closed) =
+        tokio::join!(time_until_closed(&mut slow), time_until_closed(&mut silent));
+    for took in [slow_closed, silent_closed] {
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+    assert_eq!(s.get_json("/api/events/health").await.0, 200);
+}
+
+/// A connection from 127.0.0.2 (loopback too), so the test client's own pooled
+/// connections from 127.0.0.1 do not count against the address under test.
+async fn connect_from_second_loopback(addr: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// One address may hold `max_connections_per_ip` connections; the next is closed at once,
+/// a slot frees when one of them closes, and other addresses are served all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let mut config = ServerConfig::default();
+    config.limits.max_connections_per_ip = 3;
+    let s = TestServer::sqlite_with(config).await;
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from_second_loopback(&addr).await);
+    }
+    let mut extra = connect_from_second_loopback(&addr).await;
+    assert!(time_until_closed(&mut extra).await < std::time::Duration::from_secs(2));
+    assert_eq!(
+        s.get_json("/api/events/health").await.0,
+        200,
+        "127.0.0.1 is served"
+    );
+    held.pop();
+    // The server notices the close when it next reads; retry briefly.
+    let mut status = 0;
+    for _ in 0..50 {
+        let mut probe = connect_from_second_loopback(&addr).await;
+        probe
+            .write_all(b"GET /api/events/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = probe.read_to_end(&mut answer).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            status = 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "a freed slot is usable again");
+}
+
 /// A client that announces a body and then stalls gets a 408 JSON answer instead of holding
 /// the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
