@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 use crate::AppState;
 
+/// The `source` of eventlog's own audit events; clients may not claim it.
+pub const AUDIT_SOURCE: &str = "eventlog";
+
 /// A security-relevant action on eventlog itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
@@ -59,7 +62,7 @@ pub fn admin_event(
         "event_code": code,
         "action": verb,
         "username": actor,
-        "source": "eventlog",
+        "source": AUDIT_SOURCE,
         "resource_type": "EVENTLOG",
         "resource_id": resource,
         "metadata": details,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use eventlog_core::detect::derive::{alert_event, finding_event};
-use eventlog_core::detect::stateful::{StreamConfig, StreamDetectors, DERIVED_SOURCE};
+use eventlog_core::detect::stateful::{StreamConfig, StreamDetectors};
 use eventlog_core::detect::{Body, Detector, RequestView};
 use eventlog_core::redact::Redactor;
 use eventlog_core::{parse_event, EventRecord, ValidatedEvent, Validator};
@@ -185,9 +185,8 @@ impl DetectionTask {
 
     /// The events one stored event gives rise to.
     fn derive(&mut self, record: &EventRecord) -> Vec<Value> {
-        if record.source.as_deref() == Some(DERIVED_SOURCE) {
-            return Vec::new();
-        }
+        // Derived events never get here: the writer leaves them out of the feed (by how
+        // they were queued, not by a `source` a client could claim).
         let mut out: Vec<Value> = self
             .detectors
             .observe(record)

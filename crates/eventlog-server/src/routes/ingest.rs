@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use chrono::Utc;
+use eventlog_core::detect::stateful::DERIVED_SOURCE;
 use eventlog_core::parse::BatchFormat;
-use eventlog_core::{parse_batch, parse_event, FieldError, ValidatedEvent};
+use eventlog_core::{parse_batch, parse_event, FieldError, RawEvent, ValidatedEvent};
 use eventlog_store::{RequestOutcome, WriteSummary};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::audit::AUDIT_SOURCE;
 use crate::auth::Caller;
 use crate::browser::BrowserContext;
 use crate::error::ErrorResponse;
@@ -107,6 +109,22 @@ pub(crate) async fn commit(
     }
 }
 
+/// A `source` only eventlog itself writes (its audit trail, the events detection derives):
+/// a client claiming one could pass its events off as eventlog's own.
+fn reserved_source(raw: &RawEvent) -> Option<FieldError> {
+    let source = raw.source.as_deref()?.trim();
+    [AUDIT_SOURCE, DERIVED_SOURCE]
+        .iter()
+        .any(|r| source.eq_ignore_ascii_case(r))
+        .then(|| {
+            FieldError::new(
+                "reserved_value",
+                "source",
+                format!("`{source}` is reserved for the events eventlog writes itself"),
+            )
+        })
+}
+
 fn bind_tenant(
     caller: &Caller,
     event: &mut ValidatedEvent,
@@ -185,6 +203,9 @@ async fn accept_event(
     let mut raw_event = parse_event(&bytes).map_err(|e| parse_problem(e, None))?;
     if let Some(browser) = &browser {
         browser.apply(&mut raw_event);
+    }
+    if let Some(reserved) = reserved_source(&raw_event) {
+        return Err(ApiError::invalid(vec![(None, reserved)], 1));
     }
     let mut event = state
         .validator
@@ -291,7 +312,10 @@ async fn accept_batch(
             if let Some(browser) = &browser {
                 browser.apply(&mut raw);
             }
-            state.validator.validate(raw, now)
+            match reserved_source(&raw) {
+                Some(reserved) => Err(vec![reserved]),
+                None => state.validator.validate(raw, now),
+            }
         }) {
             Ok(mut event) => {
                 bind_tenant(&caller, &mut event, Some(index))?;

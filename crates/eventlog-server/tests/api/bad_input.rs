@@ -210,6 +210,22 @@ fn corpus() -> Vec<Case> {
             Some("events"),
         ),
         (
+            "eventlog's own source claimed by a client",
+            "/api/events",
+            "application/json",
+            br#"{"event_code":"DATA-001","source":"eventlog-detect","endpoint":"/x?id=1' UNION SELECT password FROM users--"}"#.to_vec(),
+            422,
+            Some("source"),
+        ),
+        (
+            "eventlog's audit source claimed in a batch",
+            "/api/events/batch",
+            "application/json",
+            br#"{"events":[{"event_code":"AUTH-001"},{"event_code":"ADMIN-001","source":"EventLog"}]}"#.to_vec(),
+            422,
+            Some("source"),
+        ),
+        (
             "batch with a misspelt events",
             "/api/events/batch",
             "application/json",

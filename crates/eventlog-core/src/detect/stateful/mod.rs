@@ -27,7 +27,9 @@ use crate::event::EventRecord;
 use bounded::BoundedMap;
 use window::Window;
 
-/// The `source` of events the detectors derive; such events are never fed back to them.
+/// The `source` of events the detectors derive. Callers must not feed such events back to
+/// the detectors (the server knows them by how they were queued); clients may not claim
+/// this source.
 pub const DERIVED_SOURCE: &str = "eventlog-detect";
 
 /// A count within a time window.
@@ -271,8 +273,8 @@ impl Anomaly {
     }
 }
 
-/// All stream detectors and their state. Feed it every stored event with
-/// [`StreamDetectors::observe`].
+/// All stream detectors and their state. Feed it every stored event (but those it derived)
+/// with [`StreamDetectors::observe`].
 #[derive(Debug)]
 pub struct StreamDetectors {
     config: StreamConfig,
@@ -329,9 +331,6 @@ impl StreamDetectors {
     /// Feeds one stored event; returns the alerts it raises (usually none).
     pub fn observe(&mut self, event: &EventRecord) -> Vec<Alert> {
         let mut alerts = Vec::new();
-        if event.source.as_deref() == Some(DERIVED_SOURCE) {
-            return alerts;
-        }
         let seen = Seen::new(event);
         if seen.failed_login() {
             self.brute_force(&seen, &mut alerts);
