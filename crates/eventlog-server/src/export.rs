@@ -127,18 +127,29 @@ pub const CSV_COLUMNS: [&str; 36] = [
     "processed_at",
 ];
 
+/// `value` made safe to open in a spreadsheet: text a client sent that starts like a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return) gets a leading `'`, so Excel or
+/// LibreOffice shows it instead of evaluating it (CSV injection).
+fn spreadsheet_safe(value: String) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
 fn csv_row(e: &StoredEvent) -> Vec<String> {
     let r = &e.record;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let text = |v: &Option<String>| spreadsheet_safe(v.clone().unwrap_or_default());
     let json_text = |v: Option<String>| v.unwrap_or_default();
     let time =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     vec![
-        r.event_id.clone(),
+        spreadsheet_safe(r.event_id.clone()),
         text(&r.event_code),
         r.event_category.clone(),
-        r.event_type.clone(),
-        r.event_name.clone(),
+        spreadsheet_safe(r.event_type.clone()),
+        spreadsheet_safe(r.event_name.clone()),
         text(&r.event_description),
         text(&r.user_id),
         text(&r.username),
@@ -157,7 +168,7 @@ fn csv_row(e: &StoredEvent) -> Vec<String> {
                 .as_ref()
                 .map(|m| Value::Object(m.clone()).to_string()),
         ),
-        r.action.clone(),
+        spreadsheet_safe(r.action.clone()),
         r.status.clone(),
         text(&r.http_method),
         text(&r.endpoint),
@@ -238,5 +249,29 @@ mod tests {
         assert_eq!(&row[5], "a, \"quoted\"\nline");
         assert_eq!(&row[31], r#"["x","y"]"#);
         assert_eq!(&row[30], r#"{"k":1}"#);
+    }
+
+    #[test]
+    fn text_that_looks_like_a_formula_is_not_one_in_a_spreadsheet() {
+        let v = Validator::new(ValidationPolicy::default(), Catalog::built_in());
+        let raw = parse_event(
+            br#"{"event_code":"AUTH-002","username":"=HYPERLINK(A1)","user_agent":"@SUM(1)","error_message":"-2+3","processing_time_ms":12.5}"#,
+        )
+        .unwrap();
+        let record = v.validate(raw, Utc::now()).unwrap().record().clone();
+        let event = StoredEvent {
+            record,
+            created_at: Utc::now(),
+            processed_at: Utc::now(),
+        };
+        let mut out = ExportFormat::Csv.header();
+        ExportFormat::Csv.encode(std::slice::from_ref(&event), &mut out);
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let row = reader.records().next().unwrap().unwrap();
+        let column = |name: &str| &row[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(column("username"), "'=HYPERLINK(A1)");
+        assert_eq!(column("user_agent"), "'@SUM(1)");
+        assert_eq!(column("error_message"), "'-2+3");
+        assert_eq!(column("processing_time_ms"), "12.5", "numbers stay numbers");
     }
 }
