@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use eventlog_core::validate::{parse_timestamp, Validator};
 use eventlog_core::Severity;
+use eventlog_core::ValidationPolicy;
 use eventlog_server::audit::{record_admin_action, AdminAction};
 use eventlog_server::export::{describe, ExportFormat, EXPORT_PAGE};
 use eventlog_server::integrity::{load_or_create_signing_key, Integrity};
@@ -151,7 +152,12 @@ pub(crate) async fn archive_restore(
     config: &ServerConfig,
     file: &Path,
 ) -> anyhow::Result<()> {
-    let validator = Validator::new(config.validation.clone(), load_catalog(config)?);
+    // Archived events are old by nature: the bound on past timestamps is for live ingest.
+    let policy = ValidationPolicy {
+        max_past_days: 0,
+        ..config.validation.clone()
+    };
+    let validator = Validator::new(policy, load_catalog(config)?);
     let bar = bar("restoring {bar:40} {pos}/{len} events ({per_sec}, {eta})");
     let report = restore(store, &validator, file, &mut |done, total| {
         bar.set_length(total);

@@ -88,6 +88,11 @@ pub struct ValidationPolicy {
     pub unknown_codes: UnknownCodePolicy,
     /// How far into the future (by eventlog's clock) a timestamp may be, in seconds.
     pub max_future_skew_secs: i64,
+    /// How far into the past a timestamp may be, in days (0: no bound). On PostgreSQL each
+    /// month of events is a partition, and every partition costs every read a little:
+    /// without a bound, one request with a timestamp per month since 1970 would create
+    /// hundreds of them.
+    pub max_past_days: u32,
     /// Deepest nesting allowed inside `metadata`, `request_data`, `response_data`, `related`.
     pub max_json_depth: usize,
     /// Most tags per event.
@@ -103,6 +108,7 @@ impl Default for ValidationPolicy {
             extra_statuses: Vec::new(),
             unknown_codes: UnknownCodePolicy::Accept,
             max_future_skew_secs: 300,
+            max_past_days: 3_660,
             max_json_depth: 16,
             max_tags: 32,
             extra_secret_keys: Vec::new(),
@@ -411,6 +417,18 @@ impl Validator {
                             "invalid_value",
                             "timestamp",
                             "is before 1970",
+                        ));
+                    } else if self.policy.max_past_days > 0
+                        && (now - ts).num_days() > i64::from(self.policy.max_past_days)
+                    {
+                        errors.push(FieldError::new(
+                            "too_old",
+                            "timestamp",
+                            format!(
+                                "is {} days in the past; at most {} are allowed (validation.max_past_days)",
+                                (now - ts).num_days(),
+                                self.policy.max_past_days
+                            ),
                         ));
                     }
                     ts

@@ -175,6 +175,28 @@ fn every_problem_is_reported_with_its_field() {
 }
 
 #[test]
+fn timestamps_older_than_the_bound_are_refused() {
+    let old = (now() - chrono::Duration::days(3_661)).to_rfc3339();
+    let json = format!(r#"{{"event_code":"AUTH-001","timestamp":"{old}"}}"#);
+    let errors = check(&json).unwrap_err();
+    assert_eq!(fields(&errors), ["timestamp"], "{errors:?}");
+    assert_eq!(errors[0].code, "too_old");
+    let within = (now() - chrono::Duration::days(3_600)).to_rfc3339();
+    assert!(check(&format!(
+        r#"{{"event_code":"AUTH-001","timestamp":"{within}"}}"#
+    ))
+    .is_ok());
+    let unbounded = ValidationPolicy {
+        max_past_days: 0,
+        ..ValidationPolicy::default()
+    };
+    let raw = parse_event(json.as_bytes()).unwrap();
+    assert!(Validator::new(unbounded, Catalog::built_in())
+        .validate(raw, now())
+        .is_ok());
+}
+
+#[test]
 fn tags_refuse_control_characters() {
     for tag in [r"\u0000", r"a\u0001", r"\n", r"\u001b[31m", r"\u007f"] {
         let json = format!(r#"{{"event_code":"AUTH-001","tags":["ok","{tag}"]}}"#);
