@@ -354,6 +354,11 @@ pub struct FillArgs {
     /// analytics are then wrong until `eventlog rollups rebuild`).
     #[arg(long)]
     no_rollups: bool,
+    /// Timestamps rise through the spread as the events are written, as they arrive from
+    /// running applications (default: each drawn anywhere in the spread, a back-fill in
+    /// random order).
+    #[arg(long)]
+    arrival_order: bool,
 }
 
 /// Runs `fill`.
@@ -389,6 +394,7 @@ pub async fn fill(args: FillArgs) -> Result<()> {
                     spread_days: args.spread_days,
                     end_days_ago: args.end_days_ago,
                     counter_start: (i << 40) | (Utc::now().timestamp() as u64 & 0xff_ffff) << 16,
+                    arrival_order: args.arrival_order.then_some(share),
                     ..Default::default()
                 },
                 share,

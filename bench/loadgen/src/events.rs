@@ -133,6 +133,11 @@ pub struct GenOptions {
     pub id_fraction: f64,
     /// First value of the id counter (so several generators never share ids).
     pub counter_start: u64,
+    /// `Some(n)`: the generator will make `n` events, and their timestamps rise through
+    /// the spread in that order (with a second of jitter), as events arrive from running
+    /// applications. `None`: each timestamp is drawn anywhere in the spread (a back-fill
+    /// in random order, the worst case for the time index).
+    pub arrival_order: Option<u64>,
 }
 
 impl Default for GenOptions {
@@ -143,6 +148,7 @@ impl Default for GenOptions {
             end_days_ago: 0,
             id_fraction: 0.5,
             counter_start: 0,
+            arrival_order: None,
         }
     }
 }
@@ -156,6 +162,8 @@ pub struct Generator {
     now: DateTime<Utc>,
     counter: u64,
     total_weight: u32,
+    /// Events generated so far.
+    made: u64,
 }
 
 impl Generator {
@@ -215,6 +223,7 @@ impl Generator {
             now: Utc::now(),
             counter,
             total_weight,
+            made: 0,
         }
     }
 
@@ -257,12 +266,17 @@ impl Generator {
         let ip = self.ips[self.rng.gen_range(0..self.ips.len())].clone();
         let ua = *self.pick(USER_AGENTS);
         let end = self.now - Duration::days(i64::from(self.opts.end_days_ago));
-        let ts = if self.opts.spread_days == 0 {
-            end
-        } else {
-            let secs = i64::from(self.opts.spread_days) * 86_400;
-            end - Duration::milliseconds(self.rng.gen_range(0..secs * 1000))
+        let span_ms = i64::from(self.opts.spread_days) * 86_400_000;
+        let ts = match self.opts.arrival_order {
+            _ if span_ms == 0 => end,
+            Some(total) => {
+                let done = self.made as f64 / total.max(1) as f64;
+                let jitter = self.rng.gen_range(0..1_000);
+                end - Duration::milliseconds(span_ms - (span_ms as f64 * done) as i64 + jitter)
+            }
+            None => end - Duration::milliseconds(self.rng.gen_range(0..span_ms)),
         };
+        self.made += 1;
         let session = format!("sess_{:016x}", self.rng.gen::<u64>());
         let correlation = format!("req-{:012x}", self.rng.gen::<u64>() >> 16);
         let student_no = self.rng.gen_range(1..1800u32);
