@@ -7,6 +7,8 @@
 #   3. `eventlog retention run`: archive + verify + partition drop (seconds, ratio to 1)
 #   4. `eventlog verify` afterwards (must say OK).
 # Usage: bench/retention.sh [EVENTS]. KEEP=1 keeps the database and the files.
+# ARRIVAL=1 fills in arrival order (timestamps rising as written, as from running apps);
+# the default is a back-fill in random time order, the worst case for reading in time order.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -33,7 +35,7 @@ END_DAYS_AGO=$(( ($(date -u +%s) - $(date -u -d "$END" +%s)) / 86400 + 1 ))
 PARTITION="events_p$(date -u -d "$MONTH" +%Y_%m)"
 echo "== filling $EVENTS events into $PARTITION ($MONTH, 26 days ending $END_DAYS_AGO days ago)" >&2
 # Without rollups: retention and export read the events table only, and the fill is ~5x faster.
-"$LOADGEN" fill --database "$URL" --events "$EVENTS" --spread-days 26 --end-days-ago "$END_DAYS_AGO" --threads 2 --no-rollups >&2
+"$LOADGEN" fill --database "$URL" --events "$EVENTS" --spread-days 26 --end-days-ago "$END_DAYS_AGO" --threads 2 --no-rollups ${ARRIVAL:+--arrival-order} >&2
 
 cat >"$WORK/eventlog.toml" <<TOML
 [integrity]
