@@ -51,6 +51,9 @@ impl HttpSink {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
+            // The server closes a connection idle for its header timeout (10 s by default);
+            // letting idle connections go first means a batch never races that close.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
         Ok(Self {
