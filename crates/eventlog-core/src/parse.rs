@@ -229,8 +229,13 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
             format!("unknown field `{name}`; put extra data in `metadata`"),
         );
     }
-    if message.starts_with("duplicate field") {
-        return FieldError::whole("duplicate_field", message);
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        let name = rest.split('`').next().unwrap_or_default().to_owned();
+        return FieldError::new(
+            "duplicate_field",
+            name.clone(),
+            format!("`{name}` appears twice; send each field once"),
+        );
     }
     let path = e.path().to_string();
     if path == "." || path.is_empty() {
@@ -278,6 +283,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("not a bare list"), "{}", err.message);
+    }
+
+    #[test]
+    fn names_a_field_sent_twice() {
+        let err =
+            parse_event(br#"{"event_type": "X", "username": "a", "username": "b"}"#).unwrap_err();
+        assert_eq!(err.code, "duplicate_field");
+        assert_eq!(err.field.as_deref(), Some("username"), "{}", err.message);
     }
 
     #[test]

@@ -226,6 +226,14 @@ fn corpus() -> Vec<Case> {
             Some("source"),
         ),
         (
+            "a field sent twice",
+            "/api/events",
+            "application/json",
+            br#"{"event_code":"AUTH-001","username":"a","username":"b"}"#.to_vec(),
+            422,
+            Some("username"),
+        ),
+        (
             "batch with a misspelt events",
             "/api/events/batch",
             "application/json",
