@@ -149,12 +149,14 @@ fn ends_with_normalised(key: &str, suffix: &str) -> bool {
 }
 
 /// Whether `key`, ignoring ASCII case, `-` and `_`, contains `word` (already normalised).
+/// Allocation-free, like [`ends_with_normalised`]: it runs for every key of every payload.
 fn contains_normalised(key: &str, word: &str) -> bool {
-    if key.contains(['_', '-']) {
-        contains_ignore_case(&normalise(key), word)
-    } else {
-        contains_ignore_case(key, word)
-    }
+    let key = key.as_bytes();
+    (0..key.len()).any(|start| {
+        let mut rest = key[start..].iter().filter(|b| **b != b'_' && **b != b'-');
+        word.bytes()
+            .all(|w| rest.next().is_some_and(|k| k.to_ascii_lowercase() == w))
+    })
 }
 
 /// Whether `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.

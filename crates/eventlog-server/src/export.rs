@@ -226,13 +226,10 @@ mod tests {
     use eventlog_core::validate::Validator;
     use eventlog_core::{parse_event, Catalog, ValidationPolicy};
 
-    #[test]
-    fn csv_rows_match_the_header_and_quote_what_needs_quoting() {
+    /// The CSV export (header and one row) of the event `json` sends.
+    fn csv_of(json: &[u8]) -> Vec<u8> {
         let v = Validator::new(ValidationPolicy::default(), Catalog::built_in());
-        let raw = parse_event(
-            br#"{"event_code":"DATA-002","event_description":"a, \"quoted\"\nline","tags":["x","y"],"metadata":{"k":1}}"#,
-        )
-        .unwrap();
+        let raw = parse_event(json).unwrap();
         let record = v.validate(raw, Utc::now()).unwrap().record().clone();
         let event = StoredEvent {
             record,
@@ -241,6 +238,14 @@ mod tests {
         };
         let mut out = ExportFormat::Csv.header();
         ExportFormat::Csv.encode(std::slice::from_ref(&event), &mut out);
+        out
+    }
+
+    #[test]
+    fn csv_rows_match_the_header_and_quote_what_needs_quoting() {
+        let out = csv_of(
+            br#"{"event_code":"DATA-002","event_description":"a, \"quoted\"\nline","tags":["x","y"],"metadata":{"k":1}}"#,
+        );
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let header = reader.headers().unwrap().clone();
         assert_eq!(header.len(), CSV_COLUMNS.len());
@@ -253,19 +258,9 @@ mod tests {
 
     #[test]
     fn text_that_looks_like_a_formula_is_not_one_in_a_spreadsheet() {
-        let v = Validator::new(ValidationPolicy::default(), Catalog::built_in());
-        let raw = parse_event(
+        let out = csv_of(
             br#"{"event_code":"AUTH-002","username":"=HYPERLINK(A1)","user_agent":"@SUM(1)","error_message":"-2+3","processing_time_ms":12.5}"#,
-        )
-        .unwrap();
-        let record = v.validate(raw, Utc::now()).unwrap().record().clone();
-        let event = StoredEvent {
-            record,
-            created_at: Utc::now(),
-            processed_at: Utc::now(),
-        };
-        let mut out = ExportFormat::Csv.header();
-        ExportFormat::Csv.encode(std::slice::from_ref(&event), &mut out);
+        );
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let row = reader.records().next().unwrap().unwrap();
         let column = |name: &str| &row[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use sqlx::migrate::Migrator;
@@ -25,7 +25,7 @@ use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, EventChunks, Page, RecentQuery,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, Page, RecentQuery,
     UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
@@ -196,25 +196,33 @@ fn select_recent(
             .push_bind(ip.to_string())
             .push(" AS inet)");
     }
-    if let Some(since) = q.since {
+    push_newest_first(&mut qb, q.since, q.until, q.cursor)?;
+    Ok(qb)
+}
+
+/// The tail of every newest-first page (`recent`, the export, the activities feed): the time
+/// range `[since, until)`, only events before `cursor`, newest first.
+fn push_newest_first(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    cursor: Option<Cursor>,
+) -> Result<(), StoreError> {
+    if let Some(since) = since {
         qb.push(" AND \"timestamp\" >= ").push_bind(since);
     }
-    if let Some(until) = q.until {
+    if let Some(until) = until {
         qb.push(" AND \"timestamp\" < ").push_bind(until);
     }
-    if let Some(c) = q.cursor {
-        let ts = Utc
-            .timestamp_micros(c.ts_micros)
-            .single()
-            .ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
+    if let Some(c) = cursor {
         qb.push(" AND (\"timestamp\", seq) < (")
-            .push_bind(ts)
+            .push_bind(from_micros(c.ts_micros)?)
             .push(", ")
             .push_bind(c.seq)
             .push(")");
     }
     qb.push(" ORDER BY \"timestamp\" DESC, seq DESC");
-    Ok(qb)
+    Ok(())
 }
 
 fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {

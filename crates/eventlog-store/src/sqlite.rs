@@ -174,10 +174,6 @@ async fn checkpoint_loop(pool: SqlitePool, alive: Weak<()>) {
     pool.close().await;
 }
 
-/// Keyset paging, newest first: only events before cursor `c`. A row value, not
-/// `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
-/// cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the start
-/// of the range on every page.
 /// `recent`'s query without its limit: the filters, the cursor, newest first.
 fn select_recent(q: &RecentQuery) -> QueryBuilder<'static, Sqlite> {
     let mut qb =
@@ -186,19 +182,34 @@ fn select_recent(q: &RecentQuery) -> QueryBuilder<'static, Sqlite> {
     if let Some(ip) = q.ip_address {
         qb.push(" AND ip_address = ").push_bind(ip.to_string());
     }
-    if let Some(since) = q.since {
-        qb.push(" AND timestamp >= ").push_bind(micros(since));
-    }
-    if let Some(until) = q.until {
-        qb.push(" AND timestamp < ").push_bind(micros(until));
-    }
-    if let Some(c) = q.cursor {
-        push_before(&mut qb, c);
-    }
-    qb.push(" ORDER BY timestamp DESC, seq DESC");
+    push_newest_first(&mut qb, q.since, q.until, q.cursor);
     qb
 }
 
+/// The tail of every newest-first page (`recent`, the export, the activities feed): the time
+/// range `[since, until)`, only events before `cursor`, newest first.
+fn push_newest_first(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    cursor: Option<Cursor>,
+) {
+    if let Some(since) = since {
+        qb.push(" AND timestamp >= ").push_bind(micros(since));
+    }
+    if let Some(until) = until {
+        qb.push(" AND timestamp < ").push_bind(micros(until));
+    }
+    if let Some(c) = cursor {
+        push_before(qb, c);
+    }
+    qb.push(" ORDER BY timestamp DESC, seq DESC");
+}
+
+/// Keyset paging, newest first: only events before cursor `c`. A row value, not
+/// `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
+/// cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the start
+/// of the range on every page.
 fn push_before(qb: &mut QueryBuilder<'_, Sqlite>, c: Cursor) {
     qb.push(" AND (timestamp, seq) < (")
         .push_bind(c.ts_micros)

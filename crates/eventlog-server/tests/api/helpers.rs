@@ -269,6 +269,16 @@ impl TestServer {
         .await
     }
 
+    /// POST /api/events/batch as admin, the body as NDJSON (one event per line).
+    pub async fn post_ndjson(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        send(
+            self.post("/api/events/batch", &self.admin_key)
+                .header("content-type", "application/x-ndjson")
+                .body(body),
+        )
+        .await
+    }
+
     /// GET as admin.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         send(self.get(path, &self.admin_key)).await

@@ -125,12 +125,7 @@ async fn batches_report_accepted_and_duplicates(s: &TestServer) {
 
 async fn ndjson_batches(s: &TestServer) {
     let body = "{\"event_code\":\"AUTH-001\",\"username\":\"a\"}\n\n{\"event_code\":\"AUTH-003\",\"username\":\"a\"}\n";
-    let (status, resp) = send(
-        s.post("/api/events/batch", &s.admin_key)
-            .header("content-type", "application/x-ndjson")
-            .body(body),
-    )
-    .await;
+    let (status, resp) = s.post_ndjson(body).await;
     assert_eq!(status, 201, "{resp}");
     assert_eq!(resp["accepted"], 2);
     let id = resp["event_ids"][1].as_str().unwrap();
@@ -250,12 +245,7 @@ async fn exported_events_sent_back_are_duplicates(s: &TestServer) {
         .unwrap();
     let exported = resp.text().await.unwrap();
     assert_eq!(exported.lines().count(), 3, "{exported}");
-    let (status, body) = send(
-        s.post("/api/events/batch", &s.admin_key)
-            .header("content-type", "application/x-ndjson")
-            .body(exported.clone()),
-    )
-    .await;
+    let (status, body) = s.post_ndjson(exported.clone()).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         (body["accepted"].as_u64(), body["duplicates"].as_u64()),
@@ -268,12 +258,7 @@ async fn exported_events_sent_back_are_duplicates(s: &TestServer) {
         .find(|l| l.contains("guru01"))
         .unwrap()
         .replace("guru01", "guru02");
-    let (status, body) = send(
-        s.post("/api/events/batch", &s.admin_key)
-            .header("content-type", "application/x-ndjson")
-            .body(changed),
-    )
-    .await;
+    let (status, body) = s.post_ndjson(changed).await;
     assert_eq!(status, 409, "{body}");
 }
 

@@ -2,12 +2,12 @@
 //! grain, the rows passed as arrays and expanded with `UNNEST`), the grouped read the
 //! query layer uses, the per-day rebuild, and the activities feed.
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-use super::{row_to_event, PgStore, SELECT_COLUMNS, WRITER_LOCK};
+use super::{from_micros, push_newest_first, row_to_event, PgStore, SELECT_COLUMNS, WRITER_LOCK};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page};
 use crate::StoreError;
@@ -29,12 +29,6 @@ fn upsert_sql(table: &str) -> String {
          confidence_sum = r.confidence_sum + EXCLUDED.confidence_sum, \
          last_seen = GREATEST(r.last_seen, EXCLUDED.last_seen)"
     )
-}
-
-fn time_of(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_micros(us)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
 /// Adds `batch` to the rollup tables, on the writer's open transaction.
@@ -71,7 +65,7 @@ pub(super) async fn upsert(conn: &mut PgConnection, batch: &RollupBatch) -> Resu
             latency_max.push(c.latency_max);
             confidence_count.push(c.confidence_count);
             confidence_sum.push(c.confidence_sum);
-            last_seen.push(time_of(c.last_seen_micros)?);
+            last_seen.push(from_micros(c.last_seen_micros)?);
         }
         sqlx::query(&upsert_sql(grain.table()))
             .bind(dimension)
@@ -240,21 +234,8 @@ impl PgStore {
         if let Some(t) = &q.tenant_id {
             qb.push(" AND tenant_id = ").push_bind(t.clone());
         }
-        if let Some(since) = q.since {
-            qb.push(" AND \"timestamp\" >= ").push_bind(since);
-        }
-        if let Some(until) = q.until {
-            qb.push(" AND \"timestamp\" < ").push_bind(until);
-        }
-        if let Some(c) = q.cursor {
-            qb.push(" AND (\"timestamp\", seq) < (")
-                .push_bind(time_of(c.ts_micros)?)
-                .push(", ")
-                .push_bind(c.seq)
-                .push(")");
-        }
-        qb.push(" ORDER BY \"timestamp\" DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(q.limit) + 1);
+        push_newest_first(&mut qb, q.since, q.until, q.cursor)?;
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await?;
         let rows = rows
             .iter()

@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{from_micros, micros, push_before, row_to_event, SqliteStore, SELECT_COLUMNS};
+use super::{from_micros, micros, push_newest_first, row_to_event, SqliteStore, SELECT_COLUMNS};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page};
 use crate::StoreError;
@@ -215,17 +215,8 @@ impl SqliteStore {
         if let Some(t) = &q.tenant_id {
             qb.push(" AND tenant_id = ").push_bind(t.as_str());
         }
-        if let Some(since) = q.since {
-            qb.push(" AND timestamp >= ").push_bind(micros(since));
-        }
-        if let Some(until) = q.until {
-            qb.push(" AND timestamp < ").push_bind(micros(until));
-        }
-        if let Some(c) = q.cursor {
-            push_before(&mut qb, c);
-        }
-        qb.push(" ORDER BY timestamp DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(q.limit) + 1);
+        push_newest_first(&mut qb, q.since, q.until, q.cursor);
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await?;
         let rows = rows
             .iter()
