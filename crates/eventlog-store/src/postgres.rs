@@ -21,7 +21,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
-use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
+use crate::analytics::{
+    hours_into_days, ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow,
+};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
@@ -42,6 +44,9 @@ const WRITER_LOCK: i64 = 0x6576_6c67;
 
 /// Months of partitions created ahead of the current one.
 const MONTHS_AHEAD: u32 = 2;
+/// Rows per COPY message of a write: small enough that PostgreSQL works on one while the
+/// writer prepares the next.
+const COPY_CHUNK_ROWS: usize = 1_000;
 
 const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_type, event_name, \
     event_description, user_id, username, user_role, tenant_id, host(ip_address) AS ip_address, \
@@ -379,20 +384,24 @@ impl Store for PgStore {
             .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
             .collect();
         let mut head = read_head(&mut tx).await?;
-        let links = link_events(&mut head, rows.iter().copied(), now.timestamp_micros());
-        let mut data = Vec::with_capacity(1024 * rows.len());
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
         // same transaction: they can never disagree with the events.
         let mut batch = RollupBatch::new();
-        for (event, link) in rows.iter().zip(&links) {
-            copy::encode_row(&mut data, event, now, Some(link));
-            if self.rollups {
-                batch.add(event.record());
-            }
-        }
-        if !data.is_empty() {
+        if !rows.is_empty() {
+            // Sent in chunks, so PostgreSQL stores one chunk while the next is linked into the
+            // chain, encoded and folded into the rollups here.
             let mut copy_in = tx.copy_in_raw(copy::COPY_STATEMENT).await?;
-            copy_in.send(data).await?;
+            for chunk in rows.chunks(COPY_CHUNK_ROWS) {
+                let links = link_events(&mut head, chunk.iter().copied(), now.timestamp_micros());
+                let mut data = Vec::with_capacity(1024 * chunk.len());
+                for (event, link) in chunk.iter().zip(&links) {
+                    copy::encode_row(&mut data, event, now, Some(link));
+                    if self.rollups {
+                        batch.add(event.record());
+                    }
+                }
+                copy_in.send(data).await?;
+            }
             copy_in.finish().await?;
             sqlx::query(
                 "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, $1, $2, $3) \
@@ -406,7 +415,9 @@ impl Store for PgStore {
             .await?;
         }
         if self.rollups {
-            rollups::upsert(&mut tx, &batch).await?;
+            let daily_from =
+                rollups::fold_closed_days(&mut tx, Grain::Day.floor(Utc::now())).await?;
+            rollups::upsert(&mut tx, &batch, daily_from).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -586,11 +597,20 @@ impl Store for PgStore {
     }
 
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
-        self.read_rollups(query).await
+        let daily_from = rollups::daily_from(&self.pool).await?;
+        let (query, hours_read) = query.with_unfolded_days_as_hours(daily_from);
+        let rows = self.read_rollups(&query).await?;
+        Ok(if hours_read && query.per_bucket {
+            hours_into_days(rows, daily_from)
+        } else {
+            rows
+        })
     }
 
     async fn count_rollup_values(&self, query: &RollupQuery) -> Result<i64, StoreError> {
-        self.count_rollup_values(query).await
+        let daily_from = rollups::daily_from(&self.pool).await?;
+        let (query, _) = query.with_unfolded_days_as_hours(daily_from);
+        self.count_rollup_values(&query).await
     }
 
     async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -113,6 +113,8 @@ pub const EXPECTED_COLUMNS: &[ExpectedColumn] = columns! {
     "event_summary_daily".confidence_count: "INTEGER", "int8";
     "event_summary_daily".confidence_sum: "REAL", "float8";
     "event_summary_daily".last_seen: "INTEGER", "timestamptz";
+    "rollup_state".id: "INTEGER", "int2";
+    "rollup_state".daily_from: "INTEGER", "timestamptz";
     "events".record_hash: "BLOB", "bytea";
     "events".chain_pos: "INTEGER", "int8";
     "events".chain_hash: "BLOB", "bytea";

@@ -24,7 +24,9 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
-use crate::analytics::{ActivityQuery, RollupBatch, RollupQuery, RollupRow};
+use crate::analytics::{
+    hours_into_days, ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow,
+};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
@@ -390,12 +392,18 @@ impl Store for SqliteStore {
             .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
             .collect();
         let mut head = read_head(&mut tx).await?;
-        let links = link_events(&mut head, rows.iter().copied(), now);
-        let rows: Vec<_> = rows.into_iter().zip(links).collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunks: Vec<&[&ValidatedEvent]> = rows.chunks(ROWS_PER_INSERT).collect();
+        let mut links = match chunks.first() {
+            Some(first) => link_events(&mut head, first.iter().copied(), now),
+            None => Vec::new(),
+        };
+        // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
+        // same transaction: they can never disagree with the events.
+        let mut rollup = self.rollups.then(RollupBatch::new);
+        for (k, chunk) in chunks.iter().enumerate() {
             let mut qb =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
-            qb.push_values(chunk, |mut b, (event, link)| {
+            qb.push_values(chunk.iter().zip(&links), |mut b, (event, link)| {
                 let r = event.record();
                 b.push_bind(r.event_id.as_str())
                     .push_bind(r.event_code.as_deref())
@@ -445,16 +453,28 @@ impl Store for SqliteStore {
                     .push_bind(link.pos)
                     .push_bind(link.chain_hash.to_vec());
             });
-            qb.build().persistent(true).execute(&mut *tx).await?;
+            // SQLite runs the insert on its worker thread while this one folds the chunk
+            // into the rollups and links the next chunk into the chain.
+            let prepare_next = async {
+                if let Some(batch) = rollup.as_mut() {
+                    for event in chunk.iter() {
+                        batch.add(event.record());
+                    }
+                }
+                match chunks.get(k + 1) {
+                    Some(next) => link_events(&mut head, next.iter().copied(), now),
+                    None => Vec::new(),
+                }
+            };
+            let (inserted, next_links) =
+                tokio::join!(qb.build().persistent(true).execute(&mut *tx), prepare_next);
+            inserted?;
+            links = next_links;
         }
-        // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
-        // same transaction: they can never disagree with the events.
-        if self.rollups {
-            let mut batch = RollupBatch::new();
-            for (event, _link) in &rows {
-                batch.add(event.record());
-            }
-            rollups::upsert(&mut tx, &batch).await?;
+        if let Some(batch) = &rollup {
+            let daily_from =
+                rollups::fold_closed_days(&mut tx, Grain::Day.floor(Utc::now())).await?;
+            rollups::upsert(&mut tx, batch, daily_from).await?;
         }
         if !rows.is_empty() {
             sqlx::query(
@@ -652,11 +672,20 @@ impl Store for SqliteStore {
     }
 
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
-        self.read_rollups(query).await
+        let daily_from = rollups::daily_from(&self.reader).await?;
+        let (query, hours_read) = query.with_unfolded_days_as_hours(daily_from);
+        let rows = self.read_rollups(&query).await?;
+        Ok(if hours_read && query.per_bucket {
+            hours_into_days(rows, daily_from)
+        } else {
+            rows
+        })
     }
 
     async fn count_rollup_values(&self, query: &RollupQuery) -> Result<i64, StoreError> {
-        self.count_rollup_values(query).await
+        let daily_from = rollups::daily_from(&self.reader).await?;
+        let (query, _) = query.with_unfolded_days_as_hours(daily_from);
+        self.count_rollup_values(&query).await
     }
 
     async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -109,16 +109,14 @@ pub fn plan(
     // Supplied ids claimed by the group's earlier (committed) requests.
     let mut earlier: HashMap<&str, &ValidatedEvent> = HashMap::new();
     for events in requests {
-        let mut added: Vec<&ValidatedEvent> = Vec::new();
+        // Supplied ids claimed earlier in this request (a map: a batch may hold 10,000).
+        let mut added: HashMap<&str, &ValidatedEvent> = HashMap::new();
         let mut to_insert = Vec::with_capacity(events.len());
         let mut flags = Vec::with_capacity(events.len());
         let mut conflict = None;
         for (i, event) in events.iter().enumerate() {
             let id = event.record().event_id.as_str();
-            let claimed = earlier
-                .get(id)
-                .copied()
-                .or_else(|| added.iter().copied().find(|a| a.record().event_id == id));
+            let claimed = earlier.get(id).copied().or_else(|| added.get(id).copied());
             let same = match claimed {
                 Some(other) => Some(same_content(other, event)),
                 None => stored.get(id).map(|c| c.matches(event)),
@@ -131,7 +129,7 @@ pub fn plan(
                 }
                 None => {
                     if event.id_supplied() {
-                        added.push(event);
+                        added.insert(id, event);
                     }
                     to_insert.push(i);
                     flags.push(false);
@@ -144,7 +142,7 @@ pub fn plan(
                 inserts.push(Vec::new());
             }
             None => {
-                earlier.extend(added.into_iter().map(|e| (e.record().event_id.as_str(), e)));
+                earlier.extend(added);
                 let duplicates = flags.iter().filter(|d| **d).count();
                 outcomes.push(RequestOutcome::Written(WriteSummary {
                     accepted: to_insert.len(),

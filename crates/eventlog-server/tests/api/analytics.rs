@@ -581,10 +581,94 @@ async fn tenant_keys_see_only_their_tenant_and_ingest_keys_nothing(s: &TestServe
     }
 }
 
+/// Day rollups are folded from the hour rollups once a day is over. Until then (and for a
+/// store whose days were never folded) the day figures are read from the hours; after the
+/// fold they come from the day rows alone, and equal.
+async fn days_are_read_from_hours_until_folded_then_from_day_rows(s: &TestServer) {
+    let events = mixed_events("fold", 240, 72);
+    assert_eq!(s.post_batch(&events).await.0, 201);
+    let series =
+        "/api/events/analytics/timeseries?metric=events&interval=day&group_by=severity&hours=96";
+    let users = "/api/events/analytics/timeseries?metric=active_users&interval=day&hours=96";
+    let summary = "/api/events/analytics/summary?hours=96";
+    let read = || async {
+        let (_, by_severity) = s.get_json(series).await;
+        let (_, active) = s.get_json(users).await;
+        let (_, sum) = s.get_json(summary).await;
+        (
+            by_severity["series"].clone(),
+            active["series"].clone(),
+            sum["total_events"].clone(),
+            sum["active_users"].clone(),
+        )
+    };
+    let folded_at_ingest = read().await;
+    assert_eq!(folded_at_ingest.2, 240, "{folded_at_ingest:?}");
+
+    // As if the last four days had not been folded yet: no day rows, daily_from before them.
+    let today = Utc::now().duration_trunc(Duration::days(1)).unwrap();
+    let from = today - Duration::days(4);
+    let (from_sql, today_sql) = if s.pg_database.is_some() {
+        (
+            format!("TIMESTAMPTZ '{}'", from.to_rfc3339()),
+            format!("TIMESTAMPTZ '{}'", today.to_rfc3339()),
+        )
+    } else {
+        (
+            from.timestamp_micros().to_string(),
+            today.timestamp_micros().to_string(),
+        )
+    };
+    s.sql(&format!(
+        "DELETE FROM event_summary_daily WHERE bucket >= {from_sql}; \
+         UPDATE rollup_state SET daily_from = {from_sql}"
+    ))
+    .await;
+    assert_eq!(
+        read().await,
+        folded_at_ingest,
+        "days read from the hour rows"
+    );
+
+    // The next commit folds the days that are over; their hour rows are then not needed.
+    let now = json!({"event_id": "fold-now", "event_code": "SYS-001"});
+    assert_eq!(s.post_event(&now).await.0, 201);
+    s.sql(&format!(
+        "DELETE FROM event_summary_hourly WHERE bucket >= {from_sql} AND bucket < {today_sql}"
+    ))
+    .await;
+    let after = read().await;
+    let before_today = |series: &Value| -> Vec<Value> {
+        let mut points: Vec<Value> = series
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| parse(p["t"].as_str().unwrap()) < today && p["value"] != 0.0)
+                    .map(|p| json!([s["key"], p["t"], p["value"]]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        points.sort_by_key(|p| p.to_string());
+        points
+    };
+    assert_eq!(before_today(&after.0), before_today(&folded_at_ingest.0));
+    assert_eq!(before_today(&after.1), before_today(&folded_at_ingest.1));
+    assert!(
+        !before_today(&after.0).is_empty(),
+        "the window holds earlier days"
+    );
+}
+
 crate::store_tests!(
     summary_numbers_equal_the_raw_events,
     late_events_land_in_their_own_buckets,
     the_six_seed_queries_match_the_raw_events,
     timeseries_points_add_up_to_the_summary,
+    days_are_read_from_hours_until_folded_then_from_day_rows,
     tenant_keys_see_only_their_tenant_and_ingest_keys_nothing,
 );

@@ -464,8 +464,20 @@ impl Analytics {
         tenant: Option<&str>,
     ) -> Result<Vec<Count>, StoreError> {
         let window = Window::aligned(since, until, Grain::Minute);
+        // Kept per minute only (the alert's window is minutes long): no coarser ranges.
         let rows = self
-            .rows(window, Grain::Minute, &[dim::FAILED_LOGIN], tenant)
+            .store
+            .rollup_rows(&RollupQuery {
+                ranges: vec![GrainRange {
+                    grain: Grain::Minute,
+                    from: window.since,
+                    to: window.until,
+                }],
+                dimensions: vec![dim::FAILED_LOGIN],
+                tenant_id: tenant.map(str::to_owned),
+                per_bucket: false,
+                measures: Measures::All,
+            })
             .await?;
         Ok(counts(&rows, dim::FAILED_LOGIN))
     }

@@ -11,6 +11,8 @@ mod report;
 pub mod rollup;
 pub mod window;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use eventlog_core::Importance;
 
@@ -34,6 +36,72 @@ pub struct RollupQuery {
     pub per_bucket: bool,
     /// Which measures to sum.
     pub measures: Measures,
+}
+
+impl RollupQuery {
+    /// This query with its day ranges from `daily_from` on read from the hour table, and
+    /// whether any was. Day rollups are folded from the hour ones once a day is over
+    /// (`rollup_state.daily_from`), so the day table is complete only before that day.
+    pub(crate) fn with_unfolded_days_as_hours(
+        &self,
+        daily_from: DateTime<Utc>,
+    ) -> (RollupQuery, bool) {
+        let mut ranges = Vec::with_capacity(self.ranges.len() + 1);
+        let mut rewritten = false;
+        for r in &self.ranges {
+            if r.grain != Grain::Day || r.to <= daily_from {
+                ranges.push(*r);
+                continue;
+            }
+            rewritten = true;
+            if r.from < daily_from {
+                ranges.push(GrainRange {
+                    to: daily_from,
+                    ..*r
+                });
+            }
+            ranges.push(GrainRange {
+                grain: Grain::Hour,
+                from: r.from.max(daily_from),
+                to: r.to,
+            });
+        }
+        (
+            RollupQuery {
+                ranges,
+                ..self.clone()
+            },
+            rewritten,
+        )
+    }
+}
+
+/// The rows of a per-bucket read whose day ranges were read as hours
+/// ([`RollupQuery::with_unfolded_days_as_hours`]), with the hour rows from `daily_from` on
+/// summed into their days. Per-bucket reads (time series) read one grain only, so every
+/// row from `daily_from` on is such an hour row.
+pub(crate) fn hours_into_days(rows: Vec<RollupRow>, daily_from: DateTime<Utc>) -> Vec<RollupRow> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut days: HashMap<(String, String, DateTime<Utc>), RollupCell> = HashMap::new();
+    for row in rows {
+        match row.bucket {
+            Some(b) if b >= daily_from => days
+                .entry((row.dimension, row.value, Grain::Day.floor(b)))
+                .or_default()
+                .merge(&row.cell),
+            _ => out.push(row),
+        }
+    }
+    out.extend(
+        days.into_iter()
+            .map(|((dimension, value, day), cell)| RollupRow {
+                dimension,
+                value,
+                bucket: Some(day),
+                cell,
+            }),
+    );
+    out
 }
 
 /// The measures a rollup read sums. Each aggregate costs: over the 48,000 hourly `user`

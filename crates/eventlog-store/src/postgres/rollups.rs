@@ -31,10 +31,19 @@ fn upsert_sql(table: &str) -> String {
     )
 }
 
-/// Adds `batch` to the rollup tables, on the writer's open transaction.
-pub(super) async fn upsert(conn: &mut PgConnection, batch: &RollupBatch) -> Result<(), StoreError> {
+/// Adds `batch` to the rollup tables, on the writer's open transaction. Day rows are
+/// written only for days before `daily_from`; later days are folded from the hour rows
+/// when they are over ([`fold_closed_days`]).
+pub(super) async fn upsert(
+    conn: &mut PgConnection,
+    batch: &RollupBatch,
+    daily_from: DateTime<Utc>,
+) -> Result<(), StoreError> {
     for grain in Grain::ALL {
-        let cells = batch.cells_of(grain);
+        let mut cells = batch.cells_of(grain);
+        if grain == Grain::Day {
+            cells.retain(|(key, _)| key.bucket < daily_from);
+        }
         if cells.is_empty() {
             continue;
         }
@@ -85,6 +94,55 @@ pub(super) async fn upsert(conn: &mut PgConnection, batch: &RollupBatch) -> Resu
             .await?;
     }
     Ok(())
+}
+
+/// The first day whose day rollups are read from the hour rows (`rollup_state`).
+pub(super) async fn daily_from<'c>(
+    conn: impl sqlx::Executor<'c, Database = Postgres>,
+) -> Result<DateTime<Utc>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT daily_from FROM rollup_state WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Folds the hour rows of every day before `today` not folded yet into day rows, on the
+/// writer's open transaction, and returns the new `daily_from`. Replacing the day rows of
+/// those days (not adding to them) makes a repeated or partial fold harmless.
+pub(super) async fn fold_closed_days(
+    conn: &mut PgConnection,
+    today: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let from = daily_from(&mut *conn).await?;
+    if from >= today {
+        return Ok(from);
+    }
+    sqlx::query("DELETE FROM event_summary_daily WHERE bucket >= $1 AND bucket < $2")
+        .bind(from)
+        .bind(today)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO event_summary_daily (dimension, bucket, tenant_id, value, events, errors, \
+         failures, latency_count, latency_sum, latency_max, confidence_count, confidence_sum, \
+         last_seen) \
+         SELECT dimension, date_bin('1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS day, \
+         tenant_id, value, sum(events)::int8, sum(errors)::int8, sum(failures)::int8, \
+         sum(latency_count)::int8, sum(latency_sum), max(latency_max), \
+         sum(confidence_count)::int8, sum(confidence_sum), max(last_seen) \
+         FROM event_summary_hourly WHERE bucket >= $1 AND bucket < $2 \
+         GROUP BY dimension, day, tenant_id, value",
+    )
+    .bind(from)
+    .bind(today)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE rollup_state SET daily_from = $1 WHERE id = 1")
+        .bind(today)
+        .execute(&mut *conn)
+        .await?;
+    Ok(today)
 }
 
 fn cell_from_row(row: &PgRow) -> Result<RollupCell, StoreError> {
@@ -201,7 +259,8 @@ impl PgStore {
                 read += 1;
             }
         }
-        upsert(&mut tx, &batch).await?;
+        let daily_from = daily_from(&mut *tx).await?;
+        upsert(&mut tx, &batch, daily_from).await?;
         tx.commit().await?;
         Ok(read)
     }

@@ -22,13 +22,19 @@ const MERGE: &str = " ON CONFLICT (dimension, bucket, tenant_id, value) DO UPDAT
     confidence_count = confidence_count + excluded.confidence_count, \
     confidence_sum = confidence_sum + excluded.confidence_sum, last_seen = max(last_seen, excluded.last_seen)";
 
-/// Adds `batch` to the rollup tables, on the writer's open transaction.
+/// Adds `batch` to the rollup tables, on the writer's open transaction. Day rows are
+/// written only for days before `daily_from`; later days are folded from the hour rows
+/// when they are over ([`fold_closed_days`]).
 pub(super) async fn upsert(
     conn: &mut SqliteConnection,
     batch: &RollupBatch,
+    daily_from: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for grain in Grain::ALL {
-        let cells = batch.cells_of(grain);
+        let mut cells = batch.cells_of(grain);
+        if grain == Grain::Day {
+            cells.retain(|(key, _)| key.bucket < daily_from);
+        }
         for chunk in cells.chunks(ROWS_PER_UPSERT) {
             let mut qb = QueryBuilder::<Sqlite>::new(format!(
                 "INSERT INTO {} ({UPSERT_COLUMNS}) ",
@@ -54,6 +60,54 @@ pub(super) async fn upsert(
         }
     }
     Ok(())
+}
+
+/// The first day whose day rollups are read from the hour rows (`rollup_state`).
+pub(super) async fn daily_from<'c>(
+    conn: impl sqlx::Executor<'c, Database = Sqlite>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let from: i64 = sqlx::query_scalar("SELECT daily_from FROM rollup_state WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    from_micros(from)
+}
+
+/// Folds the hour rows of every day before `today` not folded yet into day rows, on the
+/// writer's open transaction, and returns the new `daily_from`. Replacing the day rows of
+/// those days (not adding to them) makes a repeated or partial fold harmless.
+pub(super) async fn fold_closed_days(
+    conn: &mut SqliteConnection,
+    today: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let from = daily_from(&mut *conn).await?;
+    if from >= today {
+        return Ok(from);
+    }
+    let (from, to) = (micros(from), micros(today));
+    sqlx::query("DELETE FROM event_summary_daily WHERE bucket >= ? AND bucket < ?")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO event_summary_daily (dimension, bucket, tenant_id, value, events, errors, \
+         failures, latency_count, latency_sum, latency_max, confidence_count, confidence_sum, \
+         last_seen) \
+         SELECT dimension, bucket - bucket % 86400000000 AS day, tenant_id, value, sum(events), \
+         sum(errors), sum(failures), sum(latency_count), sum(latency_sum), max(latency_max), \
+         sum(confidence_count), sum(confidence_sum), max(last_seen) \
+         FROM event_summary_hourly WHERE bucket >= ? AND bucket < ? \
+         GROUP BY dimension, day, tenant_id, value",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE rollup_state SET daily_from = ? WHERE id = 1")
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    Ok(today)
 }
 
 fn cell_from_row(row: &SqliteRow) -> Result<RollupCell, StoreError> {
@@ -177,7 +231,8 @@ impl SqliteStore {
                 read += 1;
             }
         }
-        upsert(&mut tx, &batch).await?;
+        let daily_from = daily_from(&mut *tx).await?;
+        upsert(&mut tx, &batch, daily_from).await?;
         tx.commit().await?;
         Ok(read)
     }
