@@ -56,7 +56,7 @@ stop_server
 if grep -qE 'ERROR|WARN|panicked' "$WORK/serve.err"; then
     cp "$WORK/serve.err" "/tmp/eventlog-bench-serve-$$.err"
     echo "== the server logged errors or warnings (first 5 below; all in /tmp/eventlog-bench-serve-$$.err):" >&2
-    grep -E 'ERROR|WARN|panicked' "$WORK/serve.err" | head -n 5 >&2
+    grep -m 5 -E "ERROR|WARN|panicked" "$WORK/serve.err" >&2
 fi
 
 HTTP_JSON="$(grep '"bench":"http"' "$WORK/http.out")"

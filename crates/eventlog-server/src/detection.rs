@@ -7,7 +7,7 @@
 //! hand-off channel is full (the detectors fall behind a flood), events skip detection
 //! rather than slow ingest; the count is logged.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -33,6 +33,9 @@ pub struct DetectConfig {
     pub inspect_payloads: bool,
     /// Most committed batches waiting for detection; beyond that, events skip it.
     pub backlog_batches: usize,
+    /// Most committed events waiting for detection (they are held in memory: about 2 KB
+    /// each); beyond that, events skip it.
+    pub backlog_events: usize,
     /// Thresholds and windows of the stream detectors (`[detect.stream.brute_force]`...).
     pub stream: StreamConfig,
 }
@@ -43,6 +46,7 @@ impl Default for DetectConfig {
             enabled: true,
             inspect_payloads: true,
             backlog_batches: 1024,
+            backlog_events: 20_000,
             stream: StreamConfig::default(),
         }
     }
@@ -53,6 +57,9 @@ impl Default for DetectConfig {
 pub struct DetectionFeed {
     tx: mpsc::Sender<Vec<ValidatedEvent>>,
     skipped: Arc<AtomicU64>,
+    /// Events handed over and not yet through the detectors.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
 
 impl DetectionFeed {
@@ -62,7 +69,12 @@ impl DetectionFeed {
             return;
         }
         let n = events.len() as u64;
-        if self.tx.try_send(events).is_err() {
+        let len = events.len();
+        // Bounded by events, not only batches: a backlog of large group commits held
+        // gigabytes when detection fell behind a sustained load.
+        let room = self.waiting.fetch_add(len, Ordering::AcqRel) + len <= self.max_waiting;
+        if !room || self.tx.try_send(events).is_err() {
+            self.waiting.fetch_sub(len, Ordering::AcqRel);
             let before = self.skipped.fetch_add(n, Ordering::Relaxed);
             // Log on the first skip and then once per 10,000, not once per batch.
             if before / 10_000 != (before + n) / 10_000 || before == 0 {
@@ -83,6 +95,7 @@ impl DetectionFeed {
 /// The task that runs the detectors and stores what they find.
 pub struct DetectionTask {
     rx: mpsc::Receiver<Vec<ValidatedEvent>>,
+    waiting: Arc<AtomicUsize>,
     stop: oneshot::Receiver<()>,
     detectors: StreamDetectors,
     engine: Detector,
@@ -112,8 +125,10 @@ impl DetectionTask {
     ) -> (Self, DetectionFeed, DetectionStop) {
         let (tx, rx) = mpsc::channel(config.backlog_batches.max(1));
         let (stop_tx, stop) = oneshot::channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
         let task = Self {
             rx,
+            waiting: waiting.clone(),
             stop,
             detectors: StreamDetectors::new(config.stream.clone()),
             engine: Detector::new(redactor),
@@ -124,6 +139,8 @@ impl DetectionTask {
         let feed = DetectionFeed {
             tx,
             skipped: Arc::new(AtomicU64::new(0)),
+            waiting,
+            max_waiting: config.backlog_events.max(1),
         };
         (task, feed, DetectionStop(stop_tx))
     }
@@ -151,6 +168,8 @@ impl DetectionTask {
         for event in &events {
             derived.extend(self.derive(event.record()));
         }
+        self.waiting.fetch_sub(events.len(), Ordering::AcqRel);
+        drop(events);
         if derived.is_empty() {
             return;
         }
@@ -170,15 +189,21 @@ impl DetectionTask {
         }
         let count = valid.len();
         match self.queue.submit_derived(valid) {
-            Ok(reply) => match reply.await {
-                Ok(Ok(_)) => tracing::info!(count, "stored derived security events"),
-                Ok(Err(failed)) => {
-                    tracing::error!(error = %failed.message, count, "storing derived security events failed")
-                }
-                Err(_) => {
-                    tracing::warn!("writer stopped before derived security events were stored")
-                }
-            },
+            // Stored by the writer in its own time: the detectors go on with the next batch
+            // instead of waiting a group commit for each batch's findings.
+            Ok(reply) => {
+                tokio::spawn(async move {
+                    match reply.await {
+                        Ok(Ok(_)) => tracing::info!(count, "stored derived security events"),
+                        Ok(Err(failed)) => {
+                            tracing::error!(error = %failed.message, count, "storing derived security events failed")
+                        }
+                        Err(_) => tracing::warn!(
+                            "writer stopped before derived security events were stored"
+                        ),
+                    }
+                });
+            }
             Err(_) => tracing::warn!(count, "ingest queue full; derived security events dropped"),
         }
     }

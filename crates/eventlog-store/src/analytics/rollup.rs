@@ -339,8 +339,9 @@ impl RollupBatch {
         self.cells.is_empty()
     }
 
-    /// The cells of one grain, in key order (so concurrent upserts lock rows in the same
-    /// order): the cells folded at that grain merged with the finer ones they contain.
+    /// The cells of one grain: the cells folded at that grain merged with the finer ones
+    /// they contain. In no particular order: one writer upserts at a time (the stores'
+    /// writer lock), so no two upserts can lock rows in opposite orders.
     pub fn cells_of(&self, grain: Grain) -> Vec<(RollupKey<'_>, RollupCell)> {
         let mut merged: HashMap<CellId, RollupCell> = HashMap::new();
         for (&(folded_at, dimension, bucket, tenant, value), cell) in &self.cells {
@@ -351,7 +352,7 @@ impl RollupBatch {
                     .merge(cell);
             }
         }
-        let mut cells: Vec<_> = merged
+        merged
             .into_iter()
             .map(|((grain, dimension, bucket, tenant, value), cell)| {
                 let key = RollupKey {
@@ -363,9 +364,7 @@ impl RollupBatch {
                 };
                 (key, cell)
             })
-            .collect();
-        cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        cells
+            .collect()
     }
 }
 

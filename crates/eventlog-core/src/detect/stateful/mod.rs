@@ -610,10 +610,11 @@ impl StreamDetectors {
             Duration::seconds(i64::try_from(config.cooldown_secs).unwrap_or(i64::MAX / 1_000_000));
         for (kind, facts) in found {
             let last = &mut profile.last_alert[kind as usize];
-            // A new IP or agent is news each time; the other kinds are rate-limited.
-            let quiet = matches!(kind, Anomaly::NewIp | Anomaly::NewUserAgent)
-                || last.is_none_or(|l| at < l || at - l >= cooldown);
-            if !quiet {
+            // Each kind at most once per user per cool-down, new IPs and agents included: a
+            // user behind a rotating address (a mobile carrier's NAT, a proxy pool) would
+            // otherwise derive one event per request and double the store's intake. The
+            // profile still learns every address.
+            if !last.is_none_or(|l| at < l || at - l >= cooldown) {
                 continue;
             }
             *last = Some(at);

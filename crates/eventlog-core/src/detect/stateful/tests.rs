@@ -199,6 +199,41 @@ fn anomalies_against_the_users_own_history() {
 }
 
 #[test]
+fn a_user_whose_address_changes_with_every_request_is_flagged_once_per_cooldown() {
+    let mut d = StreamDetectors::new(StreamConfig::default());
+    for n in 0..30 {
+        assert!(
+            d.observe(&routine(n, at(9, n / 3, n % 3))).is_empty(),
+            "{n}"
+        );
+    }
+    let mut alerts = Vec::new();
+    for n in 0..200u32 {
+        let mut e = routine(100 + n, at(9, 10 + n / 20, n % 60));
+        e.ip_address = Some(
+            format!("100.64.{}.{}", n / 250, n % 250 + 1)
+                .parse()
+                .unwrap(),
+        );
+        alerts.extend(d.observe(&e));
+    }
+    let new_ip = alerts
+        .iter()
+        .filter(|a| a.details["behavior_pattern"] == "new_ip")
+        .count();
+    assert_eq!(new_ip, 1, "{alerts:?}");
+    // An hour later the next new address is news again.
+    let mut later = routine(400, at(10, 30, 0));
+    later.ip_address = Some("198.51.100.7".parse().unwrap());
+    let patterns: Vec<_> = d
+        .observe(&later)
+        .iter()
+        .map(|a| a.details["behavior_pattern"].clone())
+        .collect();
+    assert!(patterns.contains(&json!("new_ip")), "{patterns:?}");
+}
+
+#[test]
 fn new_users_are_learned_not_flagged() {
     let mut d = StreamDetectors::new(StreamConfig::default());
     for n in 0..10 {
