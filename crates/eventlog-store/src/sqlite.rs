@@ -107,9 +107,15 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         // A checkpoint taking seconds under load is expected, not a slow query to report.
+        // It copies WAL frames to the file and needs no page cache of its own (2 MiB).
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().disable_statement_logging())
+            .connect_with(
+                options
+                    .clone()
+                    .disable_statement_logging()
+                    .pragma("cache_size", "-2048"),
+            )
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -466,8 +472,12 @@ impl Store for SqliteStore {
                     None => Vec::new(),
                 }
             };
+            // Only full chunks share their SQL text; a cached statement per partial length
+            // would fill the statement cache with programs of thousands of parameters
+            // (hundreds of MiB of server memory under load).
+            let full = chunk.len() == ROWS_PER_INSERT;
             let (inserted, next_links) =
-                tokio::join!(qb.build().persistent(true).execute(&mut *tx), prepare_next);
+                tokio::join!(qb.build().persistent(full).execute(&mut *tx), prepare_next);
             inserted?;
             links = next_links;
         }

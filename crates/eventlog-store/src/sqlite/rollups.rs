@@ -56,7 +56,11 @@ pub(super) async fn upsert(
                     .push_bind(cell.last_seen_micros);
             });
             qb.push(MERGE);
-            qb.build().persistent(true).execute(&mut *conn).await?;
+            // Cached only at the full length: see the events insert.
+            qb.build()
+                .persistent(chunk.len() == ROWS_PER_UPSERT)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())
