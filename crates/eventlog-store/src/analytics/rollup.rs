@@ -414,6 +414,68 @@ mod tests {
         }
     }
 
+    fn stored(json: &str) -> EventRecord {
+        use eventlog_core::validate::Validator;
+        use eventlog_core::{parse_event, Catalog, ValidationPolicy};
+        let now = DateTime::parse_from_rfc3339("2025-06-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Validator::new(ValidationPolicy::default(), Catalog::built_in())
+            .validate(parse_event(json.as_bytes()).unwrap(), now)
+            .unwrap()
+            .record()
+            .clone()
+    }
+
+    #[test]
+    fn coarser_grains_are_the_finer_cells_merged_and_each_dimension_keeps_its_grains() {
+        let mut batch = RollupBatch::new();
+        for (ts, ms) in [("14:05:10", 10.0), ("14:05:50", 30.0), ("15:40:00", 20.0)] {
+            batch.add(&stored(&format!(
+                r#"{{"event_code":"AUTH-002","user_id":"7","username":"ann","status":"FAILED",
+                   "processing_time_ms":{ms},"timestamp":"2025-06-19T{ts}Z"}}"#
+            )));
+        }
+        let total = |grain| -> Vec<(String, RollupCell)> {
+            let mut cells: Vec<_> = batch
+                .cells_of(grain)
+                .into_iter()
+                .filter(|(k, _)| k.dimension == dim::TOTAL)
+                .map(|(k, c)| (k.bucket.format("%d %H:%M").to_string(), c))
+                .collect();
+            cells.sort_by(|a, b| a.0.cmp(&b.0));
+            cells
+        };
+        let minutes = total(Grain::Minute);
+        assert_eq!(minutes.len(), 2);
+        assert_eq!((minutes[0].1.events, minutes[0].1.latency_sum), (2, 40.0));
+        let hours = total(Grain::Hour);
+        assert_eq!(hours.len(), 2);
+        assert_eq!(hours[0].0, "19 14:00");
+        let day = total(Grain::Day);
+        assert_eq!(day.len(), 1);
+        let c = day[0].1;
+        assert_eq!((c.events, c.failures, c.latency_count), (3, 3, 3));
+        assert_eq!((c.latency_sum, c.latency_max), (60.0, 30.0));
+
+        let dimensions = |grain| -> Vec<&str> {
+            let mut d: Vec<_> = batch
+                .cells_of(grain)
+                .into_iter()
+                .map(|(k, _)| k.dimension)
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        };
+        assert!(dimensions(Grain::Minute).contains(&dim::FAILED_LOGIN));
+        assert!(!dimensions(Grain::Minute).contains(&dim::USER));
+        for grain in [Grain::Hour, Grain::Day] {
+            assert!(dimensions(grain).contains(&dim::USER), "{grain:?}");
+            assert!(!dimensions(grain).contains(&dim::FAILED_LOGIN), "{grain:?}");
+        }
+    }
+
     #[test]
     fn grains_floor_and_ceil() {
         let t = DateTime::parse_from_rfc3339("2025-06-19T14:30:52Z")
