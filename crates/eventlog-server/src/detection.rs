@@ -68,11 +68,13 @@ impl DetectionFeed {
         if events.is_empty() {
             return;
         }
-        let n = events.len() as u64;
         let len = events.len();
+        let n = len as u64;
         // Bounded by events, not only batches: a backlog of large group commits held
-        // gigabytes when detection fell behind a sustained load.
-        let room = self.waiting.fetch_add(len, Ordering::AcqRel) + len <= self.max_waiting;
+        // gigabytes when detection fell behind a sustained load. A batch larger than the
+        // bound still goes through when nothing is waiting.
+        let waiting = self.waiting.fetch_add(len, Ordering::AcqRel);
+        let room = waiting == 0 || waiting + len <= self.max_waiting;
         if !room || self.tx.try_send(events).is_err() {
             self.waiting.fetch_sub(len, Ordering::AcqRel);
             let before = self.skipped.fetch_add(n, Ordering::Relaxed);
@@ -245,5 +247,49 @@ impl DetectionTask {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eventlog_core::validate::Validator;
+    use eventlog_core::{Catalog, ValidationPolicy};
+
+    use super::*;
+
+    fn events(n: usize) -> Vec<ValidatedEvent> {
+        let validator = Validator::new(ValidationPolicy::default(), Catalog::built_in());
+        (0..n)
+            .map(|_| {
+                let raw = parse_event(br#"{"event_code":"AUTH-001"}"#).unwrap();
+                validator.validate(raw, Utc::now()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_backlog_is_bounded_in_events_but_never_refuses_a_batch_when_empty() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let feed = DetectionFeed {
+            tx,
+            skipped: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: 5,
+        };
+        feed.offer(events(3));
+        feed.offer(events(3));
+        assert_eq!(feed.skipped(), 3, "3 + 3 waiting is over the bound of 5");
+        feed.offer(events(2));
+        assert_eq!(feed.skipped(), 3, "3 + 2 fits");
+        while let Ok(batch) = rx.try_recv() {
+            feed.waiting.fetch_sub(batch.len(), Ordering::AcqRel);
+        }
+        feed.offer(events(8));
+        assert_eq!(
+            feed.skipped(),
+            3,
+            "an empty backlog takes a batch over the bound"
+        );
+        assert_eq!(rx.try_recv().map(|b| b.len()), Ok(8));
     }
 }
