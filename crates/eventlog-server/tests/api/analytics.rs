@@ -664,11 +664,71 @@ async fn days_are_read_from_hours_until_folded_then_from_day_rows(s: &TestServer
     );
 }
 
+/// Stores upgraded from before `user_name` hold `user` and `username` rows: their users
+/// still count, once, beside the new rows.
+async fn user_rows_of_the_older_format_are_still_read(s: &TestServer) {
+    let events = vec![
+        json!({"event_id": "fmt-1", "event_code": "AUTH-001", "user_id": "1", "username": "ann"}),
+        json!({"event_id": "fmt-2", "event_code": "AUTH-001", "user_id": "2"}),
+        json!({"event_id": "fmt-3", "event_code": "SYS-001"}),
+    ];
+    assert_eq!(s.post_batch(&events).await.0, 201);
+    let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    let (bucket, seen) = if s.pg_database.is_some() {
+        let t = format!("TIMESTAMPTZ '{}'", hour.to_rfc3339());
+        (t.clone(), t)
+    } else {
+        let t = hour.timestamp_micros().to_string();
+        (t.clone(), t)
+    };
+    // An older `user` row for user 1 (already counted by the new rows) and user 9, and an
+    // older `username` row for bob.
+    s.sql(&format!(
+        "INSERT INTO event_summary_hourly (dimension, bucket, tenant_id, value, events, errors, \
+         failures, latency_count, latency_sum, latency_max, confidence_count, confidence_sum, \
+         last_seen) VALUES \
+         ('user', {bucket}, '', '1', 2, 0, 0, 0, 0, 0, 0, 0, {seen}), \
+         ('user', {bucket}, '', '9', 1, 0, 0, 0, 0, 0, 0, 0, {seen}), \
+         ('username', {bucket}, '', 'bob', 4, 0, 0, 0, 0, 0, 0, 0, {seen})"
+    ))
+    .await;
+    let (_, sum) = s.get_json("/api/events/analytics/summary?hours=2").await;
+    assert_eq!(sum["active_users"], 3, "users 1, 2 and 9: {sum}");
+    let (_, ts) = s
+        .get_json("/api/events/analytics/timeseries?metric=active_users&interval=hour&hours=2")
+        .await;
+    let peak = ts["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .fold(0.0, f64::max);
+    assert_eq!(peak, 3.0, "{ts}");
+    let (_, users) = s.get_json("/api/events/analytics/users?hours=2").await;
+    let per_name: BTreeMap<String, i64> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap_or("(none)").to_owned(),
+                u["event_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, i64> = [("ann", 1), ("bob", 4), ("(none)", 2)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    assert_eq!(per_name, want, "{users}");
+}
+
 crate::store_tests!(
     summary_numbers_equal_the_raw_events,
     late_events_land_in_their_own_buckets,
     the_six_seed_queries_match_the_raw_events,
     timeseries_points_add_up_to_the_summary,
     days_are_read_from_hours_until_folded_then_from_day_rows,
+    user_rows_of_the_older_format_are_still_read,
     tenant_keys_see_only_their_tenant_and_ingest_keys_nothing,
 );

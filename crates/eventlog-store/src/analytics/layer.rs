@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use eventlog_core::{Catalog, StoredEvent};
 
 use super::report::*;
-use super::rollup::{dim, latency_bucket_upper, Grain, RollupCell};
+use super::rollup::{dim, latency_bucket_upper, user_id_of, username_of, Grain, RollupCell};
 use super::window::{cover, GrainRange, Window};
 use super::{ActivityQuery, Measures, RollupQuery, RollupRow};
 use crate::query::{most_first, Count, RecentQuery};
@@ -172,7 +172,7 @@ impl Analytics {
         let users_query = summed(
             users_window,
             Grain::Hour,
-            &[dim::USER],
+            &[dim::USER_NAME, dim::USER],
             tenant,
             Measures::Counts,
         );
@@ -190,7 +190,7 @@ impl Analytics {
                 ],
                 tenant,
             ),
-            self.store.count_rollup_values(&users_query),
+            self.store.count_users(&users_query),
         )?;
         let total = cell_of(&rows, dim::TOTAL);
         let requests = cell_of(&rows, dim::REQUEST).events;
@@ -270,17 +270,25 @@ impl Analytics {
             .rows_of(
                 window,
                 Grain::Hour,
-                &[dim::USERNAME],
+                &[dim::USER_NAME, dim::USERNAME],
                 tenant,
                 Measures::Counts,
             )
             .await?;
-        let mut users: Vec<UserRow> = rows
-            .iter()
-            .map(|r| UserRow {
-                username: (!r.value.is_empty()).then(|| r.value.clone()),
-                event_count: r.cell.events,
-                last_activity: time(r.cell.last_seen_micros),
+        // One row per user and name (older stores: per name), summed per name.
+        let mut per_name: BTreeMap<&str, RollupCell> = BTreeMap::new();
+        for r in &rows {
+            per_name
+                .entry(username_of(&r.dimension, &r.value))
+                .or_default()
+                .merge(&r.cell);
+        }
+        let mut users: Vec<UserRow> = per_name
+            .into_iter()
+            .map(|(name, cell)| UserRow {
+                username: (!name.is_empty()).then(|| name.to_owned()),
+                event_count: cell.events,
+                last_activity: time(cell.last_seen_micros),
             })
             .collect();
         users.sort_by(|a, b| {
@@ -569,7 +577,7 @@ impl Analytics {
         let dimensions: Vec<&'static str> = match (metric, group) {
             (_, Some(g)) => vec![g],
             ("requests", None) => vec![dim::REQUEST],
-            ("active_users", None) => vec![dim::USER],
+            ("active_users", None) => vec![dim::USER_NAME, dim::USER],
             ("p95_response_ms", None) => vec![dim::TOTAL, dim::LATENCY_BUCKET],
             _ => vec![dim::TOTAL],
         };
@@ -614,7 +622,14 @@ impl Analytics {
                 "failures" => Some(cell.failures as f64),
                 "error_rate" => Some(percent(cell.errors, cell.events)),
                 "requests" => Some(cell.events as f64),
-                "active_users" => Some(rows.iter().filter(|r| r.cell.events > 0).count() as f64),
+                "active_users" => Some(
+                    rows.iter()
+                        .filter(|r| r.cell.events > 0)
+                        .map(|r| user_id_of(&r.dimension, &r.value))
+                        .filter(|id| !id.is_empty())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len() as f64,
+                ),
                 "avg_response_ms" => {
                     (cell.latency_count > 0).then(|| cell.latency_sum / cell.latency_count as f64)
                 }

@@ -106,16 +106,56 @@ pub mod dim {
     pub const FAILED_LOGIN: &str = "failed_login";
     /// Latency histogram: value is the bucket index (see [`super::latency_bucket`]).
     pub const LATENCY_BUCKET: &str = "latency_bucket";
-    /// `user_id` (events with a user): distinct users. Hour and day grains only.
+    /// Every event's user id and username in one value ([`super::user_name_value`]):
+    /// distinct active users (the id part) and seed 002 "User Activity Summary" (the
+    /// username part). Hour and day grains only.
+    pub const USER_NAME: &str = "user_name";
+    /// `user_id` alone: written before `user_name` replaced it (2026-11-24), still read.
     pub const USER: &str = "user";
-    /// `username` (`''` for events without one): seed 002 "User Activity Summary". Hour and
-    /// day grains only.
+    /// `username` alone (`''` for events without one): written before `user_name`
+    /// replaced it, still read.
     pub const USERNAME: &str = "username";
+}
+
+/// Separates the user id from the username in a `user_name` value.
+pub const USER_NAME_SEPARATOR: char = '\u{1f}';
+
+/// The `user_name` value of an event: its user id, U+001F, its username (either may be
+/// empty). One row per user and name instead of one per user plus one per name halves
+/// what rollups write per commit (bench/README.md "What rollups cost at ingest").
+pub fn user_name_value(user_id: Option<&str>, username: Option<&str>) -> String {
+    format!(
+        "{}{USER_NAME_SEPARATOR}{}",
+        user_id.unwrap_or(""),
+        username.unwrap_or("")
+    )
+}
+
+/// The user id (`''` for none) of a row of `dimension`: the id part of a `user_name`
+/// value, or the whole value of an older `user` row.
+pub fn user_id_of<'a>(dimension: &str, value: &'a str) -> &'a str {
+    if dimension == dim::USER_NAME {
+        value.split(USER_NAME_SEPARATOR).next().unwrap_or("")
+    } else {
+        value
+    }
+}
+
+/// The username (`''` for none) of a row of `dimension`: the name part of a `user_name`
+/// value, or the whole value of an older `username` row.
+pub fn username_of<'a>(dimension: &str, value: &'a str) -> &'a str {
+    if dimension == dim::USER_NAME {
+        value
+            .split_once(USER_NAME_SEPARATOR)
+            .map_or("", |(_, name)| name)
+    } else {
+        value
+    }
 }
 
 /// Dimensions kept per hour and per day but not per minute: one row per active user per
 /// minute would outnumber the events themselves.
-pub const HOURLY_ONLY: &[&str] = &[dim::USER, dim::USERNAME];
+pub const HOURLY_ONLY: &[&str] = &[dim::USER_NAME, dim::USER, dim::USERNAME];
 
 /// Dimensions kept per minute only: the failed-login alert reads minutes, and one row per
 /// failing user per hour and per day would be a third of what a commit writes.
@@ -255,6 +295,7 @@ impl RollupBatch {
         let tenant = self.intern(r.tenant_id.as_deref().unwrap_or(""));
         let event_name = route::template_name(&r.event_name);
         let endpoint = r.endpoint.as_deref().map(route::template);
+        let user_name = user_name_value(r.user_id.as_deref(), r.username.as_deref());
         let mut values: Vec<(&'static str, &str)> = vec![
             (dim::TOTAL, ""),
             (dim::CATEGORY, &r.event_category),
@@ -263,7 +304,7 @@ impl RollupBatch {
             (dim::STATUS, status),
             (dim::IMPORTANCE, r.importance.as_str()),
             (dim::EVENT_NAME, &event_name),
-            (dim::USERNAME, r.username.as_deref().unwrap_or("")),
+            (dim::USER_NAME, &user_name),
         ];
         if let Some(code) = &r.event_code {
             values.push((dim::CODE, code));
@@ -271,9 +312,6 @@ impl RollupBatch {
         if let Some(ep) = &endpoint {
             values.push((dim::ENDPOINT, ep));
             values.push((dim::REQUEST, ""));
-        }
-        if let Some(user) = &r.user_id {
-            values.push((dim::USER, user));
         }
         if r.event_category == "SECURITY" {
             values.push((dim::SECURITY_TYPE, &r.event_type));
@@ -469,9 +507,9 @@ mod tests {
             d
         };
         assert!(dimensions(Grain::Minute).contains(&dim::FAILED_LOGIN));
-        assert!(!dimensions(Grain::Minute).contains(&dim::USER));
+        assert!(!dimensions(Grain::Minute).contains(&dim::USER_NAME));
         for grain in [Grain::Hour, Grain::Day] {
-            assert!(dimensions(grain).contains(&dim::USER), "{grain:?}");
+            assert!(dimensions(grain).contains(&dim::USER_NAME), "{grain:?}");
             assert!(!dimensions(grain).contains(&dim::FAILED_LOGIN), "{grain:?}");
         }
     }

@@ -214,18 +214,20 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn count_rollup_values(&self, q: &RollupQuery) -> Result<i64, StoreError> {
+    pub(super) async fn count_users(&self, q: &RollupQuery) -> Result<i64, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT count(*) FROM (SELECT DISTINCT dimension, value FROM ",
-        );
-        push_ranges(&mut qb, q, "dimension, value");
-        // Every rollup row counts at least one event (rows are only ever added by
+        // The id part of `user_name` values (`id U+001F name`), the whole of older `user`
+        // values. Every rollup row counts at least one event (rows are only ever added by
         // upserts of folded events), so no `events > 0` filter: without it PostgreSQL can
         // answer from the primary key alone (an index-only scan).
-        qb.push(" s) d");
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT count(DISTINCT uid) FROM (SELECT CASE WHEN dimension = 'user_name' \
+             THEN split_part(value, chr(31), 1) ELSE value END AS uid FROM ",
+        );
+        push_ranges(&mut qb, q, "dimension, value");
+        qb.push(" s) d WHERE uid <> ''");
         Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
     }
 

@@ -191,21 +191,19 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn count_rollup_values(&self, q: &RollupQuery) -> Result<i64, StoreError> {
+    pub(super) async fn count_users(&self, q: &RollupQuery) -> Result<i64, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Sqlite>::new(if q.dimensions.len() == 1 {
-            "SELECT count(DISTINCT value) FROM "
-        } else {
-            "SELECT count(*) FROM (SELECT DISTINCT dimension, value FROM "
-        });
-        // Every rollup row counts at least one event (rows are only ever added by upserts
-        // of folded events), so the primary key alone answers this.
+        // The id part of `user_name` values (`id U+001F name`), the whole of older `user`
+        // values. Every rollup row counts at least one event (rows are only ever added by
+        // upserts of folded events), so the primary key alone answers this.
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT count(DISTINCT uid) FROM (SELECT CASE WHEN dimension = 'user_name' \
+             THEN substr(value, 1, instr(value, char(31)) - 1) ELSE value END AS uid FROM ",
+        );
         push_ranges(&mut qb, q, "dimension, value");
-        if q.dimensions.len() > 1 {
-            qb.push(")");
-        }
+        qb.push(") WHERE uid <> ''");
         Ok(qb.build_query_scalar().fetch_one(&self.reader).await?)
     }
 
