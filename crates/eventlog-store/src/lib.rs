@@ -114,10 +114,10 @@ pub trait Store: Send + Sync + 'static {
     /// ranges of `query`. The query layer ([`analytics::Analytics`]) is the only caller
     /// meant to turn these into numbers.
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError>;
-    /// How many distinct user ids the `user_name` and `user` rows of the query's ranges
-    /// hold (its `per_bucket` and `measures` are ignored): active users without reading one
-    /// row per user.
-    async fn count_users(&self, query: &RollupQuery) -> Result<i64, StoreError>;
+    /// The distinct values of the query's one dimension with events in its ranges (its
+    /// `per_bucket` and `measures` are ignored): active users without summing one row per
+    /// user and hour.
+    async fn rollup_values(&self, query: &RollupQuery) -> Result<Vec<String>, StoreError>;
 
     /// Recomputes every rollup of the UTC day starting at `day` from the stored events,
     /// in one transaction that holds the write lock (so concurrent ingest cannot be

@@ -615,10 +615,10 @@ impl Store for PgStore {
         })
     }
 
-    async fn count_users(&self, query: &RollupQuery) -> Result<i64, StoreError> {
+    async fn rollup_values(&self, query: &RollupQuery) -> Result<Vec<String>, StoreError> {
         let daily_from = rollups::daily_from(&self.pool).await?;
         let (query, _) = query.with_unfolded_days_as_hours(daily_from);
-        self.count_users(&query).await
+        self.rollup_values(&query).await
     }
 
     async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {

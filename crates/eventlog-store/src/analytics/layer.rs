@@ -1,6 +1,6 @@
 //! [`Analytics`]: the typed API every endpoint, CLI command and dashboard page calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -169,14 +169,19 @@ impl Analytics {
         let users_window = Window::aligned(since, until, Grain::Hour);
         // Two independent reads, at once: the distinct-user count over one row per active
         // user per hour is the slower of the two.
-        let users_query = summed(
-            users_window,
-            Grain::Hour,
-            &[dim::USER_NAME, dim::USER],
-            tenant,
-            Measures::Counts,
-        );
-        let (rows, active_users) = tokio::try_join!(
+        // One dimension per read: SQLite answers a single dimension's distinct values
+        // from the primary key alone.
+        let users_query = |dimension| {
+            summed(
+                users_window,
+                Grain::Hour,
+                &[dimension],
+                tenant,
+                Measures::Counts,
+            )
+        };
+        let (names_query, older_query) = (users_query(dim::USER_NAME), users_query(dim::USER));
+        let (rows, user_names, older_users) = tokio::try_join!(
             self.rows(
                 window,
                 Grain::Minute,
@@ -190,8 +195,16 @@ impl Analytics {
                 ],
                 tenant,
             ),
-            self.store.count_users(&users_query),
+            self.store.rollup_values(&names_query),
+            self.store.rollup_values(&older_query),
         )?;
+        let active_users: BTreeSet<&str> = user_names
+            .iter()
+            .map(|v| user_id_of(dim::USER_NAME, v))
+            .chain(older_users.iter().map(|v| user_id_of(dim::USER, v)))
+            .filter(|id| !id.is_empty())
+            .collect();
+        let active_users = active_users.len() as i64;
         let total = cell_of(&rows, dim::TOTAL);
         let requests = cell_of(&rows, dim::REQUEST).events;
         Ok(Summary {
@@ -266,18 +279,27 @@ impl Analytics {
         tenant: Option<&str>,
     ) -> Result<UsersReport, StoreError> {
         let window = Window::aligned(since, until, Grain::Hour);
-        let rows = self
-            .rows_of(
+        // One dimension per read (see `summary`); `username` rows exist only in stores
+        // written before `user_name`.
+        let (rows, older) = tokio::try_join!(
+            self.rows_of(
                 window,
                 Grain::Hour,
-                &[dim::USER_NAME, dim::USERNAME],
+                &[dim::USER_NAME],
                 tenant,
-                Measures::Counts,
-            )
-            .await?;
+                Measures::Counts
+            ),
+            self.rows_of(
+                window,
+                Grain::Hour,
+                &[dim::USERNAME],
+                tenant,
+                Measures::Counts
+            ),
+        )?;
         // One row per user and name (older stores: per name), summed per name.
         let mut per_name: BTreeMap<&str, RollupCell> = BTreeMap::new();
-        for r in &rows {
+        for r in rows.iter().chain(&older) {
             per_name
                 .entry(username_of(&r.dimension, &r.value))
                 .or_default()
@@ -627,7 +649,7 @@ impl Analytics {
                         .filter(|r| r.cell.events > 0)
                         .map(|r| user_id_of(&r.dimension, &r.value))
                         .filter(|id| !id.is_empty())
-                        .collect::<std::collections::BTreeSet<_>>()
+                        .collect::<BTreeSet<_>>()
                         .len() as f64,
                 ),
                 "avg_response_ms" => {

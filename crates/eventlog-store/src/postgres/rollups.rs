@@ -214,21 +214,17 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn count_users(&self, q: &RollupQuery) -> Result<i64, StoreError> {
+    pub(super) async fn rollup_values(&self, q: &RollupQuery) -> Result<Vec<String>, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        // The id part of `user_name` values (`id U+001F name`), the whole of older `user`
-        // values. Every rollup row counts at least one event (rows are only ever added by
+        // Every rollup row counts at least one event (rows are only ever added by
         // upserts of folded events), so no `events > 0` filter: without it PostgreSQL can
         // answer from the primary key alone (an index-only scan).
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT count(DISTINCT uid) FROM (SELECT CASE WHEN dimension = 'user_name' \
-             THEN split_part(value, chr(31), 1) ELSE value END AS uid FROM ",
-        );
-        push_ranges(&mut qb, q, "dimension, value");
-        qb.push(" s) d WHERE uid <> ''");
-        Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT DISTINCT value FROM ");
+        push_ranges(&mut qb, q, "value");
+        qb.push(" s");
+        Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {

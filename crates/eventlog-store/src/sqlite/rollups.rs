@@ -191,20 +191,15 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn count_users(&self, q: &RollupQuery) -> Result<i64, StoreError> {
+    pub(super) async fn rollup_values(&self, q: &RollupQuery) -> Result<Vec<String>, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        // The id part of `user_name` values (`id U+001F name`), the whole of older `user`
-        // values. Every rollup row counts at least one event (rows are only ever added by
-        // upserts of folded events), so the primary key alone answers this.
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT count(DISTINCT uid) FROM (SELECT CASE WHEN dimension = 'user_name' \
-             THEN substr(value, 1, instr(value, char(31)) - 1) ELSE value END AS uid FROM ",
-        );
-        push_ranges(&mut qb, q, "dimension, value");
-        qb.push(") WHERE uid <> ''");
-        Ok(qb.build_query_scalar().fetch_one(&self.reader).await?)
+        // Every rollup row counts at least one event (rows are only ever added by upserts
+        // of folded events), so the primary key alone answers this.
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT DISTINCT value FROM ");
+        push_ranges(&mut qb, q, "value");
+        Ok(qb.build_query_scalar().fetch_all(&self.reader).await?)
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
