@@ -118,6 +118,9 @@ pub trait Store: Send + Sync + 'static {
     /// `per_bucket` and `measures` are ignored): active users without summing one row per
     /// user and hour.
     async fn rollup_values(&self, query: &RollupQuery) -> Result<Vec<String>, StoreError>;
+    /// The first UTC day whose day rollups are not folded yet (`rollup_state.daily_from`):
+    /// the day table is complete only before it; later days are read from the hours.
+    async fn daily_from(&self) -> Result<DateTime<Utc>, StoreError>;
 
     /// Recomputes every rollup of the UTC day starting at `day` from the stored events,
     /// in one transaction that holds the write lock (so concurrent ingest cannot be

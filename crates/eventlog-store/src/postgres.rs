@@ -21,9 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
-use crate::analytics::{
-    hours_into_days, ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow,
-};
+use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::query::{
@@ -605,20 +603,15 @@ impl Store for PgStore {
     }
 
     async fn rollup_rows(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
-        let daily_from = rollups::daily_from(&self.pool).await?;
-        let (query, hours_read) = query.with_unfolded_days_as_hours(daily_from);
-        let rows = self.read_rollups(&query).await?;
-        Ok(if hours_read && query.per_bucket {
-            hours_into_days(rows, daily_from)
-        } else {
-            rows
-        })
+        self.read_rollups(query).await
     }
 
     async fn rollup_values(&self, query: &RollupQuery) -> Result<Vec<String>, StoreError> {
-        let daily_from = rollups::daily_from(&self.pool).await?;
-        let (query, _) = query.with_unfolded_days_as_hours(daily_from);
-        self.rollup_values(&query).await
+        self.rollup_values(query).await
+    }
+
+    async fn daily_from(&self) -> Result<DateTime<Utc>, StoreError> {
+        rollups::daily_from(&self.pool).await
     }
 
     async fn rebuild_rollups(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -9,7 +9,7 @@ use eventlog_core::{Catalog, StoredEvent};
 use super::report::*;
 use super::rollup::{dim, latency_bucket_upper, user_id_of, username_of, Grain, RollupCell};
 use super::window::{cover, GrainRange, Window};
-use super::{ActivityQuery, Measures, RollupQuery, RollupRow};
+use super::{hours_into_days, ActivityQuery, Measures, RollupQuery, RollupRow};
 use crate::query::{most_first, Count, RecentQuery};
 use crate::{Store, StoreError};
 
@@ -133,6 +133,26 @@ impl Analytics {
         Self { store, catalog }
     }
 
+    /// The rollup rows of `query`, its day ranges from `daily_from` on read from the
+    /// hours (day rollups are folded only once a day is over; see `rollup_state`).
+    async fn read(&self, query: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+        let daily_from = self.store.daily_from().await?;
+        let (query, hours_read) = query.with_unfolded_days_as_hours(daily_from);
+        let rows = self.store.rollup_rows(&query).await?;
+        Ok(if hours_read && query.per_bucket {
+            hours_into_days(rows, daily_from)
+        } else {
+            rows
+        })
+    }
+
+    /// The distinct values of `query`'s dimension, read like [`Self::read`].
+    async fn values(&self, query: &RollupQuery) -> Result<Vec<String>, StoreError> {
+        let daily_from = self.store.daily_from().await?;
+        let (query, _) = query.with_unfolded_days_as_hours(daily_from);
+        self.store.rollup_values(&query).await
+    }
+
     async fn rows(
         &self,
         window: Window,
@@ -152,8 +172,7 @@ impl Analytics {
         tenant: Option<&str>,
         measures: Measures,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        self.store
-            .rollup_rows(&summed(window, finest, dimensions, tenant, measures))
+        self.read(&summed(window, finest, dimensions, tenant, measures))
             .await
     }
 
@@ -195,8 +214,8 @@ impl Analytics {
                 ],
                 tenant,
             ),
-            self.store.rollup_values(&names_query),
-            self.store.rollup_values(&older_query),
+            self.values(&names_query),
+            self.values(&older_query),
         )?;
         let active_users: BTreeSet<&str> = user_names
             .iter()
@@ -401,8 +420,7 @@ impl Analytics {
     ) -> Result<ModelsReport, StoreError> {
         let window = Window::aligned(since, until, Grain::Hour);
         let rows = self
-            .store
-            .rollup_rows(&RollupQuery {
+            .read(&RollupQuery {
                 ranges: vec![GrainRange {
                     grain: Grain::Hour,
                     from: window.since,
@@ -496,8 +514,7 @@ impl Analytics {
         let window = Window::aligned(since, until, Grain::Minute);
         // Kept per minute only (the alert's window is minutes long): no coarser ranges.
         let rows = self
-            .store
-            .rollup_rows(&RollupQuery {
+            .read(&RollupQuery {
                 ranges: vec![GrainRange {
                     grain: Grain::Minute,
                     from: window.since,
@@ -604,8 +621,7 @@ impl Analytics {
             _ => vec![dim::TOTAL],
         };
         let rows = self
-            .store
-            .rollup_rows(&RollupQuery {
+            .read(&RollupQuery {
                 ranges: vec![GrainRange {
                     grain,
                     from: window.since,
