@@ -4,8 +4,12 @@
 # every default policy, alone in their monthly partition), then measures, in one run:
 #   1. the baseline: a raw `COPY (SELECT * FROM <partition>) TO STDOUT` of the same rows
 #   2. `eventlog export --format jsonl` of every event (events/s, ratio to 1)
-#   3. `eventlog retention run`: archive + verify + partition drop (seconds, ratio to 1)
-#   4. `eventlog verify` afterwards (must say OK).
+#   3. `eventlog archive ahead`: the closed days archived before they expire (what `serve`
+#      does before each scheduled run; seconds, events/s)
+#   4. `eventlog retention run`: check the archives made ahead, drop the partition, sign
+#      the pruning records (seconds, ratio to 1)
+#   5. `eventlog verify` afterwards (must say OK).
+# AHEAD=0 skips step 3, so the retention run archives, verifies and drops in one go.
 # Usage: bench/retention.sh [EVENTS]. KEEP=1 keeps the database and the files.
 # ARRIVAL=1 fills in arrival order (timestamps rising as written, as from running apps);
 # the default is a back-fill in random time order, the worst case for reading in time order.
@@ -64,6 +68,14 @@ EXPORT_S=$(echo "$t1 - $t0" | bc -l)
 EXPORT_BYTES=$(stat -c %s "$WORK/export.jsonl")
 rm -f "$WORK/export.jsonl"
 
+AHEAD_S=0
+if [[ "${AHEAD:-1}" == 1 ]]; then
+    t0=$(now)
+    "$BIN" archive ahead --database "$URL" --config "$WORK/eventlog.toml" >&2
+    t1=$(now)
+    AHEAD_S=$(echo "$t1 - $t0" | bc -l)
+fi
+
 t0=$(now)
 "$BIN" retention run --database "$URL" --config "$WORK/eventlog.toml" >"$WORK/retention.out"
 t1=$(now)
@@ -79,6 +91,10 @@ printf '\n== results (%s events in %s)\n' "$ROWS" "$PARTITION"
 printf 'raw COPY out of the partition (baseline): %.2f s = %.0f events/s\n' "$COPY_S" "$(echo "$ROWS / $COPY_S" | bc -l)"
 printf 'eventlog export --format jsonl:          %.2f s = %.0f events/s (%.2f x the COPY rate), %s bytes of JSONL\n' \
     "$EXPORT_S" "$(echo "$ROWS / $EXPORT_S" | bc -l)" "$(echo "$COPY_S / $EXPORT_S" | bc -l)" "$EXPORT_BYTES"
+if [[ "${AHEAD:-1}" == 1 ]]; then
+    printf 'eventlog archive ahead (before expiry):  %.2f s = %.0f events/s\n' \
+        "$AHEAD_S" "$(echo "$ROWS / $AHEAD_S" | bc -l)"
+fi
 printf 'eventlog retention run:                 %.2f s = %.0f events/s (%.2f x the COPY time), archives %s bytes\n' \
     "$RET_S" "$(echo "$ROWS / $RET_S" | bc -l)" "$(echo "$RET_S / $COPY_S" | bc -l)" "$ARCHIVE_BYTES"
 printf 'events left after retention: %s; verify: %s\n' "$LEFT" "$(head -n1 "$WORK/verify.out" | cut -c1-60)"

@@ -132,6 +132,10 @@ enum RetentionCommand {
 
 #[derive(Subcommand)]
 enum ArchiveCommand {
+    /// Archive every closed UTC day not archived yet into ARCHIVE_DIR/daily (deletes
+    /// nothing). PostgreSQL then drops an expired month's partition without reading it
+    /// again; `serve` does this before each scheduled retention run.
+    Ahead,
     /// Re-import an archive file (checked against its manifest; idempotent).
     Restore {
         /// The `.jsonl.zst` archive; its `manifest.json` must be beside it.
@@ -437,6 +441,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let store = open_checked(&database).await?;
             ops::retention_run(store, &config, &key_file, archive_dir, dry_run).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Archive {
+            command: ArchiveCommand::Ahead,
+        } => {
+            let store = open_checked(&database).await?;
+            ops::archive_ahead(store, &config, &key_file, archive_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Archive {

@@ -143,6 +143,50 @@ pub(crate) async fn retention_run(
         },
         report.pruning_records,
     );
+    if report.archived_ahead > 0 {
+        println!(
+            "{} event(s) of the dropped partitions were archived ahead (`eventlog archive ahead`); their archives were checked on disk and are listed in the run's manifest",
+            report.archived_ahead
+        );
+    }
+    Ok(())
+}
+
+/// `eventlog archive ahead`.
+pub(crate) async fn archive_ahead(
+    store: Arc<dyn Store>,
+    config: &ServerConfig,
+    key_file: &Path,
+    archive_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let integrity = integrity(store.clone(), key_file)?;
+    let retention = Retention::new(store, integrity, config.retention.clone(), archive_dir);
+    let bar = bar("archiving {bar:40} {pos}/{len} events ({per_sec}, {eta})");
+    let report = retention
+        .archive_ahead(&mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish_and_clear();
+    let dir = retention.daily_dir();
+    match (report.days.first(), report.days.last()) {
+        (Some(first), Some(last)) => println!(
+            "archived {} event(s) of {} day(s), {first} to {last}, under {}",
+            report.archived,
+            report.days.len(),
+            dir.display()
+        ),
+        _ => println!(
+            "no closed day left to archive; the archives are under {}",
+            dir.display()
+        ),
+    }
+    if let Some(day) = report.waiting_from {
+        println!(
+            "{day} and later wait for the next run: some of their events are not covered by a signed checkpoint yet"
+        );
+    }
     Ok(())
 }
 

@@ -824,6 +824,160 @@ async fn retention_archives_exactly_what_it_deletes_postgres() {
     drop_pg_database(&db).await;
 }
 
+/// Archiving ahead: closed days are archived once; a month whose days are unchanged since
+/// is dropped without being archived again (and its pruning is accounted from the leaves
+/// the archives kept: `verify` says OK); a month that got a late event is archived the
+/// ordinary way, late event included; the daily archives restore.
+async fn archives_made_ahead_let_retention_drop_a_month_unread(database: &str, cwd: &Path) {
+    let config = cwd.join("eventlog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n",
+            cwd.join("signing.key"),
+            cwd.join("archive")
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let args = db_args(database, &config);
+    run_ok(&["migrate", args[0], args[1]], cwd).await;
+    let store = eventlog_store::open(database).await.unwrap();
+    let day = TimeDelta::days(1);
+    let mut events = Vec::new();
+    for i in 0..5 {
+        let severity = ["DEBUG", "INFO", "WARNING", "ERROR", "INFO"][i];
+        let category = ["AUTH", "DATA", "SECURITY", "SYSTEM", "AUTH"][i];
+        events.push(aged(
+            &format!("ahead-untouched-{i}"),
+            severity,
+            category,
+            day * 400 + TimeDelta::minutes(i as i64),
+        ));
+    }
+    for i in 0..3 {
+        events.push(aged(
+            &format!("ahead-late-month-{i}"),
+            "INFO",
+            "AUTH",
+            day * 500 + TimeDelta::minutes(i),
+        ));
+    }
+    events.push(aged("ahead-recent", "INFO", "AUTH", day * 2));
+    events.push(aged("ahead-today", "INFO", "AUTH", TimeDelta::zero()));
+    let requests: Vec<Vec<ValidatedEvent>> = events.into_iter().map(|e| vec![e]).collect();
+    store.write(&requests).await.unwrap();
+
+    let out = run_ok(
+        &["archive", "ahead", args[0], args[1], args[2], args[3]],
+        cwd,
+    )
+    .await;
+    // Today is not over: the other 9 are archived, on 3 to 6 days (minutes may cross midnight).
+    assert!(out.contains("archived 9 event(s) of "), "{out}");
+    let out = run_ok(
+        &["archive", "ahead", args[0], args[1], args[2], args[3]],
+        cwd,
+    )
+    .await;
+    assert!(out.contains("no closed day left to archive"), "{out}");
+    let daily = cwd.join("archive").join("daily");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(daily.join("manifest.json")).unwrap()).unwrap();
+    let entries = manifest["archives"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["max_seq"].is_i64()), "{manifest}");
+
+    // A late event for a day of the older month, which was archived ahead already.
+    store
+        .write(&[vec![aged(
+            "ahead-late-arrival",
+            "INFO",
+            "AUTH",
+            day * 500 + TimeDelta::minutes(30),
+        )]])
+        .await
+        .unwrap();
+
+    let out = run_ok(
+        &["retention", "run", args[0], args[1], args[2], args[3]],
+        cwd,
+    )
+    .await;
+    assert!(out.contains("dropped 2 partition(s)"), "{out}");
+    assert!(out.contains("deleted 9 event(s)"), "{out}");
+    // The untouched month was not archived again; the month with the late event was.
+    assert!(out.contains("archived 4 event(s)"), "{out}");
+    assert!(
+        out.contains("5 event(s) of the dropped partitions were archived ahead"),
+        "{out}"
+    );
+    let left = app_ids(store.as_ref()).await;
+    assert_eq!(
+        left,
+        ["ahead-recent", "ahead-today"]
+            .into_iter()
+            .map(String::from)
+            .collect::<HashSet<_>>()
+    );
+    let out = run_ok(&["verify", args[0], args[1], args[2], args[3]], cwd).await;
+    assert!(
+        out.starts_with("OK") && out.contains("9 pruned by retention"),
+        "{out}"
+    );
+
+    // The run's manifest names every deleted event's archive: the daily ones it reused and
+    // the one it wrote; the late event is in the latter.
+    let run_dir = std::fs::read_dir(cwd.join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("retention-")
+        })
+        .expect("a run folder");
+    let run_manifest: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    let mut archived = HashSet::new();
+    for entry in run_manifest["archives"].as_array().unwrap() {
+        for line in archive_lines(&run_dir.join(entry["file"].as_str().unwrap())) {
+            archived.insert(line["event_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(archived.len(), 9, "{archived:?}");
+    assert!(archived.contains("ahead-late-arrival"), "{archived:?}");
+
+    // The daily archives restore like any other.
+    for entry in entries {
+        let file = daily.join(entry["file"].as_str().unwrap());
+        run_ok(
+            &[
+                "archive",
+                "restore",
+                &file.display().to_string(),
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+            ],
+            cwd,
+        )
+        .await;
+    }
+    assert!(app_ids(store.as_ref()).await.contains("ahead-untouched-3"));
+}
+
+#[tokio::test]
+async fn archives_made_ahead_let_retention_drop_a_month_unread_postgres() {
+    let Some((url, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    archives_made_ahead_let_retention_drop_a_month_unread(&url, dir.path()).await;
+    drop_pg_database(&db).await;
+}
+
 /// Events per severity in the daily rollup of the UTC day starting at `day`.
 async fn daily_rollup_events(database: &str, day: chrono::DateTime<Utc>) -> i64 {
     let sql = "SELECT CAST(COALESCE(sum(events), 0) AS BIGINT) FROM event_summary_daily \

@@ -24,6 +24,18 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+fn details_of(problems: Vec<(Option<usize>, FieldError)>) -> Vec<ErrorDetail> {
+    problems
+        .into_iter()
+        .map(|(index, e)| ErrorDetail {
+            index,
+            field: e.field,
+            code: e.code.to_owned(),
+            message: e.message,
+        })
+        .collect()
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -84,6 +96,12 @@ impl ApiError {
         self
     }
 
+    /// Lists every problem of a batch in `details`, besides the one named at top level.
+    pub fn with_details(mut self, problems: Vec<(Option<usize>, FieldError)>) -> Self {
+        self.body.details = details_of(problems);
+        self
+    }
+
     /// 400: the request could not be read.
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -141,15 +159,7 @@ impl ApiError {
 
     /// 422 for invalid events: every problem listed, the first one also at top level.
     pub fn invalid(problems: Vec<(Option<usize>, FieldError)>, total: usize) -> Self {
-        let details: Vec<ErrorDetail> = problems
-            .into_iter()
-            .map(|(index, e)| ErrorDetail {
-                index,
-                field: e.field,
-                code: e.code.to_owned(),
-                message: e.message,
-            })
-            .collect();
+        let details = details_of(problems);
         let first = details.first().cloned();
         let invalid_items = {
             let mut idx: Vec<Option<usize>> = details.iter().map(|d| d.index).collect();

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -369,6 +370,32 @@ pub(crate) async fn refuse_nul(request: Request, next: Next) -> Response {
             "invalid_path",
             "the path contains a NUL character (%00), which no stored text can hold",
         )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The request body encodings the server decompresses (`Content-Encoding`).
+pub(crate) const BODY_ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
+
+/// Refuses a `Content-Encoding` the server cannot decompress with a JSON 415 naming the
+/// ones it can (tower-http's own refusal has an empty body).
+pub(crate) async fn refuse_unknown_encoding(request: Request, next: Next) -> Response {
+    let unknown = request
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .find(|coding| {
+            !coding.is_empty() && coding != "identity" && !BODY_ENCODINGS.contains(&coding.as_str())
+        });
+    if let Some(coding) = unknown {
+        return ApiError::unsupported_media_type(format!(
+            "the body is sent with Content-Encoding `{coding}`; send it uncompressed or as {}",
+            BODY_ENCODINGS.join(", ")
+        ))
+        .field("Content-Encoding")
         .into_response();
     }
     next.run(request).await

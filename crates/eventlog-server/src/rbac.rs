@@ -85,6 +85,11 @@ pub const ACCESS_MATRIX: &[Rule] = &[
     rule(Method::GET, "/api/events/security", Access::Roles(&[Admin])),
 ];
 
+/// Routes whose answers are figures of the whole server, every tenant together (ingest
+/// counters, the whole chain): a tenant-bound credential is refused them, since it may
+/// learn nothing of another tenant, not even how many events it sends.
+pub const WHOLE_SERVER_ROUTES: &[&str] = &["/metrics", "/api/integrity/verify"];
+
 /// The matrix as the Markdown table of docs/security-access.md (a test keeps the two equal).
 pub fn matrix_markdown() -> String {
     let mut out = String::from("| Method | Route |");
@@ -209,6 +214,16 @@ pub(crate) async fn enforce(
             roles.join(" or ")
         ))
         .into_response();
+    }
+    if let Some(tenant) = caller.tenant() {
+        if WHOLE_SERVER_ROUTES.contains(&path.as_str()) {
+            return ApiError::forbidden(format!(
+                "`{}` is bound to tenant `{tenant}`; {method} {path} answers for every tenant \
+                 together, so it needs a key that is not bound to a tenant",
+                caller.name
+            ))
+            .into_response();
+        }
     }
     parts.extensions.insert(caller);
     // Only an authorised caller gets its body read, and only for so long.

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{record_admin_action, AdminAction};
 use crate::config::RetentionConfig;
-use crate::integrity::{Integrity, IntegrityError, PruneTally};
+use crate::integrity::{Integrity, IntegrityError, PruneTally, SegmentSum};
 use crate::metrics::{Metrics, RetentionFigures};
 
 /// The manifest's name in each run's folder.
@@ -127,6 +127,7 @@ pub fn expiry(config: &RetentionConfig, now: DateTime<Utc>) -> Result<Expiry, Re
     Ok(Expiry {
         rules,
         max_chain_pos: None,
+        not_before: None,
     })
 }
 
@@ -151,6 +152,25 @@ pub struct ArchiveEntry {
     pub first_timestamp: DateTime<Utc>,
     /// Latest event timestamp.
     pub last_timestamp: DateTime<Utc>,
+    /// Archives made ahead: the day's highest storage `seq` when it was archived (a row
+    /// stored later has a higher one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq: Option<i64>,
+    /// Archives made ahead: the events' chain leaves per severity and category, summed per
+    /// signed segment: what the pruning records need when the partition is dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaf_sums: Vec<GroupLeafSums>,
+}
+
+/// The chain leaves of one severity and category of an archive made ahead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupLeafSums {
+    /// Severity.
+    pub severity: String,
+    /// Category.
+    pub category: String,
+    /// Per signed segment.
+    pub segments: Vec<SegmentSum>,
 }
 
 /// A run's `manifest.json`.
@@ -192,6 +212,9 @@ pub struct RetentionReport {
     pub expired: Vec<ExpiredCount>,
     /// Events written to verified archives.
     pub archived: u64,
+    /// Events of dropped partitions that were archived ahead (`archive_dir/daily`), whose
+    /// archives were checked and not written again.
+    pub archived_ahead: u64,
     /// Events deleted.
     pub deleted: u64,
     /// PostgreSQL partitions dropped whole.
@@ -215,6 +238,40 @@ pub struct Retention {
 struct DayRows {
     keys: Vec<(DateTime<Utc>, i64)>,
     leaves: Vec<(i64, usize, Option<PrunedLeaf>)>,
+}
+
+/// Chain leaves tallied per severity and category (an archive made ahead keeps them, since
+/// the policy that will expire them is not known yet).
+struct GroupTallies {
+    empty: PruneTally,
+    tallies: BTreeMap<(String, String), PruneTally>,
+}
+
+impl GroupTallies {
+    fn add(
+        &mut self,
+        severity: &str,
+        category: &str,
+        leaf: &PrunedLeaf,
+    ) -> Result<(), IntegrityError> {
+        let key = (severity.to_owned(), category.to_owned());
+        let empty = &self.empty;
+        self.tallies
+            .entry(key)
+            .or_insert_with(|| empty.clone())
+            .add(leaf)
+    }
+
+    fn into_sums(self) -> Vec<GroupLeafSums> {
+        self.tallies
+            .into_iter()
+            .map(|((severity, category), tally)| GroupLeafSums {
+                severity,
+                category,
+                segments: tally.segment_sums(),
+            })
+            .collect()
+    }
 }
 
 impl Retention {
@@ -278,6 +335,7 @@ impl Retention {
         }
         let details = serde_json::json!({
             "archived": report.archived,
+            "archived_ahead": report.archived_ahead,
             "deleted": report.deleted,
             "expired_by_severity": by_severity,
             "partitions_dropped": report.partitions_dropped,
@@ -328,21 +386,62 @@ impl Retention {
             archives: Vec::new(),
         };
         // Days per month: a month is a PostgreSQL partition.
-        let mut months: BTreeMap<DateTime<Utc>, BTreeMap<DateTime<Utc>, i64>> = BTreeMap::new();
+        let mut months: BTreeMap<DateTime<Utc>, BTreeMap<DateTime<Utc>, DayFigures>> =
+            BTreeMap::new();
         for g in groups {
-            *months
+            let day = months
                 .entry(month_start(g.day))
                 .or_default()
                 .entry(g.day)
-                .or_default() += g.count;
+                .or_default();
+            day.count += g.count;
+            day.max_seq = day.max_seq.max(g.max_seq);
         }
         let empty = self.integrity.tally().await?;
         for (month, days) in months {
-            let expected: i64 = days.values().sum();
+            let expected: i64 = days.values().map(|d| d.count).sum();
             let whole = matches!(
                 self.store.partition_rows(month).await?,
                 Some((_, rows)) if rows == expected
             );
+            if whole {
+                if let Some(entries) = self.archived_ahead(&days).await? {
+                    let mut tallies = vec![empty.clone(); expiry.rules.len()];
+                    for entry in &entries {
+                        for group in &entry.leaf_sums {
+                            let rule = expiry
+                                .rule_for(&group.severity, &group.category)
+                                .ok_or_else(|| {
+                                    archive_err(
+                                        Path::new(&entry.file),
+                                        format!(
+                                            "lists {} {} events, which have not expired",
+                                            group.severity, group.category
+                                        ),
+                                    )
+                                })?;
+                            for segment in &group.segments {
+                                tallies[rule].add_segment(segment)?;
+                            }
+                        }
+                    }
+                    // Dropped only if no commit changed the partition since it was counted.
+                    if self.store.drop_partition(month, expected).await? {
+                        report.deleted += expected as u64;
+                        report.archived_ahead += expected as u64;
+                        report.partitions_dropped.push(partition_name(month));
+                        manifest
+                            .archives
+                            .extend(entries.into_iter().map(|entry| ArchiveEntry {
+                                file: format!("../{DAILY_DIR}/{}", entry.file),
+                                ..entry
+                            }));
+                        write_manifest(&run_dir, &manifest)?;
+                        self.record_tallies(expiry, &tallies, report).await?;
+                        continue;
+                    }
+                }
+            }
             let mut tallies = vec![empty.clone(); expiry.rules.len()];
             let mut month_rows = DayRows {
                 keys: Vec::new(),
@@ -350,8 +449,15 @@ impl Retention {
             };
             let mut month_archived = 0u64;
             for day in days.keys() {
+                let done = report.archived;
                 let (entry, rows) = self
-                    .archive_day(expiry, *day, &run_dir, report.archived, total, progress)
+                    .archive_day(
+                        expiry,
+                        *day,
+                        &run_dir,
+                        &mut |n| progress(done + n, total),
+                        None,
+                    )
                     .await?;
                 verify_archive(&run_dir.join(&entry.file), &entry).await?;
                 report.archived += entry.count;
@@ -377,27 +483,190 @@ impl Retention {
                         }
                     }
                     report.deleted += month_archived;
-                    report.partitions_dropped.push(format!(
-                        "events_p{:04}_{:02}",
-                        month.year(),
-                        month.month()
-                    ));
+                    report.partitions_dropped.push(partition_name(month));
                 } else {
                     // A late event arrived in the partition: delete row by row instead.
                     report.deleted += self.delete(&month_rows, &mut tallies).await?;
                 }
             }
-            for (rule, tally) in expiry.rules.iter().zip(&tallies) {
-                if tally.events() > 0 {
-                    report.pruning_records += self
-                        .integrity
-                        .record_pruned(tally, &rule.severity, rule.cutoff)
-                        .await?;
-                }
-            }
+            self.record_tallies(expiry, &tallies, report).await?;
         }
         report.archives = manifest.archives;
         Ok(())
+    }
+
+    /// Signs and stores the pruning records of each rule's deleted events.
+    async fn record_tallies(
+        &self,
+        expiry: &Expiry,
+        tallies: &[PruneTally],
+        report: &mut RetentionReport,
+    ) -> Result<(), RetentionError> {
+        for (rule, tally) in expiry.rules.iter().zip(tallies) {
+            if tally.events() > 0 {
+                report.pruning_records += self
+                    .integrity
+                    .record_pruned(tally, &rule.severity, rule.cutoff)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where [`Retention::archive_ahead`] writes.
+    pub fn daily_dir(&self) -> PathBuf {
+        self.archive_dir.join(DAILY_DIR)
+    }
+
+    /// Archives every closed UTC day (before today) not archived yet into
+    /// `archive_dir/daily`, each with its highest `seq` and its chain leaves, so that a
+    /// PostgreSQL partition whose every event expired is later dropped without reading it
+    /// again ([`Retention::run`] checks the archives on disk and the day's count and highest
+    /// `seq`). Days are archived in order; it stops at the first day whose events are not
+    /// all covered by a signed checkpoint yet. Nothing is deleted.
+    pub async fn archive_ahead(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<AheadReport, RetentionError> {
+        let dir = self.daily_dir();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let mut manifest = match read_manifest(&dir.join(MANIFEST)) {
+            Ok(m) => m,
+            Err(RetentionError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Manifest {
+                    format: MANIFEST_FORMAT.to_owned(),
+                    run_id: DAILY_DIR.to_owned(),
+                    created_at: Utc::now(),
+                    backend: self.store.backend().to_owned(),
+                    archives: Vec::new(),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let today = start_of_day(Utc::now());
+        let next = manifest
+            .archives
+            .iter()
+            .map(|a| a.day)
+            .max()
+            .and_then(|d| d.succ_opt())
+            .map(|d| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)));
+        self.integrity.checkpoint().await?;
+        let signed_to = self.store.checkpoints().await?.last().map_or(0, |c| c.pos);
+        let everything = Expiry {
+            rules: Severity::ALL
+                .iter()
+                .map(|s| ExpiryRule {
+                    severity: s.as_str().to_owned(),
+                    categories: CategoryMatch::AllBut(Vec::new()),
+                    cutoff: today,
+                })
+                .collect(),
+            max_chain_pos: None,
+            not_before: next,
+        };
+        let signed = Expiry {
+            max_chain_pos: Some(signed_to),
+            ..everything.clone()
+        };
+        let all_days = per_day(&self.store.expired_groups(&everything).await?);
+        let signed_days = per_day(&self.store.expired_groups(&signed).await?);
+        let mut report = AheadReport::default();
+        let total: u64 = all_days.values().map(|d| d.count as u64).sum();
+        for (day, figures) in &all_days {
+            if signed_days.get(day) != Some(figures) {
+                // Events of this day lie beyond the last checkpoint: archived next time.
+                report.waiting_from = Some(day.date_naive());
+                break;
+            }
+            let done = report.archived;
+            let mut groups = GroupTallies {
+                empty: self.integrity.tally().await?,
+                tallies: BTreeMap::new(),
+            };
+            let (mut entry, _) = self
+                .archive_day(
+                    &signed,
+                    *day,
+                    &dir,
+                    &mut |n| progress(done + n, total),
+                    Some(&mut groups),
+                )
+                .await?;
+            verify_archive(&dir.join(&entry.file), &entry).await?;
+            if entry.count != figures.count as u64 {
+                return Err(archive_err(
+                    &dir.join(&entry.file),
+                    format!(
+                        "holds {} events, but the day had {} when counted",
+                        entry.count, figures.count
+                    ),
+                ));
+            }
+            entry.max_seq = Some(figures.max_seq);
+            entry.leaf_sums = groups.into_sums();
+            report.archived += entry.count;
+            report.days.push(entry.day);
+            manifest.archives.push(entry);
+            write_manifest(&dir, &manifest)?;
+        }
+        Ok(report)
+    }
+
+    /// The archives made ahead of the days of `month`, when they hold exactly the rows the
+    /// days hold now (count and highest `seq` of each day) and are intact on disk.
+    async fn archived_ahead(
+        &self,
+        days: &BTreeMap<DateTime<Utc>, DayFigures>,
+    ) -> Result<Option<Vec<ArchiveEntry>>, RetentionError> {
+        let dir = self.daily_dir();
+        let manifest = match read_manifest(&dir.join(MANIFEST)) {
+            Ok(m) => m,
+            Err(RetentionError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let mut entries = Vec::with_capacity(days.len());
+        for (day, figures) in days {
+            let Some(entry) = manifest.archives.iter().find(|a| a.day == day.date_naive()) else {
+                return Ok(None);
+            };
+            if entry.count != figures.count as u64 || entry.max_seq != Some(figures.max_seq) {
+                // Stored or deleted since: this month is archived the ordinary way.
+                return Ok(None);
+            }
+            entries.push(entry.clone());
+        }
+        // Read back from disk, all files at once: their SHA-256 must be the manifest's.
+        let checks: Vec<_> = entries
+            .iter()
+            .map(|entry| {
+                let path = dir.join(&entry.file);
+                let expected = entry.sha256.clone();
+                tokio::task::spawn_blocking(move || -> Result<(), RetentionError> {
+                    let sha = file_sha256(&path)?;
+                    if sha == expected {
+                        Ok(())
+                    } else {
+                        Err(archive_err(
+                            &path,
+                            format!("SHA-256 is {sha}, the manifest says {expected}"),
+                        ))
+                    }
+                })
+            })
+            .collect();
+        for check in checks {
+            check
+                .await
+                .map_err(|e| RetentionError::Config(format!("verification task failed: {e}")))??;
+        }
+        Ok(Some(entries))
     }
 
     /// Deletes exactly `rows`, page by page, tallying each event actually deleted.
@@ -424,15 +693,15 @@ impl Retention {
     }
 
     /// Writes the expired events of `day` to a new archive; returns its entry (not yet
-    /// verified) and the rows it holds.
+    /// verified) and the rows it holds. `progress(n)`: n of the day's events written;
+    /// `groups`, when given, also tallies their chain leaves per severity and category.
     async fn archive_day(
         &self,
         expiry: &Expiry,
         day: DateTime<Utc>,
         run_dir: &Path,
-        done_before: u64,
-        total: u64,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
+        progress: &mut (dyn FnMut(u64) + Send),
+        mut groups: Option<&mut GroupTallies>,
     ) -> Result<(ArchiveEntry, DayRows), RetentionError> {
         let file = format!("events-{}.jsonl.zst", day.format("%Y-%m-%d"));
         let path = run_dir.join(&file);
@@ -467,13 +736,14 @@ impl Retention {
                         ))
                     })?;
                 rows.keys.push((r.timestamp, row.seq));
-                rows.leaves.push((
-                    row.seq,
-                    rule,
-                    row.chain_pos
-                        .zip(row.record_hash)
-                        .map(|(pos, record_hash)| PrunedLeaf { pos, record_hash }),
-                ));
+                let leaf = row
+                    .chain_pos
+                    .zip(row.record_hash)
+                    .map(|(pos, record_hash)| PrunedLeaf { pos, record_hash });
+                if let (Some(groups), Some(leaf)) = (groups.as_deref_mut(), &leaf) {
+                    groups.add(r.severity.as_str(), &r.event_category, leaf)?;
+                }
+                rows.leaves.push((row.seq, rule, leaf));
                 if let Some(p) = &row.partition {
                     if !partitions.contains(p) {
                         partitions.push(p.clone());
@@ -505,7 +775,7 @@ impl Retention {
                 .await
                 .map_err(|e| archive_err(&path, format!("archiving task failed: {e}")))??,
             );
-            progress(done_before + rows.keys.len() as u64, total);
+            progress(rows.keys.len() as u64);
         }
         let enc = encoder.take().expect("the encoder is present");
         let p = path.clone();
@@ -539,10 +809,61 @@ impl Retention {
                 last_event_id,
                 first_timestamp,
                 last_timestamp,
+                max_seq: None,
+                leaf_sums: Vec::new(),
             },
             rows,
         ))
     }
+}
+
+/// The folder (under `archive_dir`) of the archives made ahead, one per closed day.
+pub const DAILY_DIR: &str = "daily";
+
+/// What [`Retention::archive_ahead`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AheadReport {
+    /// The days archived.
+    pub days: Vec<NaiveDate>,
+    /// Events archived.
+    pub archived: u64,
+    /// The first closed day left for a later run: some of its events are not covered by a
+    /// signed checkpoint yet.
+    pub waiting_from: Option<NaiveDate>,
+}
+
+/// A day's event count and highest storage `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct DayFigures {
+    count: i64,
+    max_seq: i64,
+}
+
+fn per_day(groups: &[ExpiredGroup]) -> BTreeMap<DateTime<Utc>, DayFigures> {
+    let mut days: BTreeMap<DateTime<Utc>, DayFigures> = BTreeMap::new();
+    for g in groups {
+        let d = days.entry(g.day).or_default();
+        d.count += g.count;
+        d.max_seq = d.max_seq.max(g.max_seq);
+    }
+    days
+}
+
+fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&t.date_naive().and_time(chrono::NaiveTime::MIN))
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, RetentionError> {
+    let text = std::fs::read(path).map_err(io_err(path))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| archive_err(path, format!("not an archive manifest: {e}")))?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(archive_err(
+            path,
+            format!("unknown manifest format `{}`", manifest.format),
+        ));
+    }
+    Ok(manifest)
 }
 
 /// Per severity and category, summed over days, with the cutoff that applies.
@@ -564,6 +885,11 @@ fn summarize(expiry: &Expiry, groups: &[ExpiredGroup]) -> Vec<ExpiredCount> {
             })
         })
         .collect()
+}
+
+/// The name of the PostgreSQL partition of the month starting at `month`.
+fn partition_name(month: DateTime<Utc>) -> String {
+    format!("events_p{:04}_{:02}", month.year(), month.month())
 }
 
 fn month_start(day: DateTime<Utc>) -> DateTime<Utc> {
@@ -702,15 +1028,7 @@ pub fn manifest_entry(file: &Path) -> Result<ArchiveEntry, RetentionError> {
     std::fs::metadata(file).map_err(io_err(file))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let manifest_path = dir.join(MANIFEST);
-    let text = std::fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
-    let manifest: Manifest = serde_json::from_slice(&text)
-        .map_err(|e| archive_err(&manifest_path, format!("not an archive manifest: {e}")))?;
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(archive_err(
-            &manifest_path,
-            format!("unknown manifest format `{}`", manifest.format),
-        ));
-    }
+    let manifest = read_manifest(&manifest_path)?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -827,6 +1145,16 @@ fn revalidate(
 pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
     loop {
         tokio::time::sleep(every).await;
+        if retention.config.archive_ahead && retention.store.backend() == "postgres" {
+            match retention.archive_ahead(&mut |_, _| {}).await {
+                Ok(r) => tracing::info!(
+                    days = r.days.len(),
+                    archived = r.archived,
+                    "closed days archived ahead"
+                ),
+                Err(e) => tracing::error!(error = %e, "archiving closed days ahead failed"),
+            }
+        }
         match retention
             .run(false, "retention-schedule", &mut |_, _| {})
             .await

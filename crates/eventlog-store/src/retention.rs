@@ -40,6 +40,8 @@ pub struct Expiry {
     /// Only events chained at or before this position (the last signed checkpoint), so
     /// every deleted event lies in a signed segment; `None`: any position.
     pub max_chain_pos: Option<i64>,
+    /// Only events at or after this time (archiving ahead reads the days not archived yet).
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 impl Expiry {
@@ -94,6 +96,10 @@ impl Expiry {
             qb.push(")");
         }
         qb.push(")");
+        if let Some(start) = self.not_before {
+            qb.push(" AND \"timestamp\" >= ");
+            bind_time(qb, start);
+        }
         if let Some(max) = self.max_chain_pos {
             qb.push(" AND (chain_pos IS NULL OR chain_pos <= ")
                 .push_bind(max)
@@ -113,6 +119,10 @@ pub struct ExpiredGroup {
     pub category: String,
     /// How many.
     pub count: i64,
+    /// The highest storage sequence number among them. Commits are serialised and each
+    /// takes higher numbers than the last, so a day whose count and highest `seq` are what
+    /// an archive recorded holds exactly the archived rows.
+    pub max_seq: i64,
 }
 
 /// One expired event, with what retention needs besides its content.

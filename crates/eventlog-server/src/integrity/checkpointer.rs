@@ -211,4 +211,98 @@ impl PruneTally {
     pub fn events(&self) -> i64 {
         self.segments.values().map(|(n, _)| n).sum()
     }
+
+    /// The tally per signed segment, to be kept (an archive made ahead keeps its own) and
+    /// added back later with [`PruneTally::add_segment`].
+    pub fn segment_sums(&self) -> Vec<SegmentSum> {
+        self.segments
+            .iter()
+            .map(|((from_pos, to_pos), (events, sum))| SegmentSum {
+                from_pos: *from_pos,
+                to_pos: *to_pos,
+                events: *events,
+                leaf_sum: hex::encode(sum.0),
+            })
+            .collect()
+    }
+
+    /// Adds a segment's sum kept by [`PruneTally::segment_sums`]. Checkpoints are only ever
+    /// appended, so a segment found then is still one of this tally's segments.
+    pub fn add_segment(&mut self, sum: &SegmentSum) -> Result<(), IntegrityError> {
+        let end = self.checkpoints.partition_point(|pos| *pos < sum.to_pos);
+        let from = match end {
+            0 => 1,
+            e => self.checkpoints[e - 1] + 1,
+        };
+        if self.checkpoints.get(end) != Some(&sum.to_pos) || from != sum.from_pos {
+            return Err(IntegrityError::NotCheckpointed(sum.from_pos));
+        }
+        let leaf_sum = hex::decode(&sum.leaf_sum)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| IntegrityError::NotCheckpointed(sum.from_pos))?;
+        let entry = self.segments.entry((from, sum.to_pos)).or_default();
+        entry.0 += sum.events;
+        entry.1.add(&LeafSum(leaf_sum));
+        Ok(())
+    }
+}
+
+/// One signed segment's share of a [`PruneTally`]: events and their leaf sum (hex).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentSum {
+    /// First chain position of the segment.
+    pub from_pos: i64,
+    /// Its checkpoint's position.
+    pub to_pos: i64,
+    /// Events of the segment counted.
+    pub events: i64,
+    /// Their leaves summed (mod 2^256), hex.
+    pub leaf_sum: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(pos: i64) -> PrunedLeaf {
+        PrunedLeaf {
+            pos,
+            record_hash: [pos as u8; 32],
+        }
+    }
+
+    /// Sums kept per segment and added back later equal the leaves added one by one.
+    #[test]
+    fn segment_sums_added_back_equal_the_leaves_added_one_by_one() {
+        let empty = PruneTally {
+            checkpoints: vec![10, 20, 30],
+            segments: BTreeMap::new(),
+        };
+        let mut direct = empty.clone();
+        let (mut first, mut second) = (empty.clone(), empty.clone());
+        for pos in [3, 9, 10, 11, 25] {
+            direct.add(&leaf(pos)).unwrap();
+            let half = if pos % 2 == 0 {
+                &mut first
+            } else {
+                &mut second
+            };
+            half.add(&leaf(pos)).unwrap();
+        }
+        let mut merged = empty.clone();
+        for sum in first.segment_sums().iter().chain(&second.segment_sums()) {
+            merged.add_segment(sum).unwrap();
+        }
+        assert_eq!(merged.segments, direct.segments);
+        assert_eq!(merged.events(), 5);
+
+        // A segment that is not one of the checkpoints' is refused.
+        let mut wrong = direct.segment_sums()[0].clone();
+        wrong.from_pos += 1;
+        assert!(empty.clone().add_segment(&wrong).is_err());
+        wrong.from_pos -= 1;
+        wrong.to_pos = 15;
+        assert!(empty.clone().add_segment(&wrong).is_err());
+    }
 }

@@ -10,6 +10,6 @@ mod checkpointer;
 mod key;
 mod verify;
 
-pub use checkpointer::{Integrity, IntegrityError, PruneTally};
+pub use checkpointer::{Integrity, IntegrityError, PruneTally, SegmentSum};
 pub use key::{default_key_path, load_or_create_signing_key, load_verifying_key};
 pub use verify::{verify, Tamper, VerifyReport};

@@ -324,9 +324,26 @@ async fn accept_batch(
             Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(index), e))),
         }
     }
-    if let Some((index, malformed)) = problems.iter().find(|(_, e)| e.code == "invalid_json") {
+    let malformed = problems
+        .iter()
+        .filter(|(_, e)| e.code == "invalid_json")
+        .count();
+    if let Some((index, first)) = problems.iter().find(|(_, e)| e.code == "invalid_json") {
         // A line of NDJSON that is not JSON at all: the body is malformed (400), not invalid.
-        return Err(parse_problem(malformed.clone(), *index));
+        // Every bad line is listed, so a client fixes its file in one round.
+        let mut err = parse_problem(first.clone(), *index);
+        if problems.len() > 1 {
+            err = ApiError::bad_request(
+                "invalid_json",
+                format!(
+                    "{malformed} of {total} lines are not JSON and {} are invalid events (see details); nothing was stored",
+                    problems.len() - malformed
+                ),
+            )
+            .index(index.unwrap_or_default())
+            .with_details(problems);
+        }
+        return Err(err);
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems, total));

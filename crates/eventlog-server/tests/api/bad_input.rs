@@ -334,6 +334,71 @@ async fn the_bad_input_corpus_gets_precise_4xx_and_stores_nothing(s: &TestServer
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Log shippers compress their batches: gzip, deflate and zstd bodies are inflated, the
+/// body limit counts the inflated bytes (a "zip bomb" meets a 413), and a broken stream or
+/// an unknown encoding is a 4xx with a JSON body; nothing of a refused body is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_bodies_are_inflated_within_the_body_limit() {
+    let s = crate::helpers::TestServer::sqlite_with(small_limits()).await;
+    let batch = |n: usize| {
+        let events: Vec<Value> = (0..n)
+            .map(|i| event(json!({"event_id": format!("gz-{n}-{i}")})))
+            .collect();
+        json!({ "events": events }).to_string().into_bytes()
+    };
+    let post = |encoding: &'static str, body: Vec<u8>| {
+        send(
+            s.post("/api/events/batch", &s.admin_key)
+                .header("content-type", "application/json")
+                .header("content-encoding", encoding)
+                .body(body),
+        )
+    };
+
+    let (status, resp) = post("gzip", gzip(&batch(3))).await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["accepted"], 3, "{resp}");
+    let (status, resp) = post("zstd", zstd::encode_all(&batch(2)[..], 3).unwrap()).await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["accepted"], 2, "{resp}");
+    assert_eq!(s.store.count_events().await.unwrap(), 5);
+
+    // 2 MB of spaces inside a valid batch: a few KB on the wire, 32x the 64 KB limit inflated.
+    let mut bomb = batch(1);
+    bomb.splice(1..1, std::iter::repeat_n(b' ', 2 << 20));
+    let wire = gzip(&bomb);
+    assert!(wire.len() < 64 * 1024, "the bomb is small on the wire");
+    let (status, resp) = post("gzip", wire).await;
+    assert_eq!(status, 413, "{resp}");
+    assert_eq!(resp["error"]["code"], "too_large", "{resp}");
+
+    let mut broken = gzip(&batch(4));
+    broken.truncate(broken.len() / 2);
+    let (status, resp) = post("gzip", broken).await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp["error"]["message"].is_string(), "{resp}");
+
+    let (status, resp) = post("br", batch(1)).await;
+    assert_eq!(status, 415, "{resp}");
+    assert_eq!(resp["error"]["field"], "Content-Encoding", "{resp}");
+    assert!(
+        resp["error"]["message"].as_str().unwrap().contains("gzip"),
+        "{resp}"
+    );
+    assert_eq!(
+        s.store.count_events().await.unwrap(),
+        5,
+        "nothing of a refused body is stored"
+    );
+}
+
 mod sqlite_limits {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn corpus() {

@@ -132,6 +132,31 @@ async fn ndjson_batches(s: &TestServer) {
     assert!(id.starts_with("AUTH-003-"), "{id}");
     let (_, stored) = s.get_json(&format!("/api/events/{id}")).await;
     assert_eq!(stored["event_name"], "User Logout");
+
+    // A file with several bad lines: each one is named, by index, in one answer.
+    let before = s.store.count_events().await.unwrap();
+    let body = "{\"event_code\":\"AUTH-001\"}\nnot json\n{\"event_category\":\"AUTH\"}\n{\"event_code\":\n";
+    let (status, resp) = s.post_ndjson(body).await;
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(resp["error"]["code"], "invalid_json", "{resp}");
+    assert_eq!(resp["error"]["index"], 1, "{resp}");
+    let details = resp["error"]["details"].as_array().expect("details");
+    let named: Vec<(u64, &str)> = details
+        .iter()
+        .map(|d| (d["index"].as_u64().unwrap(), d["code"].as_str().unwrap()))
+        .collect();
+    assert!(named.contains(&(1, "invalid_json")), "{resp}");
+    assert!(named.contains(&(3, "invalid_json")), "{resp}");
+    assert!(
+        named.iter().any(|(i, _)| *i == 2),
+        "the invalid event too: {resp}"
+    );
+    assert!(!named.iter().any(|(i, _)| *i == 0), "{resp}");
+    assert_eq!(
+        s.store.count_events().await.unwrap(),
+        before,
+        "nothing of it stored"
+    );
 }
 
 async fn concurrent_writers_lose_and_duplicate_nothing(s: &TestServer) {

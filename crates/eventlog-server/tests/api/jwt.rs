@@ -199,6 +199,19 @@ async fn a_tenant_token_never_reads_another_tenant(s: &TestServer) {
         }
     }
     assert!(checked > 30, "{checked}");
+    // Figures of every tenant together are not for a tenant-bound credential at all.
+    for path in ["/metrics", "/api/integrity/verify"] {
+        let (status, body) = send(s.get(path, &bound)).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tenant-one"),
+            "{path}: {body}"
+        );
+        assert_eq!(send(s.get(path, &s.admin_key)).await.0, 200, "{path}");
+    }
     let (status, body) = send(s.get("/api/events/recent?tenant_id=tenant-two", &bound)).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["field"], json!("tenant_id"));

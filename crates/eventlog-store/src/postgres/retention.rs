@@ -27,7 +27,7 @@ impl PgStore {
     ) -> Result<Vec<ExpiredGroup>, StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT date_bin('1 day', \"timestamp\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS d, \
-             severity, event_category, count(*) AS n FROM events WHERE TRUE",
+             severity, event_category, count(*) AS n, max(seq) AS max_seq FROM events WHERE TRUE",
         );
         expiry.push_where(&mut qb, bind_time);
         qb.push(" GROUP BY d, severity, event_category ORDER BY d, severity, event_category");
@@ -39,6 +39,7 @@ impl PgStore {
                     severity: r.try_get("severity")?,
                     category: r.try_get("event_category")?,
                     count: r.try_get("n")?,
+                    max_seq: r.try_get("max_seq")?,
                 })
             })
             .collect()

@@ -21,8 +21,8 @@ impl SqliteStore {
         expiry: &Expiry,
     ) -> Result<Vec<ExpiredGroup>, StoreError> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT timestamp / 86400000000 AS d, severity, event_category, count(*) AS n \
-             FROM events WHERE 1 = 1",
+            "SELECT timestamp / 86400000000 AS d, severity, event_category, count(*) AS n, \
+             max(seq) AS max_seq FROM events WHERE 1 = 1",
         );
         expiry.push_where(&mut qb, bind_time);
         qb.push(" GROUP BY d, severity, event_category ORDER BY d, severity, event_category");
@@ -34,6 +34,7 @@ impl SqliteStore {
                     severity: r.try_get("severity")?,
                     category: r.try_get("event_category")?,
                     count: r.try_get("n")?,
+                    max_seq: r.try_get("max_seq")?,
                 })
             })
             .collect()
