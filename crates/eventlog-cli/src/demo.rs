@@ -372,9 +372,29 @@ impl Gen {
 }
 
 /// Writes the demo week through `app` and returns how many events were stored.
+/// The most events one `demo` run writes: a demo, not a load test (eventlog-loadgen is).
+const MAX_EVENTS: usize = 10_000_000;
+
+impl DemoArgs {
+    /// Refuses arguments the run could not honour, before anything is created.
+    /// `max_past_days`: the validation bound on old timestamps (0: none).
+    pub fn check(&self, max_past_days: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(self.days >= 1, "--days must be at least 1");
+        anyhow::ensure!(
+            max_past_days == 0 || self.days < max_past_days,
+            "--days {} reaches past the {max_past_days}-day bound on event timestamps \
+             ([validation] max_past_days); use fewer days",
+            self.days
+        );
+        anyhow::ensure!(
+            (1..=MAX_EVENTS).contains(&self.events),
+            "--events must be 1 to {MAX_EVENTS}"
+        );
+        Ok(())
+    }
+}
+
 pub async fn run(app: &Application, args: &DemoArgs) -> anyhow::Result<u64> {
-    anyhow::ensure!(args.days >= 1, "--days must be at least 1");
-    anyhow::ensure!(args.events >= 1, "--events must be at least 1");
     let now = Utc::now();
     let mut g = Gen {
         rng: StdRng::seed_from_u64(args.seed),
@@ -407,10 +427,18 @@ pub async fn run(app: &Application, args: &DemoArgs) -> anyhow::Result<u64> {
             }
             made += pending.len() - before;
         }
-        let summary = app
-            .ingest(&pending)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.body().message))?;
+        let summary = app.ingest(&pending).await.map_err(|e| {
+            let body = e.body();
+            match body.details.first() {
+                Some(d) => anyhow::anyhow!(
+                    "{} (first: {}: {})",
+                    body.message,
+                    d.field.as_deref().unwrap_or("event"),
+                    d.message
+                ),
+                None => anyhow::anyhow!("{}", body.message),
+            }
+        })?;
         written += summary.accepted as u64;
         bar.inc(pending.len() as u64);
         pending.clear();

@@ -1,6 +1,17 @@
 //! The `eventlog` binary: `serve`, `migrate`, `keys`, `verify`, `rollups`, `retention`,
 //! `archive`, `export`, `monitor`.
 
+/// `out!` for the commands' output, ending the program quietly when the reader has
+/// gone (`eventlog keys list | head -1`): a pipe closed early is not an error to report.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+}
+
 mod demo;
 mod verify;
 
@@ -286,26 +297,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some((secret, file)) =
                 bootstrap_admin_key(store.as_ref(), sqlite_path(&database).as_deref()).await?
             {
-                println!("created the first admin key (shown only this once):");
-                println!("{secret}");
+                out!("created the first admin key (shown only this once):");
+                out!("{secret}");
                 if let Some(file) = file {
-                    println!("it is also saved in {} (mode 0600)", file.display());
+                    out!("it is also saved in {} (mode 0600)", file.display());
                 }
             }
             let addr = app.local_addr();
-            println!("listening on http://{addr}");
+            out!("listening on http://{addr}");
             tracing::info!(database = %eventlog_store::redact_url(&database), %addr, "eventlog serving");
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
+            args.check(config.validation.max_past_days)?;
             let store = open_store(&database).await?;
             let app = Application::build(&config, store.clone(), "127.0.0.1:0").await?;
             let started = std::time::Instant::now();
             let written = demo::run(&app, &args).await?;
             // Drain: detection findings are committed and a checkpoint signed.
             app.run_until_stopped(async {}).await?;
-            println!(
+            out!(
                 "wrote {written} demo events over {} days to {} in {:.1} s; now run `eventlog serve` and open the dashboard",
                 args.days,
                 eventlog_store::redact_url(&database),
@@ -324,15 +336,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !check {
                 let applied = store.migrate().await?;
                 if applied.is_empty() {
-                    println!("no pending migrations");
+                    out!("no pending migrations");
                 }
                 for m in applied {
-                    println!("applied migration {m}");
+                    out!("applied migration {m}");
                 }
             }
             let report = store.check_schema().await?;
             if report.is_ok() {
-                println!("{report}");
+                out!("{report}");
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprint!("{report}");
@@ -352,8 +364,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tenant,
                     origins,
                 } => {
-                    if name.trim().is_empty() {
-                        bail!("--name must not be empty");
+                    check_label("--name", &name)?;
+                    if let Some(tenant) = &tenant {
+                        check_label("--tenant", tenant)?;
                     }
                     let role = KeyRole::from(role);
                     match (role, origins.is_empty()) {
@@ -380,20 +393,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         serde_json::json!({"role": key.role.as_str(), "tenant_id": key.tenant_id, "origins": key.origins, "creator": "cli"}),
                     )
                     .await?;
-                    println!("{secret}");
+                    out!("{secret}");
                 }
                 KeysCommand::List => {
                     let keys = store.list_keys().await?;
-                    println!(
+                    out!(
                         "{:<24} {:<11} {:<16} {:<12} {:<25} STATUS",
-                        "NAME", "ROLE", "TENANT", "PREFIX", "CREATED"
+                        "NAME",
+                        "ROLE",
+                        "TENANT",
+                        "PREFIX",
+                        "CREATED"
                     );
                     for k in keys {
                         let status = match k.revoked_at {
                             Some(t) => format!("revoked {}", t.format("%Y-%m-%d %H:%M")),
                             None => "active".to_owned(),
                         };
-                        println!(
+                        out!(
                             "{:<24} {:<11} {:<16} {:<12} {:<25} {status}",
                             k.name,
                             k.role.as_str(),
@@ -415,7 +432,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         serde_json::json!({"deleter": "cli"}),
                     )
                     .await?;
-                    println!("revoked key `{name}`");
+                    out!("revoked key `{name}`");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -453,6 +470,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive {
             command: ArchiveCommand::Restore { file },
         } => {
+            // A file that is no archive is named before any database is opened.
+            eventlog_server::retention::manifest_entry(&file)?;
             let store = open_checked(&database).await?;
             ops::archive_restore(store.as_ref(), &config, &file).await?;
             Ok(ExitCode::SUCCESS)
@@ -496,4 +515,30 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A key's name or tenant: 1 to 128 characters without control characters (what an event's
+/// text fields accept, since both end up in the ADMIN audit events and in `keys list`).
+fn check_label(flag: &str, value: &str) -> anyhow::Result<()> {
+    let chars = value.chars().count();
+    if value.trim().is_empty() {
+        bail!("{flag} must not be empty");
+    }
+    if chars > 128 {
+        bail!("{flag} is {chars} characters; the limit is 128");
+    }
+    if value.chars().any(char::is_control) {
+        bail!("{flag} must not contain control characters (newlines, escapes, tabs)");
+    }
+    Ok(())
+}
+
+/// Ends the program after a failed write to stdout: quietly (status 0) when the reader
+/// closed the pipe, with the error otherwise.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to stdout: {e}");
+    std::process::exit(1)
 }

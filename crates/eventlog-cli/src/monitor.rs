@@ -99,17 +99,17 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
     if args.failed {
         let (letters, unreadable) = dead.list()?;
         if args.json {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!({"dead_letters": letters, "unreadable": unreadable})
                 )?
             );
         } else if letters.is_empty() {
-            println!("no dead letters in {}", dead.path().display());
+            out!("no dead letters in {}", dead.path().display());
         } else {
             for l in &letters {
-                println!(
+                out!(
                     "{}  {}  {}  reason: {}",
                     l.failed_at.format("%Y-%m-%d %H:%M:%S"),
                     l.event.event_id.as_deref().unwrap_or("-"),
@@ -121,7 +121,7 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
                     l.reason
                 );
             }
-            println!(
+            out!(
                 "{} dead letters{}",
                 letters.len(),
                 if unreadable > 0 {
@@ -137,7 +137,7 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
         let (letters, unreadable) = dead.list()?;
         let n = letters.len() + unreadable;
         if n == 0 {
-            println!("no dead letters to clear");
+            out!("no dead letters to clear");
             return Ok(ExitCode::SUCCESS);
         }
         if !args.yes {
@@ -152,12 +152,12 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                println!("nothing deleted");
+                out!("nothing deleted");
                 return Ok(ExitCode::FAILURE);
             }
         }
         let cleared = dead.clear()?;
-        println!("deleted {cleared} dead letters");
+        out!("deleted {cleared} dead letters");
         return Ok(ExitCode::SUCCESS);
     }
     if args.retry {
@@ -167,9 +167,9 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
         let mut spool = open_spool(&args.spool)?;
         let report = spool.check()?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!(
+            out!(
                 "checked {} segments: {} intact records, {} damaged ({} torn writes), {} bytes moved to {}",
                 report.segments,
                 report.intact,
@@ -229,7 +229,7 @@ async fn stats(
         warnings,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_stats(&report);
     }
@@ -257,33 +257,38 @@ async fn stats(
 }
 
 fn print_stats(r: &StatsReport) {
-    println!("spool {}", r.spool_dir);
-    println!("  undelivered events  {}", r.spool.pending_records);
-    println!("  undelivered bytes   {}", r.spool.pending_bytes);
-    println!("  segments            {}", r.spool.segments);
+    out!("spool {}", r.spool_dir);
+    out!("  undelivered events  {}", r.spool.pending_records);
+    out!("  undelivered bytes   {}", r.spool.pending_bytes);
+    out!("  segments            {}", r.spool.segments);
     match r.oldest_pending_age_secs {
-        Some(age) => println!("  oldest waiting      {age} s"),
-        None => println!("  oldest waiting      -"),
+        Some(age) => out!("  oldest waiting      {age} s"),
+        None => out!("  oldest waiting      -"),
     }
-    println!("  dead letters        {}", r.dead_letters);
+    out!("  dead letters        {}", r.dead_letters);
     if let Some(l) = &r.logger {
-        println!(
+        out!(
             "logger (as of {})",
             l.written_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
-        println!(
+        out!(
             "  logged {}  delivered {}  queued {}",
-            l.logged, l.delivered, l.queued
+            l.logged,
+            l.delivered,
+            l.queued
         );
-        println!(
+        out!(
             "  spooled {}  replayed {}  dead-lettered {}  dropped {}",
-            l.spooled, l.replayed, l.dead_lettered, l.dropped
+            l.spooled,
+            l.replayed,
+            l.dead_lettered,
+            l.dropped
         );
-        println!(
+        out!(
             "  delivery rate       {:.1} events/s",
             l.delivery_rate_per_sec
         );
-        println!(
+        out!(
             "  last error          {}",
             l.last_error.as_deref().unwrap_or("-")
         );
@@ -354,12 +359,12 @@ async fn retry(
     bar.finish_and_clear();
     dead.replace(&still_dead)?;
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"delivered": delivered, "still_dead": still_dead.len(), "error": unavailable})
         );
     } else {
-        println!(
+        out!(
             "re-sent {delivered} dead letters; {} remain",
             still_dead.len()
         );

@@ -56,13 +56,13 @@ pub(crate) async fn rebuild_rollups(store: &dyn Store, since: Option<&str>) -> a
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
+    out!(
         "rebuilt the rollups of {} day(s) from {events} event(s){}",
         days.len(),
         since.map_or(String::new(), |s| format!(" since {}", s.to_rfc3339()))
     );
     if events != expected as u64 {
-        println!("note: {expected} event(s) were counted before the rebuild; events arrived meanwhile were counted by their own commits");
+        out!("note: {expected} event(s) were counted before the rebuild; events arrived meanwhile were counted by their own commits");
     }
     Ok(())
 }
@@ -97,12 +97,15 @@ pub(crate) async fn retention_run(
         .await?;
     bar.finish_and_clear();
     let verb = if dry_run { "would go" } else { "expired" };
-    println!(
+    out!(
         "{:<10} {:<16} {:<27} {:>10}",
-        "SEVERITY", "CATEGORY", "OLDER THAN", "EVENTS"
+        "SEVERITY",
+        "CATEGORY",
+        "OLDER THAN",
+        "EVENTS"
     );
     for e in &report.expired {
-        println!(
+        out!(
             "{:<10} {:<16} {:<27} {:>10}",
             e.severity,
             e.category,
@@ -119,14 +122,14 @@ pub(crate) async fn retention_run(
             .map(|e| e.count)
             .sum();
         if n > 0 {
-            println!("{:<10} total {n}", s.as_str());
+            out!("{:<10} total {n}", s.as_str());
         }
     }
     if dry_run {
-        println!("dry run: {total} event(s) {verb}; nothing was archived or deleted");
+        out!("dry run: {total} event(s) {verb}; nothing was archived or deleted");
         return Ok(());
     }
-    println!(
+    out!(
         "archived {} event(s) in {} file(s){}; deleted {} event(s); dropped {} partition(s){}; {} signed pruning record(s)",
         report.archived,
         report.archives.len(),
@@ -144,7 +147,7 @@ pub(crate) async fn retention_run(
         report.pruning_records,
     );
     if report.archived_ahead > 0 {
-        println!(
+        out!(
             "{} event(s) of the dropped partitions were archived ahead (`eventlog archive ahead`); their archives were checked on disk and are listed in the run's manifest",
             report.archived_ahead
         );
@@ -171,19 +174,19 @@ pub(crate) async fn archive_ahead(
     bar.finish_and_clear();
     let dir = retention.daily_dir();
     match (report.days.first(), report.days.last()) {
-        (Some(first), Some(last)) => println!(
+        (Some(first), Some(last)) => out!(
             "archived {} event(s) of {} day(s), {first} to {last}, under {}",
             report.archived,
             report.days.len(),
             dir.display()
         ),
-        _ => println!(
+        _ => out!(
             "no closed day left to archive; the archives are under {}",
             dir.display()
         ),
     }
     if let Some(day) = report.waiting_from {
-        println!(
+        out!(
             "{day} and later wait for the next run: some of their events are not covered by a signed checkpoint yet"
         );
     }
@@ -209,7 +212,7 @@ pub(crate) async fn archive_restore(
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    out!(
         "{}: {} event(s) in the archive (SHA-256 verified against the manifest); {} restored, {} already stored",
         file.display(),
         report.events,
@@ -234,7 +237,7 @@ pub(crate) struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: FormatArg,
-    /// Output file.
+    /// Output file; `-` writes to stdout.
     #[arg(short = 'o', long)]
     output: PathBuf,
     /// Events at or after this RFC 3339 time or date.
@@ -313,7 +316,7 @@ impl ExportArgs {
             until,
             category: upper(&self.category),
             event_type: self.event_type.clone(),
-            event_code: self.event_code.clone(),
+            event_code: eventlog_store::codes_in_any_case(self.event_code.clone()),
             severity,
             status: upper(&self.status),
             user_id: self.user_id.clone(),
@@ -337,9 +340,16 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
         FormatArg::Csv => ExportFormat::Csv,
     };
     let query = args.query()?;
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let to_stdout = args.output.as_os_str() == "-";
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(&args.output)
+                .with_context(|| format!("cannot create {}", args.output.display()))?,
+        )
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("exporting {spinner} {pos} events ({per_sec})")
             .expect("a valid progress template"),
@@ -375,10 +385,15 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
         }),
     )
     .await?;
-    println!(
-        "exported {count} event(s) to {} ({})",
-        args.output.display(),
-        format.as_str()
-    );
+    if to_stdout {
+        // stdout holds the events: the summary goes with the progress, to stderr.
+        eprintln!("exported {count} event(s) ({})", format.as_str());
+    } else {
+        out!(
+            "exported {count} event(s) to {} ({})",
+            args.output.display(),
+            format.as_str()
+        );
+    }
     Ok(())
 }

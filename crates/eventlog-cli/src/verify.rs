@@ -52,7 +52,7 @@ pub(crate) async fn run(
         .map_or("none".to_owned(), |t| t.to_rfc3339());
     match &report.tamper {
         None => {
-            println!(
+            out!(
                 "OK: {} events and {} signed checkpoints verified (chain positions {}..={}); {} pruned by retention and accounted for",
                 report.events_checked,
                 report.checkpoints_checked,
@@ -60,15 +60,15 @@ pub(crate) async fn run(
                 report.head_pos,
                 report.pruned_accounted
             );
-            println!(
+            out!(
                 "last checkpoint: {last}; {} newer events are chained but not yet signed",
                 report.unsigned_events
             );
             Ok(ExitCode::SUCCESS)
         }
         Some(tamper) => {
-            println!("TAMPERED: {tamper}");
-            println!(
+            out!("TAMPERED: {tamper}");
+            out!(
                 "({} events verified before it; last checkpoint: {last})",
                 report.events_checked
             );

@@ -116,10 +116,14 @@ async fn first_start_prints_an_admin_key_once_and_saves_it_privately() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        for private in ["initial-admin.key", "eventlog.db", "eventlog.db-wal"] {
+            let path = dir.path().join("eventlog-data").join(private);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{private}"
+            );
+        }
     }
     let client = reqwest::Client::new();
     let resp = client
@@ -217,6 +221,30 @@ async fn keys_create_list_revoke() {
     )
     .await;
     assert_eq!(code, 2, "clap rejects unknown roles: {err}");
+    // Names and tenants that no event field could hold are refused before anything is
+    // stored (they used to panic after storing the key).
+    let long = "n".repeat(129);
+    for (flag, value, expect) in [
+        ("--name", "a\nb\u{1b}[31m", "control characters"),
+        ("--name", long.as_str(), "the limit is 128"),
+        ("--tenant", "", "must not be empty"),
+        ("--tenant", long.as_str(), "the limit is 128"),
+    ] {
+        let mut args = vec!["keys", "create", "--role", "ingest", "--database", db];
+        if flag == "--tenant" {
+            args.extend(["--name", "tenant-key"]);
+        }
+        args.extend([flag, value]);
+        let (code, _, err) = run(&args, dir.path()).await;
+        assert_eq!(code, 1, "{flag} {value:?}: {err}");
+        assert!(err.contains(flag) && err.contains(expect), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (_, list, _) = run(&["keys", "list", "--database", db], dir.path()).await;
+    assert!(
+        !list.contains("tenant-key") && !list.contains("nnnn"),
+        "{list}"
+    );
 }
 
 /// `keys create` and `keys revoke` leave ADMIN events (who, which key, role, origins); a
@@ -1177,6 +1205,23 @@ async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
         .map(|i| format!("e-{i:04}"))
         .collect();
     assert_eq!(ids, want);
+    // `-o -` writes the same lines to stdout (the summary goes to stderr).
+    let (code, stdout, stderr) = run(
+        &[
+            "export",
+            "--severity",
+            "error",
+            "-o",
+            "-",
+            "--database",
+            database,
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("exported 500 event(s)"), "{stderr}");
+    assert_eq!(stdout, std::fs::read_to_string(&out_file).unwrap());
 
     let csv_file = cwd.join("window.csv");
     let since = (now - TimeDelta::seconds(2_000)).to_rfc3339();
@@ -1208,7 +1253,7 @@ async fn export_writes_the_filtered_events(database: &str, cwd: &Path) {
         .into_iter()
         .filter(|e| e.record.event_code.as_deref() == Some("ADMIN-006"))
         .count();
-    assert_eq!(audit, 2, "each export is recorded");
+    assert_eq!(audit, 3, "each export is recorded");
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
 
 /// Parses one event from a JSON document.
 pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+    let bytes = without_bom(bytes);
     if first_byte(bytes) == Some(b'[') {
         return Err(FieldError::whole(
             "invalid_type",
@@ -95,6 +96,12 @@ pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
         ));
     }
     parse_item(bytes)
+}
+
+/// `bytes` without a leading UTF-8 byte order mark, which Windows tools write and JSON
+/// parsers may ignore (RFC 8259 §8.1).
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 fn first_byte(bytes: &[u8]) -> Option<u8> {
@@ -107,6 +114,13 @@ fn parse_item(bytes: &[u8]) -> Result<RawEvent, FieldError> {
     // the field at fault.
     if let Ok(event) = serde_json::from_slice::<RawEvent>(bytes) {
         return Ok(event);
+    }
+    // serde also reads a struct from a list (`[1]`): an event sent as a list is no event.
+    if first_byte(bytes) == Some(b'[') {
+        return Err(FieldError::whole(
+            "invalid_type",
+            "an event must be a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let event: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
@@ -142,6 +156,7 @@ pub fn parse_batch(
     format: BatchFormat,
     max_item_bytes: usize,
 ) -> Result<ParsedBatch, FieldError> {
+    let bytes = without_bom(bytes);
     let item = |raw: &[u8]| {
         if raw.len() > max_item_bytes {
             return Err(FieldError::whole(
@@ -178,11 +193,23 @@ pub fn parse_batch(
                 .map(|raw| item(raw.get().as_bytes()))
                 .collect())
         }
+        // Blank lines are skipped, so an event's index is not its line: a malformed line
+        // is named by its line number in the body.
         BatchFormat::Ndjson => Ok(bytes
             .split(|b| *b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(item)
+            .enumerate()
+            .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(line_no, line)| {
+                item(line).map_err(|mut e| {
+                    if e.code == "invalid_json" {
+                        e.message = e
+                            .message
+                            .replace("(line 1, ", &format!("(line {line_no}, "));
+                    }
+                    e
+                })
+            })
             .collect()),
     }
 }
@@ -216,6 +243,21 @@ fn json_error(e: &serde_json::Error) -> FieldError {
     )
 }
 
+/// serde's Rust type names in words a client of any language reads.
+fn plain_types(message: &str) -> String {
+    [
+        ("expected f64", "expected a number"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected u32", "expected a whole number of 0 or more"),
+    ]
+    .iter()
+    .fold(message.to_owned(), |m, (rust, plain)| {
+        m.replace(rust, plain)
+    })
+}
+
 fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let inner = e.inner();
     if !inner.is_data() {
@@ -246,7 +288,7 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
         };
         return FieldError::whole("invalid_type", hint);
     }
-    FieldError::new("invalid_type", path, message)
+    FieldError::new("invalid_type", path, plain_types(&message))
 }
 
 #[cfg(test)]
@@ -337,5 +379,39 @@ mod tests {
         assert_eq!(items.len(), 2);
         let items = parse_batch(body, BatchFormat::Ndjson, 5).unwrap();
         assert_eq!(items[0].as_ref().unwrap_err().code, "too_large");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        assert!(parse_event(b"\xEF\xBB\xBF{\"event_type\":\"A\"}").is_ok());
+        let items = parse_batch(
+            b"\xEF\xBB\xBF{\"event_type\":\"A\"}\n",
+            BatchFormat::Ndjson,
+            100,
+        )
+        .unwrap();
+        assert!(items[0].is_ok());
+    }
+
+    #[test]
+    fn a_list_is_no_event_and_types_are_named_in_words() {
+        let err = parse_item(b"[1]").unwrap_err();
+        assert_eq!(err.message, "an event must be a JSON object");
+        let err = parse_item(br#"{"processing_time_ms":"12"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("processing_time_ms"));
+        assert!(err.message.contains("expected a number"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_malformed_ndjson_line_is_named_by_its_line_in_the_body() {
+        let body = b"{\"event_type\":\"A\"}\n\noops\n";
+        let items = parse_batch(body, BatchFormat::Ndjson, 1 << 16).unwrap();
+        let err = items[1].as_ref().unwrap_err();
+        assert_eq!(err.code, "invalid_json");
+        assert!(
+            err.message.contains("(line 3, column 1)"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -194,7 +194,8 @@ impl Validator {
         };
 
         // Identity and catalog defaults.
-        let supplied_id = raw.event_id.filter(|id| !id.is_empty());
+        // Only an absent id (or null) means "generate one": "" is a client bug, refused.
+        let supplied_id = raw.event_id;
         if let Some(id) = &supplied_id {
             if !is_valid_event_id(id) {
                 errors.push(FieldError::new(

@@ -61,10 +61,10 @@ pub fn admin_event(
     let raw = json!({
         "event_code": code,
         "action": verb,
-        "username": actor,
+        "username": fit(actor),
         "source": AUDIT_SOURCE,
         "resource_type": "EVENTLOG",
-        "resource_id": resource,
+        "resource_id": resource.map(fit),
         "metadata": details,
     });
     let raw = parse_event(raw.to_string().as_bytes()).expect("the admin event is well-formed JSON");
@@ -73,16 +73,27 @@ pub fn admin_event(
         .expect("the admin event passes validation")
 }
 
-/// Records `action` through the ingest queue (hashed and chained like any event). Never
-/// fails the caller: a store that cannot take the event is logged.
+/// `text` as an event's short text field takes it: control characters dropped, at most
+/// 128 characters (names come from the CLI and the config, whose checks may differ).
+fn fit(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+/// Records `action` through the ingest queue (hashed and chained like any event), as an
+/// event of `tenant` when a tenant-bound caller acted. Never fails the caller: a store
+/// that cannot take the event is logged.
 pub async fn audit_admin_action(
     state: &AppState,
     action: AdminAction,
     actor: &str,
     resource: Option<&str>,
+    tenant: Option<&str>,
     details: Value,
 ) {
-    let event = admin_event(action, actor, resource, details);
+    let mut event = admin_event(action, actor, resource, details);
+    if let Some(tenant) = tenant {
+        event.bind_tenant(tenant);
+    }
     match state.queue.submit(vec![event]) {
         Ok(pending) => match pending.await {
             Ok(Ok(_)) => {}

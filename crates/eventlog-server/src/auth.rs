@@ -100,6 +100,19 @@ impl Caller {
     /// Resolves the `Authorization: Bearer KEY` header, or, for a GET, a dashboard session
     /// cookie (so the dashboard's pages and its live tail can call the API), to a caller.
     pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Two credentials are ambiguous: which one a proxy or this server would pick is a
+        // guess, and a request must not get the rights of the one it did not mean.
+        if parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(ApiError::unauthorized(
+                "send one `Authorization` header, not several",
+            ));
+        }
         let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
             let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
             if let Some(bearer) = read_only

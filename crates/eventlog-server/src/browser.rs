@@ -127,14 +127,20 @@ impl BrowserContext {
         if caller.role != KeyRole::Publishable {
             return Ok(None);
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            let origin = origin.to_str().unwrap_or_default();
-            if !caller.origins.iter().any(|o| o == origin) {
-                return Err(ApiError::forbidden(format!(
-                    "key `{}` may not be used from origin `{origin}`; add it with `eventlog keys create --role publishable --origin {origin}`",
-                    caller.name
-                )));
-            }
+        // Browsers send `Origin` with every POST; a request without one is not from a page.
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Err(ApiError::forbidden(format!(
+                "key `{}` is a publishable key, for browsers, which send `Origin`; this request has none. Server-side applications use an ingest key",
+                caller.name
+            ))
+            .field("Origin"));
+        };
+        let origin = origin.to_str().unwrap_or_default();
+        if !caller.origins.iter().any(|o| o == origin) {
+            return Err(ApiError::forbidden(format!(
+                "key `{}` may not be used from origin `{origin}`; add it with `eventlog keys create --role publishable --origin {origin}`",
+                caller.name
+            )));
         }
         let user = match headers.get(USER_TOKEN_HEADER) {
             None => None,

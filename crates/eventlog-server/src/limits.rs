@@ -375,62 +375,114 @@ pub(crate) async fn refuse_nul(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// The request body encodings the server decompresses (`Content-Encoding`).
+/// The request body encodings the server inflates (`Content-Encoding`).
 pub(crate) const BODY_ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
 
-/// Refuses a `Content-Encoding` the server cannot decompress with a JSON 415 naming the
-/// ones it can (tower-http's own refusal has an empty body).
-pub(crate) async fn refuse_unknown_encoding(request: Request, next: Next) -> Response {
-    let unknown = request
-        .headers()
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(|coding| coding.trim().to_ascii_lowercase())
-        .find(|coding| {
-            !coding.is_empty() && coding != "identity" && !BODY_ENCODINGS.contains(&coding.as_str())
-        });
-    if let Some(coding) = unknown {
-        return ApiError::unsupported_media_type(format!(
-            "the body is sent with Content-Encoding `{coding}`; send it uncompressed or as {}",
-            BODY_ENCODINGS.join(", ")
-        ))
-        .field("Content-Encoding")
-        .into_response();
-    }
-    next.run(request).await
-}
-
 /// Reads the whole body within `[limits] body_timeout_secs` (408 for a client that sends
-/// too slowly, 413 beyond `limit` bytes) and hands the request on with it buffered.
+/// too slowly, 413 beyond `limit` bytes), inflates it if it came compressed (the limit
+/// counts the inflated bytes too, so a "zip bomb" is a 413 after at most `limit` bytes of
+/// work), and hands the request on with it buffered.
 pub(crate) async fn buffer_body(
     state: &AppState,
-    parts: Parts,
+    mut parts: Parts,
     body: Body,
 ) -> Result<Request, ApiError> {
     let limit = state.limits.max_body_bytes;
     let timeout = Duration::from_secs(state.rate_limits.config.body_timeout_secs.max(1));
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(ApiError::request_timeout(format!(
-            "the request body did not arrive within {} s",
-            timeout.as_secs()
-        ))),
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            return Err(ApiError::request_timeout(format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            )))
+        }
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            Err(if too_large {
-                ApiError::too_large(format!(
-                    "the request body is larger than the {limit}-byte limit"
-                ))
+            return Err(if too_large {
+                too_large_body(limit)
             } else {
                 ApiError::bad_request(
                     "unreadable_body",
                     format!("the body could not be read: {e}"),
                 )
-            })
+            });
         }
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Ok(bytes)) => bytes,
+    };
+    let codings = content_codings(&parts.headers)?;
+    if codings.is_empty() {
+        return Ok(Request::from_parts(parts, Body::from(bytes)));
     }
+    let inflated = tokio::task::spawn_blocking(move || inflate(bytes.to_vec(), &codings, limit))
+        .await
+        .map_err(|e| ApiError::internal(format!("inflating the body failed: {e}")))??;
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Request::from_parts(parts, Body::from(inflated)))
+}
+
+fn too_large_body(limit: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "the request body is larger than the {limit}-byte limit"
+    ))
+}
+
+/// The codings of `Content-Encoding`, in the order they were applied (`identity` left out).
+fn content_codings(headers: &axum::http::HeaderMap) -> Result<Vec<String>, ApiError> {
+    let mut codings = Vec::new();
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        for coding in value.to_str().unwrap_or("?").split(',') {
+            let coding = coding.trim().to_ascii_lowercase();
+            match coding.as_str() {
+                "" | "identity" => {}
+                "x-gzip" => codings.push("gzip".to_owned()),
+                c if BODY_ENCODINGS.contains(&c) => codings.push(coding),
+                _ => {
+                    return Err(ApiError::unsupported_media_type(format!(
+                        "the body is sent with Content-Encoding `{coding}`; send it uncompressed or as {}",
+                        BODY_ENCODINGS.join(", ")
+                    ))
+                    .field("Content-Encoding"))
+                }
+            }
+        }
+    }
+    Ok(codings)
+}
+
+/// Undoes `codings` (last applied first), each result at most `limit` bytes. Every gzip
+/// member and zstd frame is read; anything after them that is not one is an error.
+fn inflate(mut bytes: Vec<u8>, codings: &[String], limit: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    for coding in codings.iter().rev() {
+        let source = std::io::Cursor::new(bytes);
+        let reader: Box<dyn Read> = match coding.as_str() {
+            "gzip" => Box::new(flate2::read::MultiGzDecoder::new(source)),
+            "deflate" => Box::new(flate2::read::ZlibDecoder::new(source)),
+            _ => {
+                Box::new(zstd::stream::read::Decoder::new(source).map_err(|e| broken(coding, &e))?)
+            }
+        };
+        let mut out = Vec::new();
+        reader
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| broken(coding, &e))?;
+        if out.len() > limit {
+            return Err(too_large_body(limit));
+        }
+        bytes = out;
+    }
+    Ok(bytes)
+}
+
+fn broken(coding: &str, e: &std::io::Error) -> ApiError {
+    ApiError::bad_request(
+        "unreadable_body",
+        format!("the body is not valid {coding}: {e}"),
+    )
+    .field("Content-Encoding")
 }
 
 #[cfg(test)]

@@ -229,7 +229,15 @@ pub(crate) async fn enforce(
     // Only an authorised caller gets its body read, and only for so long.
     match crate::limits::buffer_body(&state, parts, body).await {
         Ok(request) => next.run(request).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // An ingest request refused before its handler still counts as refused.
+            if method == Method::POST
+                && ["/api/events", "/api/events/batch"].contains(&path.as_str())
+            {
+                state.metrics.rejected(e.code());
+            }
+            e.into_response()
+        }
     }
 }
 

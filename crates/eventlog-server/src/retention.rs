@@ -91,14 +91,28 @@ pub fn expiry(config: &RetentionConfig, now: DateTime<Utc>) -> Result<Expiry, Re
             ))
         })
     };
+    // 0 elsewhere in the config means "off"; here it would delete every such event at the
+    // next run, which nobody means by it.
+    let at_least_a_day = |key: String, days: u32| {
+        if days == 0 {
+            Err(RetentionError::Config(format!(
+                "{key} = 0 would delete every such event at the next run; the least is 1 (day). \
+                 To keep events longer, raise it instead"
+            )))
+        } else {
+            Ok(())
+        }
+    };
     // Severities the file does not name keep the seed 002 default.
     let mut defaults: BTreeMap<Severity, u32> = BTreeMap::new();
     for (name, days) in RetentionConfig::default().days.iter().chain(&config.days) {
+        at_least_a_day(format!("retention.days.{name}"), *days)?;
         defaults.insert(severity(name)?, *days);
     }
     let mut overrides: BTreeMap<Severity, Vec<(String, u32)>> = BTreeMap::new();
     for (category, per_severity) in &config.categories {
         for (name, days) in per_severity {
+            at_least_a_day(format!("retention.categories.{category}.{name}"), *days)?;
             overrides
                 .entry(severity(name)?)
                 .or_default()
@@ -1025,10 +1039,29 @@ pub struct RestoreReport {
 
 /// The manifest entry of the archive `file` (the `manifest.json` beside it).
 pub fn manifest_entry(file: &Path) -> Result<ArchiveEntry, RetentionError> {
-    std::fs::metadata(file).map_err(io_err(file))?;
-    let dir = file.parent().unwrap_or(Path::new("."));
+    if std::fs::metadata(file).map_err(io_err(file))?.is_dir() {
+        return Err(archive_err(
+            file,
+            "is a folder; name one of its .jsonl.zst archives",
+        ));
+    }
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let manifest_path = dir.join(MANIFEST);
-    let manifest = read_manifest(&manifest_path)?;
+    let manifest = read_manifest(&manifest_path).map_err(|e| match e {
+        RetentionError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            archive_err(
+                file,
+                format!(
+                    "no {} beside it: an archive is restored with the manifest written with it ({source})",
+                    path.display()
+                ),
+            )
+        }
+        other => other,
+    })?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1208,5 +1241,9 @@ mod tests {
         .collect();
         let err = expiry(&config, now).unwrap_err().to_string();
         assert!(err.contains("unknown severity `NOTICE`"), "{err}");
+        config.categories.clear();
+        config.days = [("INFO".to_owned(), 0)].into_iter().collect();
+        let err = expiry(&config, now).unwrap_err().to_string();
+        assert!(err.contains("retention.days.INFO = 0"), "{err}");
     }
 }

@@ -33,7 +33,7 @@ pub use error::StoreError;
 pub use integrity::{ChainHead, ChainRow, Checkpoint, PrunedLeaf, Pruning};
 pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
-pub use query::{Cursor, EventChunks, Page, RecentQuery, UserActivity};
+pub use query::{codes_in_any_case, Cursor, EventChunks, Page, RecentQuery, UserActivity};
 pub use retention::{CategoryMatch, ExpiredEvent, ExpiredGroup, Expiry, ExpiryRule};
 pub use schema::SchemaReport;
 pub use security::SecuritySummary;

@@ -299,9 +299,24 @@ pub(crate) fn finish_page(mut rows: Vec<(StoredEvent, i64)>, limit: u32) -> Page
     }
 }
 
+/// Event codes as sent and upper-cased: ingest stores catalog codes upper-case whatever
+/// case they came in (`auth-001` is AUTH-001) and custom codes as sent, so a filter
+/// matches either way.
+pub fn codes_in_any_case(codes: Vec<String>) -> Vec<String> {
+    let mut all = Vec::with_capacity(codes.len() * 2);
+    for code in codes {
+        let upper = code.to_ascii_uppercase();
+        if upper != code {
+            all.push(upper);
+        }
+        all.push(code);
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Cursor;
+    use super::{codes_in_any_case, Cursor};
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
@@ -312,5 +327,11 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode("1.z"), None);
+    }
+
+    #[test]
+    fn code_filters_match_catalog_codes_in_any_case() {
+        let codes = codes_in_any_case(vec!["auth-001".into(), "CUSTOM_X".into()]);
+        assert_eq!(codes, ["AUTH-001", "auth-001", "CUSTOM_X"]);
     }
 }

@@ -308,6 +308,26 @@ impl fmt::Display for SchemaReport {
             self.applied_version.map_or("none".to_owned(), |v| v.to_string()),
             self.expected_version
         )?;
+        if self.applied_version.is_none() {
+            // No migration ever ran here, yet some of eventlog's tables exist: they belong
+            // to something else, and `eventlog migrate` would fail on them.
+            let foreign: Vec<&str> = expected_tables()
+                .into_iter()
+                .filter(|t| {
+                    !self
+                        .drift
+                        .iter()
+                        .any(|d| matches!(d, Drift::MissingTable { table } if table == t))
+                })
+                .collect();
+            if !foreign.is_empty() {
+                return writeln!(
+                    f,
+                    "  - this database has table(s) {} that eventlog did not create (it never migrated this database): give eventlog a database of its own",
+                    foreign.join(", ")
+                );
+            }
+        }
         for m in &self.pending {
             writeln!(
                 f,
@@ -357,6 +377,25 @@ mod tests {
             .iter()
             .map(|c| (c.table.to_owned(), c.name.to_owned(), c.sqlite.to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn tables_of_another_application_are_named_as_such() {
+        let live = vec![("events".to_owned(), "id".to_owned(), "INTEGER".to_owned())];
+        let mut report = SchemaReport {
+            backend: "sqlite",
+            applied_version: None,
+            expected_version: 1,
+            pending: vec!["1 init".to_owned()],
+            ..Default::default()
+        };
+        report.compare_columns(&live);
+        let text = report.to_string();
+        assert!(
+            text.contains("table(s) events that eventlog did not create"),
+            "{text}"
+        );
+        assert!(!text.contains("run `eventlog migrate`"), "{text}");
     }
 
     #[test]

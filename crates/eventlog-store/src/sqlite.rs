@@ -78,6 +78,23 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// log restarts, so the WAL stays bounded (about 256 MiB) when ingest outpaces checkpoints.
 const MAX_WAL_PAGES: i64 = 65_536;
 
+/// Creates the database file, if missing, readable and writable by its owner only: it is
+/// the audit trail, kept as privately as the key files (SQLite gives its `-wal` and `-shm`
+/// files the database file's mode). An empty file is an empty database.
+fn create_private(path: &str) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    if path != ":memory:" && !Path::new(path).exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Config(format!("cannot create {path}: {e}")))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating file and folder if needed) the database at `path`.
     pub async fn open(path: &str) -> Result<Self, StoreError> {
@@ -89,6 +106,7 @@ impl SqliteStore {
                 StoreError::Config(format!("cannot create folder {}: {e}", dir.display()))
             })?;
         }
+        create_private(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

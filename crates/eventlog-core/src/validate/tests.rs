@@ -320,3 +320,15 @@ fn client_content_hash_is_the_canonical_hash_of_what_was_sent() {
         crate::canonical::canonical_hash(&expected)
     );
 }
+
+#[test]
+fn an_empty_event_id_is_refused_and_only_an_absent_one_is_generated() {
+    let errors = check(r#"{"event_id":"","event_category":"AUTH","event_type":"T"}"#).unwrap_err();
+    assert_eq!(fields(&errors), ["event_id"]);
+    for absent in [
+        r#"{"event_id":null,"event_category":"AUTH","event_type":"T"}"#,
+        r#"{"event_category":"AUTH","event_type":"T"}"#,
+    ] {
+        assert!(!check(absent).unwrap().record().event_id.is_empty());
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -1297,8 +1297,18 @@ pub(super) async fn signin(
     State(state): State<AppState>,
     Extension(ctx): Extension<PageCtx>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    form: Result<Form<SigninForm>, FormRejection>,
 ) -> Response {
+    // A form that cannot be read (no token, another content type) is one to reload.
+    let Ok(Form(form)) = form else {
+        let mut r = render(&SigninPage {
+            ctx: &ctx,
+            next: "/".to_owned(),
+            error: Some(ctx.t("signin.expired_form")),
+        });
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return r;
+    };
     let next = local_path(form.next.as_deref());
     let refuse = |status: StatusCode, key: &str| {
         let mut r = render(&SigninPage {
@@ -1349,8 +1359,11 @@ pub(super) async fn signout(
     State(state): State<AppState>,
     Extension(ctx): Extension<PageCtx>,
     headers: HeaderMap,
-    Form(form): Form<SmallForm>,
+    form: Result<Form<SmallForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(&ctx, StatusCode::BAD_REQUEST, ctx.t("signin.expired_form"));
+    };
     if form.csrf != ctx.csrf {
         return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t("signin.expired_form"));
     }
@@ -1374,8 +1387,11 @@ pub(super) async fn switch_language(
     State(state): State<AppState>,
     Extension(ctx): Extension<PageCtx>,
     headers: HeaderMap,
-    Form(form): Form<SmallForm>,
+    form: Result<Form<SmallForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(&ctx, StatusCode::BAD_REQUEST, ctx.t("signin.expired_form"));
+    };
     if form.csrf != ctx.csrf {
         return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t("signin.expired_form"));
     }

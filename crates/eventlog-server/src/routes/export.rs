@@ -32,6 +32,8 @@ pub(crate) struct FormatParam {
 struct ExportAudit {
     state: AppState,
     actor: String,
+    /// The caller's tenant: a tenant's own admins and auditors see its exports.
+    tenant: Option<String>,
     format: ExportFormat,
     filters: serde_json::Value,
     count: u64,
@@ -42,6 +44,7 @@ impl Drop for ExportAudit {
     fn drop(&mut self) {
         let state = self.state.clone();
         let actor = std::mem::take(&mut self.actor);
+        let tenant = self.tenant.take();
         let details = serde_json::json!({
             "format": self.format.as_str(),
             "filters": std::mem::take(&mut self.filters),
@@ -50,7 +53,15 @@ impl Drop for ExportAudit {
             "via": "http",
         });
         tokio::spawn(async move {
-            audit_admin_action(&state, AdminAction::Export, &actor, None, details).await;
+            audit_admin_action(
+                &state,
+                AdminAction::Export,
+                &actor,
+                None,
+                tenant.as_deref(),
+                details,
+            )
+            .await;
         });
     }
 }
@@ -97,6 +108,7 @@ pub(crate) async fn export(
     let audit = ExportAudit {
         state: state.clone(),
         actor: caller.name.clone(),
+        tenant: caller.tenant().map(str::to_owned),
         format,
         filters: describe(&query),
         count: 0,

@@ -116,12 +116,6 @@ pub fn app(state: AppState) -> Router {
         // The dashboard's pages have their own guard (rbac::DASHBOARD_MATRIX).
         .merge(crate::dashboard::router(state.clone()))
         .layer(axum::middleware::from_fn(crate::limits::refuse_nul))
-        // Compressed bodies are inflated as they are read, so every body limit counts the
-        // inflated bytes: a small "zip bomb" meets the same 413 as a large body.
-        .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn(
-            crate::limits::refuse_unknown_encoding,
-        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(crate::browser::cors(state.browser_origins.clone()))
         .with_state(state)

@@ -176,7 +176,7 @@ impl RecentParams {
             until,
             category: list(self.category, true),
             event_type: list(self.event_type, false),
-            event_code: list(self.event_code, false),
+            event_code: eventlog_store::codes_in_any_case(list(self.event_code, false)),
             severity,
             status: list(self.status, true),
             user_id: non_empty(self.user_id),

@@ -28,6 +28,21 @@ async fn roles_are_enforced(s: &TestServer) {
     )
     .await;
     assert_eq!(status, 401);
+    // Two credentials, in either order, are refused: neither one's rights apply.
+    for (first, second) in [(&s.admin_key, &ingest), (&ingest, &s.admin_key)] {
+        let (status, body) = send(
+            s.client
+                .get(format!("{}/api/events/recent", s.url))
+                .header("authorization", format!("Bearer {first}"))
+                .header("authorization", format!("Bearer {second}")),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one `Authorization`"));
+    }
 
     assert_eq!(send(s.post("/api/events", &ingest).json(&e)).await.0, 201);
     assert_eq!(

@@ -384,6 +384,32 @@ async fn compressed_bodies_are_inflated_within_the_body_limit() {
     let (status, resp) = post("gzip", broken).await;
     assert_eq!(status, 400, "{resp}");
     assert!(resp["error"]["message"].is_string(), "{resp}");
+    // Anything after the gzip stream that is not another member is refused, not ignored.
+    let mut trailing = gzip(&batch(4));
+    trailing.extend_from_slice(b"garbage");
+    assert_eq!(post("gzip", trailing).await.0, 400);
+
+    // Concatenated gzip members are one body (RFC 1952), codings are case-insensitive,
+    // and codings applied twice are undone twice.
+    let ndjson = |id: &str| format!("{}\n", event(json!({ "event_id": id })));
+    let mut members = gzip(ndjson("member-1").as_bytes());
+    members.extend(gzip(ndjson("member-2").as_bytes()));
+    let (status, resp) = send(
+        s.post("/api/events/batch", &s.admin_key)
+            .header("content-type", "application/x-ndjson")
+            .header("content-encoding", "GZIP")
+            .body(members),
+    )
+    .await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(resp["accepted"], 2, "every member is read: {resp}");
+    let (status, resp) = post(
+        "gzip, zstd",
+        zstd::encode_all(&gzip(&batch(6))[..], 3).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(s.store.count_events().await.unwrap(), 13);
 
     let (status, resp) = post("br", batch(1)).await;
     assert_eq!(status, 415, "{resp}");
@@ -394,8 +420,21 @@ async fn compressed_bodies_are_inflated_within_the_body_limit() {
     );
     assert_eq!(
         s.store.count_events().await.unwrap(),
-        5,
+        13,
         "nothing of a refused body is stored"
+    );
+    // Refused before the handler, still counted as refused.
+    let metrics = s
+        .get("/metrics", &s.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"eventlog_ingest_rejected_requests_total{reason="too_large"} 1"#),
+        "{metrics}"
     );
 }
 

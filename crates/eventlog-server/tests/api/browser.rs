@@ -199,6 +199,10 @@ async fn seed_payloads_take_user_and_address_from_the_server(s: &TestServer) {
         .as_str()
         .unwrap()
         .contains("evil.example"));
+    // No Origin at all: not from a page, so not for this key.
+    let (status, body) = send(s.post("/api/events", &key).json(&log_user_action())).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["field"], json!("Origin"));
     let expired = hs256_token(json!({"sub": "u-42", "exp": chrono::Utc::now().timestamp() - 3600}));
     let (status, body) = send(
         from_page(s, "/api/events", &key)

@@ -222,6 +222,32 @@ async fn sessions_are_strict_cookies_guarded_by_csrf(s: &TestServer) {
         )
         .await;
     assert_eq!(forged.status, 403);
+    // A form without its token, or not a form at all, gets the page back, not plain text.
+    for (body, content_type) in [
+        (
+            format!("key={}&next=/", s.admin_key),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            format!("{{\"key\":\"{}\"}}", s.admin_key),
+            "application/json",
+        ),
+    ] {
+        let resp = s
+            .client
+            .post(format!("{}/signin", s.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(resp.text().await.unwrap().contains("<form"));
+    }
     let signed = b.sign_in(&s.admin_key).await;
     assert_eq!(signed.status, 303);
     assert_eq!(signed.location(), "/");
@@ -273,6 +299,9 @@ async fn sessions_are_strict_cookies_guarded_by_csrf(s: &TestServer) {
     let csrf = page.hidden("csrf");
     // Sign-out and the language switch need the session's token.
     assert_eq!(b.post("/signout", &[("csrf", "nope")]).await.status, 403);
+    let unreadable = b.post("/signout", &[]).await;
+    assert_eq!(unreadable.status, 400);
+    assert!(unreadable.text.contains("<html"), "{}", unreadable.text);
     assert_eq!(
         b.post("/lang", &[("csrf", "nope"), ("lang", "id")])
             .await

@@ -81,6 +81,9 @@ macro_rules! store_tests {
     };
 }
 
+/// The origin of the pages that use the publishable keys made by [`TestServer::key`].
+pub const PAGE_ORIGIN: &str = "https://app.example";
+
 pub struct TestServer {
     pub url: String,
     pub admin_key: String,
@@ -234,12 +237,14 @@ impl TestServer {
     }
 
     /// A new key with this role (and tenant).
+    /// A new key; a publishable one is for pages of [`PAGE_ORIGIN`].
     pub async fn key(&self, name: &str, role: KeyRole, tenant: Option<&str>) -> String {
         let secret = generate_secret();
-        self.store
-            .create_key(&new_key(name, role, tenant.map(str::to_owned), &secret))
-            .await
-            .unwrap();
+        let mut key = new_key(name, role, tenant.map(str::to_owned), &secret);
+        if role == KeyRole::Publishable {
+            key = key.with_origins(vec![PAGE_ORIGIN.to_owned()]);
+        }
+        self.store.create_key(&key).await.unwrap();
         secret
     }
 

@@ -123,15 +123,15 @@ async fn browser_keys_are_limited_per_address() {
         )
         .await
         .unwrap();
+    let from_page = || {
+        s.post("/api/events", &secret)
+            .header("origin", "https://app.example")
+            .json(&event(json!({})))
+    };
     for _ in 0..2 {
-        assert_eq!(
-            send(s.post("/api/events", &secret).json(&event(json!({}))))
-                .await
-                .0,
-            201
-        );
+        assert_eq!(send(from_page()).await.0, 201);
     }
-    let (status, body) = send(s.post("/api/events", &secret).json(&event(json!({})))).await;
+    let (status, body) = send(from_page()).await;
     assert_eq!(status, 429, "{body}");
     assert!(body["error"]["message"]
         .as_str()

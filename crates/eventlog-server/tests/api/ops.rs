@@ -173,6 +173,10 @@ async fn export_streams_every_matching_event_as_jsonl_and_csv(s: &TestServer) {
     assert_eq!(audit["metadata"]["count"], 1_250, "{audit}");
     assert_eq!(audit["metadata"]["filters"]["tenant_id"], "acme", "{audit}");
     assert_eq!(audit["metadata"]["completed"], true, "{audit}");
+    assert_eq!(
+        audit["tenant_id"], "acme",
+        "a tenant's own auditors see its exports: {audit}"
+    );
 }
 
 fn metric(text: &str, name: &str) -> f64 {

@@ -35,6 +35,7 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
         ("category=auth,data", &["f-3", "f-2", "f-1"]),
         ("event_type=USER_LOGIN", &["f-2", "f-1"]),
         ("event_code=SEC-003", &["f-4"]),
+        ("event_code=sec-003", &["f-4"]),
         ("severity=CRITICAL", &["f-4"]),
         ("severity=WARNING,DEBUG", &["f-5", "f-2"]),
         ("status=FAILED", &["f-2"]),

@@ -39,7 +39,11 @@ async fn every_role_on_every_route(s: &TestServer) {
             });
             let url = format!("{}{}", s.url, concrete(path));
             let request = |key: Option<&str>| {
-                let mut r = s.client.request(m.clone(), &url);
+                // Browsers send `Origin`; publishable keys need it, the others ignore it.
+                let mut r = s
+                    .client
+                    .request(m.clone(), &url)
+                    .header("origin", crate::helpers::PAGE_ORIGIN);
                 if let Some(k) = key {
                     r = r.bearer_auth(k);
                 }
