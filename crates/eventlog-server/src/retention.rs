@@ -1194,6 +1194,7 @@ pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
         {
             Ok(r) => tracing::info!(
                 archived = r.archived,
+                archived_ahead = r.archived_ahead,
                 deleted = r.deleted,
                 partitions_dropped = r.partitions_dropped.len(),
                 "retention run finished"

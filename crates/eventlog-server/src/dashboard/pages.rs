@@ -165,12 +165,15 @@ fn hours_param(ctx: &PageCtx, q: &HashMap<String, String>) -> Result<i64, PageEr
         Some(h) => h
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=24 * 366).contains(n))
+            .filter(|n| (1..=crate::routes::MAX_HOURS).contains(n))
             .ok_or_else(|| {
                 ctx.fail(
                     ApiError::bad_request(
                         "invalid_query",
-                        format!("`{h}` is not a number of hours from 1 to 8784"),
+                        format!(
+                            "`{h}` is not a number of hours from 1 to {}",
+                            crate::routes::MAX_HOURS
+                        ),
                     )
                     .field("hours"),
                 )

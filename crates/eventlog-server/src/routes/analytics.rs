@@ -20,8 +20,7 @@ use crate::auth::Caller;
 use crate::error::ErrorResponse;
 use crate::{ApiError, AppState};
 
-/// Longest window a `hours=` may ask for (one year).
-const MAX_HOURS: i64 = 24 * 366;
+use super::MAX_HOURS;
 
 /// The window of an analytics request: `since`/`until` (RFC 3339), else the last `hours`.
 struct Span {

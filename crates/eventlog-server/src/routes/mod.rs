@@ -85,6 +85,9 @@ fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrity::verify_chain))
 }
 
+/// Longest window a `hours=` may ask for (a leap year), on every route and page.
+pub(crate) const MAX_HOURS: i64 = 24 * 366;
+
 /// The OpenAPI document of every route [`app`] serves.
 pub fn openapi() -> OpenApiDoc {
     router().split_for_parts().1

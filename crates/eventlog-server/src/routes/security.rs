@@ -18,7 +18,7 @@ use crate::{ApiError, AppState};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SecurityParams {
-    /// Hours to look back, 1..=8760 (default 24).
+    /// Hours to look back, 1..=8784 (default 24).
     hours: Option<String>,
     /// Only this tenant (a tenant-bound key always sees only its own).
     tenant_id: Option<String>,
@@ -49,11 +49,14 @@ pub(crate) async fn security(
             .trim()
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=8760).contains(n))
+            .filter(|n| (1..=super::MAX_HOURS).contains(n))
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_query",
-                    format!("`{h}` is not a number of hours from 1 to 8760"),
+                    format!(
+                        "`{h}` is not a number of hours from 1 to {}",
+                        super::MAX_HOURS
+                    ),
                 )
                 .field("hours")
             })?,
