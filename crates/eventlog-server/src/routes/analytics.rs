@@ -34,8 +34,17 @@ fn span(
     until: Option<String>,
     default_hours: i64,
 ) -> Result<Span, ApiError> {
+    let (hours, since) = (non_empty(hours), non_empty(since));
+    if hours.is_some() && since.is_some() {
+        // Both set the window's start: which one the caller meant is a guess.
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "give `hours` or `since`, not both (`hours` counts back from `until`, or from now)",
+        )
+        .field("hours"));
+    }
     let until = time_param("until", until)?.unwrap_or_else(Utc::now);
-    let hours = match non_empty(hours) {
+    let hours = match hours {
         None => default_hours,
         Some(h) => h
             .parse::<i64>()
@@ -355,4 +364,30 @@ pub(crate) async fn activities(
         until: time_param("until", p.until)?,
     };
     Ok(Json(state.analytics.activities(&query).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_and_since_together_are_refused_and_hours_counts_back_from_until() {
+        let err = span(
+            Some("2".into()),
+            Some("2026-01-01T00:00:00Z".into()),
+            None,
+            24,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(err.body().field.as_deref(), Some("hours"));
+        let s = span(
+            Some("2".into()),
+            None,
+            Some("2026-01-01T00:00:00Z".into()),
+            24,
+        )
+        .unwrap();
+        assert_eq!(s.until - s.since, Duration::hours(2));
+    }
 }
