@@ -13,7 +13,7 @@ use eventlog_core::Severity;
 use eventlog_core::ValidationPolicy;
 use eventlog_server::audit::{record_admin_action, AdminAction};
 use eventlog_server::export::{describe, ExportFormat, EXPORT_PAGE};
-use eventlog_server::integrity::{load_or_create_signing_key, Integrity};
+use eventlog_server::integrity::{signing_key_for, Integrity};
 use eventlog_server::retention::{restore, Retention};
 use eventlog_server::{load_catalog, ServerConfig};
 use eventlog_store::{RecentQuery, Store};
@@ -68,13 +68,15 @@ pub(crate) async fn rebuild_rollups(store: &dyn Store, since: Option<&str>) -> a
 }
 
 /// Opens the signer of checkpoints and pruning records (the same key `serve` uses).
-fn integrity(store: Arc<dyn Store>, key_file: &Path) -> anyhow::Result<Arc<Integrity>> {
-    let key = load_or_create_signing_key(key_file).with_context(|| {
-        format!(
-            "the checkpoint signing key {} is needed to sign pruning records",
-            key_file.display()
-        )
-    })?;
+async fn integrity(store: Arc<dyn Store>, key_file: &Path) -> anyhow::Result<Arc<Integrity>> {
+    let key = signing_key_for(store.as_ref(), key_file)
+        .await
+        .with_context(|| {
+            format!(
+                "the checkpoint signing key {} is needed to sign pruning records",
+                key_file.display()
+            )
+        })?;
     Ok(Arc::new(Integrity::new(store, key)))
 }
 
@@ -86,7 +88,12 @@ pub(crate) async fn retention_run(
     archive_dir: PathBuf,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let integrity = integrity(store.clone(), key_file)?;
+    let integrity = if dry_run {
+        // A dry run signs nothing: it needs no key, and must not create one.
+        Arc::new(Integrity::ephemeral(store.clone()))
+    } else {
+        integrity(store.clone(), key_file).await?
+    };
     let retention = Retention::new(store, integrity, config.retention.clone(), archive_dir);
     let bar = bar("archiving {bar:40} {pos}/{len} events ({per_sec}, {eta})");
     let report = retention
@@ -162,7 +169,7 @@ pub(crate) async fn archive_ahead(
     key_file: &Path,
     archive_dir: PathBuf,
 ) -> anyhow::Result<()> {
-    let integrity = integrity(store.clone(), key_file)?;
+    let integrity = integrity(store.clone(), key_file).await?;
     let retention = Retention::new(store, integrity, config.retention.clone(), archive_dir);
     let bar = bar("archiving {bar:40} {pos}/{len} events ({per_sec}, {eta})");
     let report = retention

@@ -852,6 +852,105 @@ async fn retention_archives_exactly_what_it_deletes_postgres() {
     drop_pg_database(&db).await;
 }
 
+/// A store whose checkpoints are signed refuses a key file that is missing (a command run
+/// from another folder) or holds another key, instead of signing with a second key that
+/// `verify` would then report as tampering; a dry run needs no key at all.
+#[tokio::test]
+async fn signing_needs_the_key_that_signed_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let database = format!("sqlite://{}/keyed.db", cwd.display());
+    let config_with = |name: &str| {
+        let file = cwd.join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n",
+                cwd.join(format!("{name}.key")),
+                cwd.join("archive")
+            ),
+        )
+        .unwrap();
+        file.display().to_string()
+    };
+    let (first, other) = (config_with("first"), config_with("other"));
+    run_ok(&["migrate", "--database", &database], cwd).await;
+    let store = eventlog_store::open(&database).await.unwrap();
+    store
+        .write(&[vec![aged(
+            "keyed-old",
+            "DEBUG",
+            "AUTH",
+            TimeDelta::days(10),
+        )]])
+        .await
+        .unwrap();
+    run_ok(
+        &[
+            "retention",
+            "run",
+            "--database",
+            &database,
+            "--config",
+            &first,
+        ],
+        cwd,
+    )
+    .await;
+
+    let dry = [
+        "retention",
+        "run",
+        "--dry-run",
+        "--database",
+        &database,
+        "--config",
+        &other,
+    ];
+    run_ok(&dry, cwd).await;
+    assert!(!cwd.join("other.key").exists(), "a dry run creates no key");
+    let (code, _, err) = run(
+        &[
+            "retention",
+            "run",
+            "--database",
+            &database,
+            "--config",
+            &other,
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("checkpoints are signed"), "{err}");
+    assert!(!cwd.join("other.key").exists());
+    // Another key is refused as well.
+    std::fs::write(cwd.join("other.key"), format!("{}\n", "11".repeat(32))).unwrap();
+    let (code, _, err) = run(
+        &[
+            "retention",
+            "run",
+            "--database",
+            &database,
+            "--config",
+            &other,
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("but this store's checkpoints are signed by"),
+        "{err}"
+    );
+    let out = run_ok(
+        &["verify", "--database", &database, "--config", &first],
+        cwd,
+    )
+    .await;
+    assert!(out.starts_with("OK"), "{out}");
+}
+
 /// Archiving ahead: closed days are archived once; a month whose days are unchanged since
 /// is dropped without being archived again (and its pruning is accounted from the leaves
 /// the archives kept: `verify` says OK); a month that got a late event is archived the

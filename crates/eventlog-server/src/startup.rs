@@ -22,7 +22,7 @@ use crate::browser::BrowserOrigins;
 use crate::dashboard::session::Sessions;
 use crate::detection::{DetectionStop, DetectionTask};
 use crate::ingest::GroupCommitWriter;
-use crate::integrity::{load_or_create_signing_key, Integrity};
+use crate::integrity::{signing_key_for, Integrity};
 use crate::jwt::JwtVerifier;
 use crate::limits::RateLimits;
 use crate::live::LiveTail;
@@ -141,14 +141,15 @@ impl Application {
         };
         let metrics = Metrics::new();
         let writer = tokio::spawn(writer.with_metrics(metrics.clone()).run());
-        let key = match &config.integrity.signing_key_file {
-            Some(path) => load_or_create_signing_key(path)?,
+        let integrity = Arc::new(match &config.integrity.signing_key_file {
+            Some(path) => {
+                Integrity::new(store.clone(), signing_key_for(store.as_ref(), path).await?)
+            }
             None => {
                 tracing::warn!("no integrity.signing_key_file configured: checkpoints are signed with a key that lives only as long as this process, so `eventlog verify` cannot check them later");
-                ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>())
+                Integrity::ephemeral(store.clone())
             }
-        };
-        let integrity = Arc::new(Integrity::new(store.clone(), key));
+        });
         let checkpointer = tokio::spawn(integrity.clone().run(
             config.integrity.checkpoint_every_events.max(1),
             std::time::Duration::from_secs(config.integrity.checkpoint_every_secs.max(1)),

@@ -32,6 +32,12 @@ pub struct Integrity {
 }
 
 impl Integrity {
+    /// Signs with a key that lives only as long as this value: for what signs nothing (a
+    /// dry run) or a server without a key file.
+    pub fn ephemeral(store: Arc<dyn Store>) -> Self {
+        Self::new(store, SigningKey::from_bytes(&rand::random::<[u8; 32]>()))
+    }
+
     /// Signs checkpoints of `store` with `key`.
     pub fn new(store: Arc<dyn Store>, key: SigningKey) -> Self {
         Self {

@@ -27,6 +27,42 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> IntegrityError {
     IntegrityError::Key(format!("{}: {what}", path.display()))
 }
 
+/// The key that signs `store`'s checkpoints, from `path`. A store that has none yet gets
+/// a new key (created at `path` if absent). A store already signed for is refused a key
+/// file that is missing or holds another key: signing with a second key (a command run
+/// from another folder, which finds no `eventlog-data/` there) would make every later
+/// `eventlog verify` report tampering.
+pub async fn signing_key_for(
+    store: &dyn eventlog_store::Store,
+    path: &Path,
+) -> Result<SigningKey, IntegrityError> {
+    let signed_by = store.checkpoints().await?.pop().map(|c| c.public_key);
+    if let (Some(public), false) = (&signed_by, path.exists()) {
+        return Err(bad(
+            path,
+            format!(
+                "no such key file, but this store's checkpoints are signed (last by public key {}): \
+                 set [integrity] signing_key_file to the key `eventlog serve` uses, or run from \
+                 the folder it runs in",
+                hex::encode(public)
+            ),
+        ));
+    }
+    let key = load_or_create_signing_key(path)?;
+    match signed_by {
+        Some(public) if public != key.verifying_key().to_bytes() => Err(bad(
+            path,
+            format!(
+                "holds public key {}, but this store's checkpoints are signed by {}: \
+                 set [integrity] signing_key_file to the key `eventlog serve` uses",
+                hex::encode(key.verifying_key().to_bytes()),
+                hex::encode(public)
+            ),
+        )),
+        _ => Ok(key),
+    }
+}
+
 /// Reads the signing key at `path`, creating it (mode 0600) and its `.pub` if absent.
 pub fn load_or_create_signing_key(path: &Path) -> Result<SigningKey, IntegrityError> {
     match std::fs::read_to_string(path) {

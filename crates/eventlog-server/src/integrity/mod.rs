@@ -11,5 +11,5 @@ mod key;
 mod verify;
 
 pub use checkpointer::{Integrity, IntegrityError, PruneTally, SegmentSum};
-pub use key::{default_key_path, load_or_create_signing_key, load_verifying_key};
+pub use key::{default_key_path, load_or_create_signing_key, load_verifying_key, signing_key_for};
 pub use verify::{verify, Tamper, VerifyReport};
