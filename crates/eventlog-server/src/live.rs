@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use tokio::sync::{broadcast, watch};
 
@@ -44,18 +44,25 @@ impl LiveTail {
         self.events.receiver_count() > 0
     }
 
-    /// Publishes committed events (called by the writer after the commit).
-    pub fn publish<'a>(&self, committed: impl IntoIterator<Item = &'a ValidatedEvent>) {
+    /// Publishes committed events (called by the writer after the commit), as a read
+    /// returns them: stored at `committed_at`, times to the microsecond.
+    pub fn publish<'a>(
+        &self,
+        committed: impl IntoIterator<Item = &'a ValidatedEvent>,
+        committed_at: Option<DateTime<Utc>>,
+    ) {
         if !self.watched() {
             return;
         }
-        let now = Utc::now();
+        let at = committed_at.unwrap_or_else(Utc::now);
         for event in committed {
+            let mut record = event.record().clone();
+            record.timestamp = to_micros(record.timestamp);
             // An error only means every subscriber left meanwhile.
             let _ = self.events.send(Arc::new(StoredEvent {
-                record: event.record().clone(),
-                created_at: now,
-                processed_at: now,
+                record,
+                created_at: at,
+                processed_at: at,
             }));
         }
     }
@@ -72,4 +79,9 @@ impl LiveTail {
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
+}
+
+/// `t` to the microsecond, the precision both stores keep.
+fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

@@ -381,9 +381,10 @@ impl Store for PgStore {
                 known.insert(id, content);
             }
         }
-        let (outcomes, inserts) = plan(requests, known);
+        let (mut outcomes, inserts) = plan(requests, known);
         // Microsecond precision, as stored, so the chain links what verify reads back.
         let now = from_micros(Utc::now().timestamp_micros())?;
+        crate::write::stamp(&mut outcomes, now);
         let rows: Vec<&ValidatedEvent> = inserts
             .iter()
             .zip(requests)

@@ -406,8 +406,9 @@ impl Store for SqliteStore {
                 known.insert(row.try_get(0)?, content);
             }
         }
-        let (outcomes, inserts) = plan(requests, known);
+        let (mut outcomes, inserts) = plan(requests, known);
         let now = micros(Utc::now());
+        crate::write::stamp(&mut outcomes, from_micros(now)?);
         let rows: Vec<&ValidatedEvent> = inserts
             .iter()
             .zip(requests)

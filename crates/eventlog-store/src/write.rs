@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use eventlog_core::integrity::{record_hash, Hash};
 use eventlog_core::ValidatedEvent;
 use serde::Serialize;
@@ -28,6 +29,19 @@ pub struct WriteSummary {
     /// Per event, whether it was a repeat.
     #[serde(skip)]
     pub duplicate_flags: Vec<bool>,
+    /// The `created_at` and `processed_at` the new events were stored with (microseconds),
+    /// so what is shown of them before a read (the live tail) is what a read returns.
+    #[serde(skip)]
+    pub committed_at: Option<DateTime<Utc>>,
+}
+
+/// Sets the commit time of every written request.
+pub(crate) fn stamp(outcomes: &mut [RequestOutcome], committed_at: DateTime<Utc>) {
+    for outcome in outcomes {
+        if let RequestOutcome::Written(summary) = outcome {
+            summary.committed_at = Some(committed_at);
+        }
+    }
 }
 
 /// The outcome of one request in a group commit.
@@ -149,6 +163,7 @@ pub fn plan(
                     duplicates,
                     event_ids: events.iter().map(|e| e.record().event_id.clone()).collect(),
                     duplicate_flags: flags,
+                    committed_at: None,
                 }));
                 inserts.push(to_insert);
             }

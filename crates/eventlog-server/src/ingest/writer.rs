@@ -93,7 +93,7 @@ impl GroupCommitWriter {
             .map(|(event, _)| event)
             .collect();
         if let Some(live) = live {
-            live.publish(&fresh);
+            live.publish(&fresh, summary.committed_at);
         }
         if let Some(feed) = detection {
             feed.offer(fresh);

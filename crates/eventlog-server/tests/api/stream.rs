@@ -159,6 +159,26 @@ async fn the_stream_filters_exactly_like_recent(s: &TestServer) {
     while let Some(m) = readers[0].next(Duration::from_millis(300)).await {
         assert!(!m.data.contains("\"event_id\":\"l-"), "{}", m.data);
     }
+
+    // A streamed event is the stored one, field for field (times as stored, to the µs).
+    let mut reader = SseReader::open(s, "event_code=SEC-003", &s.admin_key).await;
+    let (status, _) = s
+        .post_event(&json!({"event_id": "l-exact", "event_code": "SEC-003",
+                            "timestamp": "2026-11-24T08:37:17.164555891Z"}))
+        .await;
+    assert_eq!(status, 201);
+    let streamed = loop {
+        let m = reader
+            .next(Duration::from_secs(10))
+            .await
+            .expect("streamed");
+        let v: Value = serde_json::from_str(&m.data).unwrap();
+        if v["event_id"] == "l-exact" {
+            break v;
+        }
+    };
+    let (_, stored) = s.get_json("/api/events/l-exact").await;
+    assert_eq!(streamed, stored);
 }
 
 /// A tenant-bound key streams only its tenant and cannot ask for another; a writer-only
