@@ -122,7 +122,7 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 #[utoipa::path(
     get, path = "/metrics", tag = "system",
     responses(
-        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 200, description = "OpenMetrics text (Prometheus scrapes it)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
     ),
     security(("api_key" = []))
@@ -131,7 +131,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(state.queue.stats()),
     )

@@ -549,6 +549,11 @@ async fn timeseries_points_add_up_to_the_summary(s: &TestServer) {
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
+    // A week of minutes is allowed, whether or not now falls on a whole minute.
+    let (status, body) = s
+        .get_json("/api/events/analytics/timeseries?metric=events&interval=minute&hours=168")
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn tenant_keys_see_only_their_tenant_and_ingest_keys_nothing(s: &TestServer) {

@@ -214,11 +214,14 @@ async fn metrics_count_ingest_and_rejections(s: &TestServer) {
     let analyst = s.key("grafana", KeyRole::Analyst, None).await;
     let resp = s.get("/metrics", &analyst).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    // The body is OpenMetrics (counters named `..._total`, a closing `# EOF`), and the
+    // content type says so, or a 0.0.4 parser would take the counters for untyped.
     assert!(resp.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain"));
+        .starts_with("application/openmetrics-text; version=1.0.0"));
     let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
     // Events without ids are new each time: 30 + 5.
     assert_eq!(
         metric(&text, "eventlog_events_accepted_total"),
