@@ -31,6 +31,16 @@ struct Reading {
     value: f64,
     /// Whether the rule breaks on it (enough data and over the threshold).
     breaks: bool,
+    /// Whether there was enough data to judge (`min_events`). A reading that is not is
+    /// no evidence either way: a firing alert stays firing.
+    judged: bool,
+}
+
+/// Whether a firing alert resolves on `reading` (`None`: its key was not measured at all,
+/// e.g. a user with no failed logins left in the window): only a judged reading under the
+/// threshold, or no reading, ends it.
+fn ends_firing(reading: Option<&Reading>) -> bool {
+    reading.is_none_or(|r| r.judged && !r.breaks)
 }
 
 /// Stops the [`Evaluator`] (it lets go of its ingest queue handle, so the writer can drain).
@@ -159,6 +169,7 @@ impl Evaluator {
                 key: String::new(),
                 value,
                 breaks: judged && rule.kind.breaks(value, rule.threshold),
+                judged,
             }]
         };
         let analytics = &self.state.analytics;
@@ -191,6 +202,7 @@ impl Evaluator {
                     breaks: rule.kind.breaks(c.count as f64, rule.threshold),
                     key: c.value,
                     value: c.count as f64,
+                    judged: true,
                 })
                 .collect(),
         })
@@ -227,14 +239,16 @@ impl Evaluator {
     /// Fires what breaks (unless firing or cooling down) and resolves what stopped.
     async fn apply(&mut self, rule: &RuleConfig, readings: Vec<Reading>, now: DateTime<Utc>) {
         let cooldown = TimeDelta::seconds(rule.cooldown_secs as i64);
-        let mut breaking = HashSet::new();
         let mut values = HashMap::new();
+        let mut held = HashSet::new();
         for r in readings {
             values.insert(r.key.clone(), r.value);
+            if !ends_firing(Some(&r)) {
+                held.insert(r.key.clone());
+            }
             if !r.breaks {
                 continue;
             }
-            breaking.insert(r.key.clone());
             match self.latest.get(&(rule.name.clone(), r.key.clone())) {
                 Some(a) if a.state == AlertState::Firing => {}
                 Some(Alert {
@@ -250,7 +264,7 @@ impl Evaluator {
             .latest
             .values()
             .filter(|a| {
-                a.rule == rule.name && a.state == AlertState::Firing && !breaking.contains(&a.key)
+                a.rule == rule.name && a.state == AlertState::Firing && !held.contains(&a.key)
             })
             .cloned()
             .collect();
@@ -455,4 +469,27 @@ fn alert_event(rule: &RuleConfig, alert: &Alert) -> Value {
         event["tenant_id"] = json!(tenant);
     }
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(breaks: bool, judged: bool) -> Reading {
+        Reading {
+            key: String::new(),
+            value: 11.1,
+            breaks,
+            judged,
+        }
+    }
+
+    #[test]
+    fn only_enough_data_under_the_threshold_or_none_resolves() {
+        assert!(ends_firing(None));
+        assert!(ends_firing(Some(&reading(false, true))));
+        assert!(!ends_firing(Some(&reading(true, true))));
+        // Too few events to judge: still firing, whatever the value.
+        assert!(!ends_firing(Some(&reading(false, false))));
+    }
 }
