@@ -16,6 +16,12 @@ pub const SECURITY_TOP: i64 = 20;
 pub(crate) const FAILED_LOGIN: &str = "(event_code = 'AUTH-002' OR (event_type = 'USER_LOGIN' \
     AND status IN ('FAILED', 'FAILURE', 'DENIED')))";
 
+/// A security event that reports an attack: not the events the alert rules store about
+/// their own firings (source `eventlog-alerts`), which say what was counted, not that
+/// another attack happened. Detection's findings (`eventlog-detect`) are attacks.
+pub(crate) const ATTACK: &str = "(event_category = 'SECURITY' \
+    AND (source IS NULL OR source <> 'eventlog-alerts'))";
+
 /// Events an overview looks at: failed logins, security events, lockouts.
 pub(crate) const SECURITY_RELEVANT: &str = "(event_category = 'SECURITY' \
     OR event_code IN ('AUTH-002', 'AUTH-005', 'AUTH-009') \
@@ -32,9 +38,10 @@ pub struct SecuritySummary {
     pub failed_logins_by_user: Vec<Count>,
     /// Failed logins per client IP, most first.
     pub failed_logins_by_ip: Vec<Count>,
-    /// Events of category SECURITY in the window.
+    /// Events of category SECURITY in the window (not counting the alert rules' own).
     pub security_events: i64,
-    /// SECURITY events per code (SEC-001 ... SEC-012), most first.
+    /// SECURITY events per code (SEC-001 ... SEC-012), most first (not counting the alert
+    /// rules' own).
     pub attacks_by_type: Vec<Count>,
     /// IPs behind the most failed logins and security events.
     pub top_offending_ips: Vec<Count>,

@@ -15,6 +15,7 @@ use eventlog_store::{RequestOutcome, WriteSummary};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::alerts::ALERT_SOURCE;
 use crate::audit::AUDIT_SOURCE;
 use crate::auth::Caller;
 use crate::browser::BrowserContext;
@@ -113,7 +114,7 @@ pub(crate) async fn commit(
 /// a client claiming one could pass its events off as eventlog's own.
 fn reserved_source(raw: &RawEvent) -> Option<FieldError> {
     let source = raw.source.as_deref()?.trim();
-    [AUDIT_SOURCE, DERIVED_SOURCE]
+    [AUDIT_SOURCE, DERIVED_SOURCE, ALERT_SOURCE]
         .iter()
         .any(|r| source.eq_ignore_ascii_case(r))
         .then(|| {

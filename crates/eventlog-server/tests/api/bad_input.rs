@@ -218,6 +218,14 @@ fn corpus() -> Vec<Case> {
             Some("source"),
         ),
         (
+            "the alerts' source claimed by a client",
+            "/api/events",
+            "application/json",
+            br#"{"event_code":"SEC-003","source":"eventlog-alerts"}"#.to_vec(),
+            422,
+            Some("source"),
+        ),
+        (
             "eventlog's audit source claimed in a batch",
             "/api/events/batch",
             "application/json",

@@ -240,6 +240,20 @@ async fn security_overview_is_admin_only_and_tenant_bound(s: &TestServer) {
     batch.push(json!({"event_code": "AUTH-002", "username": "other", "ip_address": "10.9.9.9", "tenant_id": "school-b"}));
     assert_eq!(s.post_batch(&batch).await.0, 201);
     wait_for(s, "AUTH-005", 1).await;
+    // What an alert rule stores about its own firing is no attack of its own.
+    let alert_event = eventlog_core::validate::Validator::new(
+        eventlog_core::ValidationPolicy::default(),
+        eventlog_core::Catalog::built_in(),
+    )
+    .validate(
+        eventlog_core::parse_event(
+            br#"{"event_code":"SEC-001","source":"eventlog-alerts","username":"guru02"}"#,
+        )
+        .unwrap(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    s.store.write(&[vec![alert_event]]).await.unwrap();
 
     let (status, body) = s.get_json("/api/events/security?hours=24").await;
     assert_eq!(status, 200, "{body}");
@@ -259,6 +273,14 @@ async fn security_overview_is_admin_only_and_tenant_bound(s: &TestServer) {
             .as_array()
             .unwrap()
             .contains(&json!({"value": "SEC-002", "count": 1})),
+        "{body}"
+    );
+    assert!(
+        !body["attacks_by_type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["value"] == "SEC-001"),
         "{body}"
     );
     assert_eq!(body["top_offending_ips"][0]["value"], "10.0.0.20", "{body}");

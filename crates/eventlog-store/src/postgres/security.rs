@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{counts, row_to_event, PgStore, SELECT_COLUMNS};
-use crate::security::{SecuritySummary, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
+use crate::security::{SecuritySummary, ATTACK, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
 use crate::StoreError;
 
 /// The window and tenant clause every query shares: binds $1 since, $2 tenant.
@@ -26,7 +26,7 @@ impl PgStore {
         for (column, condition) in [
             ("username", FAILED_LOGIN),
             ("host(ip_address)", FAILED_LOGIN),
-            ("event_code", "event_category = 'SECURITY'"),
+            ("event_code", ATTACK),
             ("host(ip_address)", SECURITY_RELEVANT),
         ] {
             let rows = sqlx::query(&grouped(column, condition))
@@ -39,7 +39,7 @@ impl PgStore {
         }
         let totals = sqlx::query(&format!(
             "SELECT count(*) FILTER (WHERE {FAILED_LOGIN}) AS failed, \
-             count(*) FILTER (WHERE event_category = 'SECURITY') AS security, \
+             count(*) FILTER (WHERE {ATTACK}) AS security, \
              count(*) FILTER (WHERE event_code = 'AUTH-005') AS lockouts, \
              count(*) FILTER (WHERE event_code = 'SEC-007') AS escalations \
              FROM events WHERE {SCOPE} AND {SECURITY_RELEVANT}"

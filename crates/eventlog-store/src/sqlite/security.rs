@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{counts, micros, row_to_event, SqliteStore, SELECT_COLUMNS};
-use crate::security::{SecuritySummary, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
+use crate::security::{SecuritySummary, ATTACK, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
 use crate::StoreError;
 
 /// The window and tenant clause every query shares: binds since, tenant, tenant.
@@ -27,7 +27,7 @@ impl SqliteStore {
         for (column, condition) in [
             ("username", FAILED_LOGIN),
             ("ip_address", FAILED_LOGIN),
-            ("event_code", "event_category = 'SECURITY'"),
+            ("event_code", ATTACK),
             ("ip_address", SECURITY_RELEVANT),
         ] {
             let rows = sqlx::query(&grouped(column, condition))
@@ -41,7 +41,7 @@ impl SqliteStore {
         }
         let totals = sqlx::query(&format!(
             "SELECT count(*) FILTER (WHERE {FAILED_LOGIN}) AS failed, \
-             count(*) FILTER (WHERE event_category = 'SECURITY') AS security, \
+             count(*) FILTER (WHERE {ATTACK}) AS security, \
              count(*) FILTER (WHERE event_code = 'AUTH-005') AS lockouts, \
              count(*) FILTER (WHERE event_code = 'SEC-007') AS escalations \
              FROM events WHERE {SCOPE} AND {SECURITY_RELEVANT}"
