@@ -427,12 +427,29 @@ fn confidence(r: &EventRecord) -> Option<f64> {
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-    .filter(|c: &f64| c.is_finite())
+    // A confidence is a probability (0..1) or a percentage (0..100). Anything else is a
+    // client bug, and one 1e308 would make the hour's sum infinite: it is not averaged.
+    .filter(|c: &f64| (0.0..=100.0).contains(c))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_confidences_from_0_to_100_are_averaged() {
+        let with = |c: serde_json::Value| {
+            let mut r = stored(
+                r#"{"event_category":"PRED","event_type":"INDIVIDUAL_PREDICTION","status":"SUCCESS"}"#,
+            );
+            r.response_data = Some(serde_json::json!({ "confidence": c }));
+            confidence(&r)
+        };
+        assert_eq!(with(serde_json::json!(0.87)), Some(0.87));
+        assert_eq!(with(serde_json::json!("87.5")), Some(87.5));
+        assert_eq!(with(serde_json::json!(1e308)), None);
+        assert_eq!(with(serde_json::json!(-0.5)), None);
+    }
 
     #[test]
     fn latency_buckets_are_monotonic_and_bound_their_values() {
