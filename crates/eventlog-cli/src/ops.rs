@@ -88,6 +88,7 @@ pub(crate) async fn retention_run(
     archive_dir: PathBuf,
     dry_run: bool,
 ) -> anyhow::Result<()> {
+    eventlog_server::retention::check_policy(&config.retention, &config.validation)?;
     let integrity = if dry_run {
         // A dry run signs nothing: it needs no key, and must not create one.
         Arc::new(Integrity::ephemeral(store.clone()))

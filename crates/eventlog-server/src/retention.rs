@@ -82,6 +82,30 @@ fn archive_err(path: &Path, message: impl Into<String>) -> RetentionError {
     }
 }
 
+/// Checks the policy as a whole, before it is ever applied: what [`expiry`] checks, and
+/// that every category it overrides is one events can have (a misspelt one would silently
+/// never apply).
+pub fn check_policy(
+    config: &RetentionConfig,
+    validation: &eventlog_core::ValidationPolicy,
+) -> Result<(), RetentionError> {
+    expiry(config, Utc::now())?;
+    for category in config.categories.keys() {
+        let known = eventlog_core::validate::BUILT_IN_CATEGORIES
+            .iter()
+            .copied()
+            .chain(validation.extra_categories.iter().map(String::as_str))
+            .any(|c| c.eq_ignore_ascii_case(category));
+        if !known {
+            return Err(RetentionError::Config(format!(
+                "[retention.categories.{category}]: no event has category `{category}`; expected one of {} or a [validation] extra_categories entry",
+                eventlog_core::validate::BUILT_IN_CATEGORIES.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Turns the configured policy into the rules in force at `now`.
 pub fn expiry(config: &RetentionConfig, now: DateTime<Utc>) -> Result<Expiry, RetentionError> {
     let severity = |name: &str| {
@@ -1209,6 +1233,26 @@ pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overridden_categories_must_exist() {
+        let mut config = RetentionConfig::default();
+        config.categories.insert(
+            "NOPE".to_owned(),
+            [("INFO".to_owned(), 3)].into_iter().collect(),
+        );
+        let mut validation = eventlog_core::ValidationPolicy::default();
+        let err = check_policy(&config, &validation).unwrap_err().to_string();
+        assert!(err.contains("[retention.categories.NOPE]"), "{err}");
+        validation.extra_categories.push("nope".to_owned());
+        check_policy(&config, &validation).unwrap();
+        config.categories.clear();
+        config.categories.insert(
+            "security".to_owned(),
+            [("INFO".to_owned(), 365)].into_iter().collect(),
+        );
+        check_policy(&config, &eventlog_core::ValidationPolicy::default()).unwrap();
+    }
 
     #[test]
     fn policy_defaults_overrides_and_bad_names() {

@@ -156,7 +156,7 @@ impl Application {
         ));
         let retention = if config.retention.schedule_secs > 0 {
             // Checked now, so a bad policy stops start-up instead of failing a day later.
-            crate::retention::expiry(&config.retention, chrono::Utc::now())
+            crate::retention::check_policy(&config.retention, &config.validation)
                 .map_err(|e| StartupError::Retention(e.to_string()))?;
             let dir = config
                 .retention

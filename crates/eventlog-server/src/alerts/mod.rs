@@ -291,10 +291,12 @@ impl AlertsConfig {
                     rule.name
                 ));
             }
-            if rule.kind.windowed() && !(60..=7 * 86_400).contains(&rule.window_secs) {
+            if rule.kind.windowed()
+                && (!(60..=7 * 86_400).contains(&rule.window_secs) || rule.window_secs % 60 != 0)
+            {
                 return Err(format!(
-                    "rule `{}`: `window_secs` must be from 60 (rollups count whole minutes) to 604800",
-                    rule.name
+                    "rule `{}`: `window_secs` = {} must be whole minutes from 60 to 604800 (rollups count whole minutes)",
+                    rule.name, rule.window_secs
                 ));
             }
         }
@@ -348,8 +350,10 @@ mod tests {
             threshold = 1
             window_secs = 10
         "#;
-        let config: AlertsConfig = toml::from_str(text).unwrap();
+        let mut config: AlertsConfig = toml::from_str(text).unwrap();
         assert!(config.validate().unwrap_err().contains("window_secs"));
+        config.rules[0].window_secs = 90;
+        assert!(config.validate().unwrap_err().contains("whole minutes"));
         let text = r#"
             [[webhooks]]
             url = "http://127.0.0.1:9/hook"
