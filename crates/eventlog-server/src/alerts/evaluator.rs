@@ -288,7 +288,7 @@ impl Evaluator {
             } else {
                 0
             },
-            message: describe(rule, &key, value),
+            message: describe(rule, &key, value, now),
             event_id: Some(derived_event_id(
                 code,
                 now,
@@ -385,8 +385,16 @@ impl Evaluator {
 }
 
 /// One sentence for the alert.
-fn describe(rule: &RuleConfig, key: &str, value: f64) -> String {
-    let window = minutes(rule.window_secs as i64);
+/// The alert's message. The rollups count whole minutes, so the window named is the one
+/// counted: from the minute `window_secs` before `now` began.
+fn describe(rule: &RuleConfig, key: &str, value: f64, now: DateTime<Utc>) -> String {
+    let start = eventlog_store::analytics::Grain::Minute
+        .floor(now - TimeDelta::seconds(rule.window_secs as i64));
+    let window = format!(
+        "{} (since {} UTC)",
+        minutes(rule.window_secs as i64),
+        start.format("%H:%M")
+    );
     let t = rule.threshold;
     let mut s = match rule.kind {
         RuleKind::ErrorRate => {
