@@ -34,10 +34,11 @@ mod worker;
 
 pub use backoff::Backoff;
 pub use dead_letter::{DeadLetter, DeadLetters};
-pub use domain::{Actor, AuthAction, CrudAction};
+pub use domain::{crud_event, Actor, AuthAction, CrudAction};
 pub use error::ClientError;
 pub use event::Event;
 pub use eventlog_core::redact::PartialMasking;
+pub use eventlog_core::Severity;
 pub use logger::{EventLogger, LoggerConfig, RedactHook};
 pub use sink::{HttpSink, Rejection, Sink, SinkError, StoreSink};
 pub use spool::{CheckReport, FsyncPolicy, Spool, SpoolConfig, SpoolState};

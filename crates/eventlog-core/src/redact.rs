@@ -17,6 +17,11 @@ use serde_json::Value;
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
 
+/// Fields that name a setting in a key/value object (`{"key": "api_key", "value": ...}`).
+const NAME_FIELDS: [&str; 5] = ["config_key", "key", "name", "setting", "field"];
+/// The fields holding that setting's values.
+const VALUE_FIELDS: [&str; 5] = ["value", "old_value", "new_value", "old", "new"];
+
 /// Key endings treated as secret (seed 001's list plus the usual credentials, card codes
 /// and the session cookies of common web frameworks).
 pub const SENSITIVE_KEYS: &[&str] = &[
@@ -210,8 +215,18 @@ impl Redactor {
     pub fn redact_value(&self, value: &mut Value) {
         match value {
             Value::Object(map) => {
+                // A setting named by value, as config-change and key/value lists log it
+                // (`{"config_key": "smtp_password", "old_value": ..., "new_value": ...}`):
+                // its values are as secret as the name says.
+                let names_a_secret = NAME_FIELDS.iter().any(|f| {
+                    map.get(*f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|name| self.is_sensitive_key(name))
+                });
                 for (key, v) in map.iter_mut() {
-                    if self.is_sensitive_key(key) {
+                    if self.is_sensitive_key(key)
+                        || (names_a_secret && VALUE_FIELDS.contains(&key.as_str()))
+                    {
                         if !v.is_null() {
                             *v = self.masked(key, v);
                         }
@@ -340,6 +355,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn a_setting_named_as_a_secret_has_its_values_masked() {
+        let r = Redactor::default();
+        let mut v = json!({
+            "config_key": "smtp_password", "old_value": "old-pw", "new_value": "new-pw",
+            "settings": [{"key": "stripe_api_key", "value": "sk_live_x"}, {"key": "theme", "value": "dark"}],
+        });
+        r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "config_key": "smtp_password", "old_value": "[REDACTED]", "new_value": "[REDACTED]",
+                "settings": [{"key": "stripe_api_key", "value": "[REDACTED]"}, {"key": "theme", "value": "dark"}],
+            })
+        );
+    }
 
     #[test]
     fn masks_the_seed_000_login_body() {

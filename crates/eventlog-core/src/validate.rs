@@ -283,7 +283,12 @@ impl Validator {
             errors.push(FieldError::new(
                 "missing_field",
                 "event_type",
-                "is required (or name a catalog event_code)",
+                match &explicit_code {
+                    Some(c) => format!(
+                        "is required: event_code `{c}` is not in the catalog, so it gives no type"
+                    ),
+                    None => "is required (or name a catalog event_code)".to_owned(),
+                },
             ));
         }
         let event_name = text(&mut errors, "event_name", raw.event_name)

@@ -135,7 +135,16 @@ impl EventLogLayer {
     ) -> Self {
         self.config().trusted_proxies = ranges
             .into_iter()
-            .filter_map(|r| IpRange::parse(r.as_ref()))
+            .filter_map(|r| {
+                let parsed = IpRange::parse(r.as_ref());
+                if parsed.is_none() {
+                    tracing::warn!(
+                        entry = r.as_ref(),
+                        "trusted proxy left out: not an IP address or CIDR range"
+                    );
+                }
+                parsed
+            })
             .collect();
         self
     }

@@ -52,7 +52,13 @@ where
         let config = &self.config;
         let (route, matched) = match req.extensions().get::<MatchedPath>() {
             Some(path) => (path.as_str().to_owned(), true),
-            None => (req.uri().path().to_owned(), false),
+            // No route matched (a 404, or the layer outside a router): the path with its
+            // identifiers as `{id}`, so a token in a path is not stored and scanners do not
+            // make a new event name per URL.
+            None => (
+                eventlog_core::route::template(req.uri().path()).into_owned(),
+                false,
+            ),
         };
         let record = catch_unwind(AssertUnwindSafe(|| {
             config.filter.should_record(req.method(), &route)

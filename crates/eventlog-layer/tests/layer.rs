@@ -129,9 +129,27 @@ async fn records_route_template_status_user_client_and_correlation() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // No route: the path is templated like the rollups do, never stored as sent.
+    let (status, _) = call(
+        &app,
+        Request::get("/reset-password/s3cr3t-reset-token-0001")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let events = h.events().await;
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
+    let unmatched = events
+        .iter()
+        .find(|e| e.record.http_status == Some(404))
+        .expect("the 404 is recorded");
+    assert_eq!(
+        unmatched.record.endpoint.as_deref(),
+        Some("/reset-password/{id}")
+    );
+    assert_eq!(unmatched.record.event_name, "GET /reset-password/{id}");
     let get = &events[0].record;
     assert_eq!(get.endpoint.as_deref(), Some("/api/students/{id}"));
     assert_eq!(get.event_name, "GET /api/students/{id}");

@@ -332,3 +332,17 @@ fn an_empty_event_id_is_refused_and_only_an_absent_one_is_generated() {
         assert!(!check(absent).unwrap().record().event_id.is_empty());
     }
 }
+
+#[test]
+fn a_code_missing_from_the_catalog_is_named_as_the_reason() {
+    let errors = check(r#"{"event_code":"NOPE-999","event_category":"AUTH"}"#).unwrap_err();
+    let e = errors
+        .iter()
+        .find(|e| e.field.as_deref() == Some("event_type"))
+        .unwrap();
+    assert!(
+        e.message.contains("`NOPE-999` is not in the catalog"),
+        "{}",
+        e.message
+    );
+}
