@@ -13,6 +13,12 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// The correlation id the layer gave a request, in its extensions: a handler takes it
+/// (`Extension(CorrelationId(id)): Extension<CorrelationId>`) and passes it to its domain
+/// events (`Event::correlation`), so they join the request's own event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(pub String);
+
 /// The correlation id of a request.
 pub(crate) fn correlation_id(headers: &HeaderMap) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

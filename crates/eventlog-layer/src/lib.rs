@@ -32,6 +32,7 @@ mod user;
 
 pub use body::{CaptureBody, ResponseBody};
 pub use client_ip::IpRange;
+pub use correlation::CorrelationId;
 pub use enforce::{Enforce, EnforceConfig, EnforceLayer, Enforcer};
 pub use future::ResponseFuture;
 pub use layer::{BodyCapture, EventLogLayer};

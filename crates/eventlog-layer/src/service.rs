@@ -15,7 +15,7 @@ use tracing::Span;
 
 use crate::body::{CaptureBody, ResponseBody, Tap};
 use crate::client_ip::client_ip;
-use crate::correlation::{correlation_id, session_id};
+use crate::correlation::{correlation_id, session_id, CorrelationId};
 use crate::future::ResponseFuture;
 use crate::layer::Config;
 use crate::record::{capturable, RequestFacts};
@@ -103,6 +103,8 @@ where
         if let Some(tap) = request_tap {
             req = req.map(|body| Body::new(CaptureBody::new(body, tap)));
         }
+        req.extensions_mut()
+            .insert(CorrelationId(facts.correlation.clone()));
         let span = request_span(&facts);
         ResponseFuture::new(
             self.inner.call(req).instrument(span),

@@ -8,10 +8,10 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use eventlog_client::{EventLogger, LoggerConfig, StoreSink};
 use eventlog_core::StoredEvent;
-use eventlog_layer::{BodyCapture, EventLogLayer, UserInfo};
+use eventlog_layer::{BodyCapture, CorrelationId, EventLogLayer, UserInfo};
 use eventlog_store::{RecentQuery, Store};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -90,6 +90,10 @@ fn app(layer: EventLogLayer) -> Router {
             }),
         )
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/api/correlation",
+            get(|Extension(id): Extension<CorrelationId>| async move { id.0 }),
+        )
         .layer(layer)
 }
 
@@ -171,6 +175,36 @@ async fn records_route_template_status_user_client_and_correlation() {
         login.username.as_deref(),
         Some("admin"),
         "user from the response"
+    );
+}
+
+/// A handler reads the request's correlation id, so its domain events join the request.
+#[tokio::test]
+async fn handlers_get_the_correlation_id_of_the_request_event() {
+    let h = Harness::new().await;
+    let app = app(EventLogLayer::new(h.logger.clone()));
+    let (status, body) = call(
+        &app,
+        Request::get("/api/correlation")
+            .header("x-request-id", "req-42")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "req-42"));
+    let (_, generated) = call(
+        &app,
+        Request::get("/api/correlation")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let events = h.events().await;
+    assert_eq!(events[0].record.correlation_id.as_deref(), Some("req-42"));
+    assert_eq!(
+        events[1].record.correlation_id.as_deref(),
+        Some(generated.as_str()),
+        "a generated id is the one the handler saw"
     );
 }
 

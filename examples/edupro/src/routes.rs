@@ -5,9 +5,9 @@ use axum::extract::FromRequest;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use eventlog_client::{AuthAction, CrudAction, Event};
-use eventlog_layer::UserInfo;
+use eventlog_layer::{CorrelationId, UserInfo};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -109,14 +109,21 @@ fn can_write(claims: &Claims) -> Result<(), AppError> {
     }
 }
 
-fn actor(event: Event, claims: &Claims) -> Event {
-    event.user(claims.sub.clone(), Some(&claims.name), Some(&claims.role))
+/// The event by the signed-in user, joined to its request's event by the layer's
+/// correlation id (absent when edupro runs without eventlog).
+fn actor(event: Event, claims: &Claims, request: &Option<Extension<CorrelationId>>) -> Event {
+    let event = event.user(claims.sub.clone(), Some(&claims.name), Some(&claims.role));
+    match request {
+        Some(Extension(CorrelationId(id))) => event.correlation(id.clone()),
+        None => event,
+    }
 }
 
 /// `POST /api/students` (teachers and admins).
 pub async fn create_student(
     State(state): State<AppState>,
     claims: Claims,
+    request: Option<Extension<CorrelationId>>,
     Json(input): Json<StudentInput>,
 ) -> Result<Response, AppError> {
     can_write(&claims)?;
@@ -132,7 +139,7 @@ pub async fn create_student(
             CrudAction::Create(json!(student)),
         )
         .with_code("DATA-001");
-        l.log(actor(e, &claims));
+        l.log(actor(e, &claims, &request));
     });
     Ok((StatusCode::CREATED, Json(student)).into_response())
 }
@@ -151,6 +158,7 @@ pub async fn get_student(
 pub async fn update_student(
     State(state): State<AppState>,
     claims: Claims,
+    request: Option<Extension<CorrelationId>>,
     Path(id): Path<i64>,
     Json(input): Json<StudentInput>,
 ) -> Result<Response, AppError> {
@@ -171,7 +179,7 @@ pub async fn update_student(
             },
         )
         .with_code("DATA-002");
-        l.log(actor(e, &claims));
+        l.log(actor(e, &claims, &request));
     });
     Ok(Json(new).into_response())
 }
@@ -180,6 +188,7 @@ pub async fn update_student(
 pub async fn delete_student(
     State(state): State<AppState>,
     claims: Claims,
+    request: Option<Extension<CorrelationId>>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     can_write(&claims)?;
@@ -191,7 +200,7 @@ pub async fn delete_student(
             CrudAction::Delete(json!(old)),
         )
         .with_code("DATA-003");
-        l.log(actor(e, &claims));
+        l.log(actor(e, &claims, &request));
     });
     state.db.delete_student(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -208,6 +217,7 @@ pub struct PredictionInput {
 pub async fn predict(
     State(state): State<AppState>,
     claims: Claims,
+    request: Option<Extension<CorrelationId>>,
     Json(input): Json<PredictionInput>,
 ) -> Result<Response, AppError> {
     let student = state
@@ -223,6 +233,7 @@ pub async fn predict(
                 .meta("predicted_grade", predicted)
                 .meta("model", "linear-v1"),
             &claims,
+            &request,
         ))
     });
     Ok(
@@ -235,12 +246,14 @@ pub async fn predict(
 pub async fn admin_stats(
     State(state): State<AppState>,
     claims: Claims,
+    request: Option<Extension<CorrelationId>>,
 ) -> Result<Response, AppError> {
     if claims.role != "admin" {
         state.log(|l| {
             l.log(actor(
                 Event::from_code("AUTH-009").description("non-admin asked for /api/admin/stats"),
                 &claims,
+                &request,
             ))
         });
         return Err(AppError::Forbidden);

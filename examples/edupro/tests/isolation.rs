@@ -228,6 +228,17 @@ async fn assert_all_arrived_once(logger: &EventLogger, db: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Each domain event carries its request's correlation id: it joins that request's event.
+    let (domain, unjoined): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events r \
+         WHERE r.event_type = 'HTTP_REQUEST' AND r.correlation_id = d.correlation_id)) \
+         FROM events d WHERE d.source = 'edupro' AND d.event_code IN ('DATA-001', 'DATA-002', 'DATA-003', 'PRED-002')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(domain >= 4, "{domain}");
+    assert_eq!(unjoined, 0, "domain events without their request");
     pool.close().await;
 }
 
