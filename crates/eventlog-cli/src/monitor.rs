@@ -288,9 +288,21 @@ fn print_stats(r: &StatsReport) {
             "  delivery rate       {:.1} events/s",
             l.delivery_rate_per_sec
         );
+        // With its time: an error from before the sink recovered is history, not news.
+        match (&l.last_error, l.last_error_at) {
+            (Some(error), Some(at)) => out!(
+                "  last error          {} (at {})",
+                error,
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            (Some(error), None) => out!("  last error          {error}"),
+            (None, _) => out!("  last error          -"),
+        }
         out!(
-            "  last error          {}",
-            l.last_error.as_deref().unwrap_or("-")
+            "  last delivery       {}",
+            l.last_delivery_at.map_or("-".to_owned(), |at| at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string())
         );
     }
 }

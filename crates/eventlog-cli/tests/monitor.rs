@@ -74,9 +74,41 @@ fn stats_report_the_spool_and_warn_past_thresholds() {
     assert_eq!(report["dead_letters"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: 2 dead letters"));
 
+    // A logger's snapshot: its last error is shown with its time, beside the last delivery,
+    // so an error from before the sink recovered reads as history.
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    eventlog_client::StatsSnapshot {
+        written_at: at("2025-06-19T15:00:00Z"),
+        started_at: at("2025-06-19T14:00:00Z"),
+        logged: 10,
+        queued: 0,
+        delivered: 10,
+        spooled: 4,
+        replayed: 4,
+        dead_lettered: 0,
+        dropped: 0,
+        overflowed: 0,
+        hook_panics: 0,
+        delivery_rate_per_sec: 0.1,
+        last_delivery_at: Some(at("2025-06-19T14:59:00Z")),
+        last_error_at: Some(at("2025-06-19T14:10:00Z")),
+        last_error: Some("connection refused".into()),
+        spool: None,
+    }
+    .write_to(dir.path())
+    .unwrap();
     let out = monitor(&["--spool", d, "--warn-dead-letters", "5"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("undelivered events  2"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("undelivered events  2"), "{text}");
+    assert!(
+        text.contains("last error          connection refused (at 2025-06-19 14:10:00 UTC)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last delivery       2025-06-19 14:59:00 UTC"),
+        "{text}"
+    );
 
     let out = monitor(&["--spool", "/nonexistent/spool"]);
     assert_eq!(out.status.code(), Some(1));
