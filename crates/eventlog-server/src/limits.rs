@@ -376,7 +376,7 @@ pub(crate) async fn refuse_nul(request: Request, next: Next) -> Response {
 }
 
 /// The request body encodings the server inflates (`Content-Encoding`).
-pub(crate) const BODY_ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
+const BODY_ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
 
 /// Reads the whole body within `[limits] body_timeout_secs` (408 for a client that sends
 /// too slowly, 413 beyond `limit` bytes), inflates it if it came compressed (the limit
