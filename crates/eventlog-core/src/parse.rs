@@ -109,7 +109,58 @@ fn first_byte(bytes: &[u8]) -> Option<u8> {
 }
 
 /// One event, alone or as an item of a batch.
+/// The first integer literal of the JSON text `bytes` that no 64-bit integer holds
+/// (serde_json would store it as a float, changing its digits), if any.
+fn oversized_integer(bytes: &[u8]) -> Option<&str> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || b".eE+-".contains(&bytes[i])) {
+                i += 1;
+            }
+            let token = std::str::from_utf8(&bytes[start..i]).unwrap_or_default();
+            let integer = !token.bytes().any(|c| b".eE+".contains(&c));
+            if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                return Some(token);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 fn parse_item(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+    // An audit trail keeps values as sent: an integer past 64 bits would become a float.
+    if let Some(n) = oversized_integer(bytes) {
+        let shown: String = n.chars().take(40).collect();
+        return Err(FieldError::whole(
+            "invalid_value",
+            format!(
+                "the integer {shown} does not fit in 64 bits and would lose digits; send it as a string"
+            ),
+        ));
+    }
     // Fast path: plain serde_json. Only a failed parse pays for path tracking, to name
     // the field at fault.
     if let Ok(event) = serde_json::from_slice::<RawEvent>(bytes) {
@@ -379,6 +430,28 @@ mod tests {
         assert_eq!(items.len(), 2);
         let items = parse_batch(body, BatchFormat::Ndjson, 5).unwrap();
         assert_eq!(items[0].as_ref().unwrap_err().code, "too_large");
+    }
+
+    #[test]
+    fn integers_past_64_bits_are_refused_not_rounded() {
+        let big = br#"{"event_type":"A","metadata":{"n":18446744073709551616}}"#;
+        let err = parse_item(big).unwrap_err();
+        assert!(
+            err.message.contains("18446744073709551616"),
+            "{}",
+            err.message
+        );
+        assert!(
+            parse_item(br#"{"event_type":"A","metadata":{"n":-9223372036854775809}}"#).is_err()
+        );
+        // The limits themselves, floats, and digits inside strings are fine.
+        for ok in [
+            &br#"{"event_type":"A","metadata":{"a":18446744073709551615,"b":-9223372036854775808}}"#[..],
+            br#"{"event_type":"A","metadata":{"f":1.8446744073709552e19,"g":-0.5}}"#,
+            br#"{"event_type":"A","metadata":{"s":"184467440737095516161844674407370955161","t":"a\"99999999999999999999"}}"#,
+        ] {
+            assert!(parse_item(ok).is_ok(), "{}", String::from_utf8_lossy(ok));
+        }
     }
 
     #[test]
