@@ -112,6 +112,20 @@ fn first_byte(bytes: &[u8]) -> Option<u8> {
 /// The first integer literal of the JSON text `bytes` that no 64-bit integer holds
 /// (serde_json would store it as a float, changing its digits), if any.
 fn oversized_integer(bytes: &[u8]) -> Option<&str> {
+    // Every integer past 64 bits has at least 19 digits in a row; nearly no event has such
+    // a run, and looking for one is much cheaper than tracking strings.
+    let mut run = 0u8;
+    let long_run = bytes.iter().any(|b| {
+        run = if b.is_ascii_digit() {
+            run.saturating_add(1)
+        } else {
+            0
+        };
+        run >= 19
+    });
+    if !long_run {
+        return None;
+    }
     let mut in_string = false;
     let mut escaped = false;
     let mut i = 0;
