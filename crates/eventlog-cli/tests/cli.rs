@@ -598,19 +598,45 @@ fn archive_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-async fn retention_archives_exactly_what_it_deletes(database: &str, cwd: &Path) {
-    let config = cwd.join("eventlog.toml");
+/// Writes `cwd/NAME.toml`: checkpoints signed with `cwd/NAME.key`, archives under
+/// `cwd/archive`, then `extra` TOML. Returns its path for `--config`.
+fn retention_config(cwd: &Path, name: &str, extra: &str) -> String {
+    let file = cwd.join(format!("{name}.toml"));
     std::fs::write(
-        &config,
+        &file,
         format!(
-            "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n\
-             [retention.categories.SECURITY]\nINFO = 365\n",
-            cwd.join("signing.key"),
+            "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n{extra}",
+            cwd.join(format!("{name}.key")),
             cwd.join("archive")
         ),
     )
     .unwrap();
-    let config = config.display().to_string();
+    file.display().to_string()
+}
+
+/// The folder of the (only) retention run under `cwd/archive`, and its manifest.
+fn run_manifest(cwd: &Path) -> (std::path::PathBuf, Value) {
+    let run_dir = std::fs::read_dir(cwd.join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("retention-")
+        })
+        .expect("a run folder");
+    let manifest =
+        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    (run_dir, manifest)
+}
+
+async fn retention_archives_exactly_what_it_deletes(database: &str, cwd: &Path) {
+    let config = retention_config(
+        cwd,
+        "eventlog",
+        "[retention.categories.SECURITY]\nINFO = 365\n",
+    );
     let args = db_args(database, &config);
     run_ok(&["migrate", args[0], args[1]], cwd).await;
     let store = eventlog_store::open(database).await.unwrap();
@@ -709,18 +735,7 @@ async fn retention_archives_exactly_what_it_deletes(database: &str, cwd: &Path) 
     );
 
     // The archives hold exactly the deleted events, as the manifest says.
-    let run_dir = std::fs::read_dir(cwd.join("archive"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("retention-")
-        })
-        .expect("a run folder");
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    let (run_dir, manifest) = run_manifest(cwd);
     let mut archived = HashSet::new();
     let mut files = Vec::new();
     for entry in manifest["archives"].as_array().unwrap() {
@@ -860,20 +875,10 @@ async fn signing_needs_the_key_that_signed_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let database = format!("sqlite://{}/keyed.db", cwd.display());
-    let config_with = |name: &str| {
-        let file = cwd.join(format!("{name}.toml"));
-        std::fs::write(
-            &file,
-            format!(
-                "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n",
-                cwd.join(format!("{name}.key")),
-                cwd.join("archive")
-            ),
-        )
-        .unwrap();
-        file.display().to_string()
-    };
-    let (first, other) = (config_with("first"), config_with("other"));
+    let (first, other) = (
+        retention_config(cwd, "first", ""),
+        retention_config(cwd, "other", ""),
+    );
     run_ok(&["migrate", "--database", &database], cwd).await;
     let store = eventlog_store::open(&database).await.unwrap();
     store
@@ -956,17 +961,7 @@ async fn signing_needs_the_key_that_signed_the_store() {
 /// the archives kept: `verify` says OK); a month that got a late event is archived the
 /// ordinary way, late event included; the daily archives restore.
 async fn archives_made_ahead_let_retention_drop_a_month_unread(database: &str, cwd: &Path) {
-    let config = cwd.join("eventlog.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[integrity]\nsigning_key_file = {:?}\n[retention]\narchive_dir = {:?}\n",
-            cwd.join("signing.key"),
-            cwd.join("archive")
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
+    let config = retention_config(cwd, "eventlog", "");
     let args = db_args(database, &config);
     run_ok(&["migrate", args[0], args[1]], cwd).await;
     let store = eventlog_store::open(database).await.unwrap();
@@ -1054,18 +1049,7 @@ async fn archives_made_ahead_let_retention_drop_a_month_unread(database: &str, c
 
     // The run's manifest names every deleted event's archive: the daily ones it reused and
     // the one it wrote; the late event is in the latter.
-    let run_dir = std::fs::read_dir(cwd.join("archive"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("retention-")
-        })
-        .expect("a run folder");
-    let run_manifest: Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    let (run_dir, run_manifest) = run_manifest(cwd);
     let mut archived = HashSet::new();
     for entry in run_manifest["archives"].as_array().unwrap() {
         for line in archive_lines(&run_dir.join(entry["file"].as_str().unwrap())) {

@@ -230,6 +230,12 @@ impl ValidatedEvent {
     }
 }
 
+/// `t` to the microsecond: the precision both stores keep times in, so a time shown or
+/// signed before a read is the one a read returns.
+pub fn stored_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 /// An event as read back from a store: its fields plus what the store assigned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StoredEvent {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use eventlog_core::event::stored_precision;
 use eventlog_core::{StoredEvent, ValidatedEvent};
 use tokio::sync::{broadcast, watch};
 
@@ -57,7 +58,7 @@ impl LiveTail {
         let at = committed_at.unwrap_or_else(Utc::now);
         for event in committed {
             let mut record = event.record().clone();
-            record.timestamp = to_micros(record.timestamp);
+            record.timestamp = stored_precision(record.timestamp);
             // An error only means every subscriber left meanwhile.
             let _ = self.events.send(Arc::new(StoredEvent {
                 record,
@@ -79,9 +80,4 @@ impl LiveTail {
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
-}
-
-/// `t` to the microsecond, the precision both stores keep.
-fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

@@ -568,21 +568,13 @@ impl Retention {
     ) -> Result<AheadReport, RetentionError> {
         let dir = self.daily_dir();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut manifest = match read_manifest(&dir.join(MANIFEST)) {
-            Ok(m) => m,
-            Err(RetentionError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                Manifest {
-                    format: MANIFEST_FORMAT.to_owned(),
-                    run_id: DAILY_DIR.to_owned(),
-                    created_at: Utc::now(),
-                    backend: self.store.backend().to_owned(),
-                    archives: Vec::new(),
-                }
-            }
-            Err(e) => return Err(e),
-        };
+        let mut manifest = read_manifest_if_any(&dir.join(MANIFEST))?.unwrap_or_else(|| Manifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            run_id: DAILY_DIR.to_owned(),
+            created_at: Utc::now(),
+            backend: self.store.backend().to_owned(),
+            archives: Vec::new(),
+        });
         let today = start_of_day(Utc::now());
         let next = manifest
             .archives
@@ -660,14 +652,8 @@ impl Retention {
         days: &BTreeMap<DateTime<Utc>, DayFigures>,
     ) -> Result<Option<Vec<ArchiveEntry>>, RetentionError> {
         let dir = self.daily_dir();
-        let manifest = match read_manifest(&dir.join(MANIFEST)) {
-            Ok(m) => m,
-            Err(RetentionError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+        let Some(manifest) = read_manifest_if_any(&dir.join(MANIFEST))? else {
+            return Ok(None);
         };
         let mut entries = Vec::with_capacity(days.len());
         for (day, figures) in days {
@@ -902,6 +888,17 @@ fn read_manifest(path: &Path) -> Result<Manifest, RetentionError> {
         ));
     }
     Ok(manifest)
+}
+
+/// The manifest at `path`, or `None` where none was written yet.
+fn read_manifest_if_any(path: &Path) -> Result<Option<Manifest>, RetentionError> {
+    match read_manifest(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(RetentionError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Per severity and category, summed over days, with the cutoff that applies.

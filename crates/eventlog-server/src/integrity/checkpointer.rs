@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use eventlog_core::event::stored_precision;
 use eventlog_core::integrity::{checkpoint_message, pruning_message, LeafSum};
 use eventlog_store::{Checkpoint, PrunedLeaf, Pruning, Store, StoreError};
 
@@ -61,8 +62,7 @@ impl Integrity {
         if head.pos == 0 || last.as_ref().is_some_and(|c| c.pos >= head.pos) {
             return Ok(None);
         }
-        let created_at =
-            DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
+        let created_at = stored_precision(Utc::now());
         let prev_signature = last.map(|c| c.signature);
         let message = checkpoint_message(
             head.pos,
@@ -154,9 +154,8 @@ impl Integrity {
         severity: &str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, IntegrityError> {
-        let created_at =
-            DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
-        let cutoff = DateTime::from_timestamp_micros(cutoff.timestamp_micros()).unwrap_or(cutoff);
+        let created_at = stored_precision(Utc::now());
+        let cutoff = stored_precision(cutoff);
         for ((from_pos, to_pos), (pruned, leaf_sum)) in &tally.segments {
             let message = pruning_message(
                 *from_pos,

@@ -432,14 +432,7 @@ async fn compressed_bodies_are_inflated_within_the_body_limit() {
         "nothing of a refused body is stored"
     );
     // Refused before the handler, still counted as refused.
-    let metrics = s
-        .get("/metrics", &s.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains(r#"eventlog_ingest_rejected_requests_total{reason="too_large"} 1"#),
         "{metrics}"

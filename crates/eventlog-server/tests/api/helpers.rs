@@ -285,6 +285,13 @@ impl TestServer {
     }
 
     /// GET as admin.
+    /// `GET /metrics` with the admin key: the exposition text (a 200 is asserted).
+    pub async fn metrics_text(&self) -> String {
+        let resp = self.get("/metrics", &self.admin_key).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET /metrics");
+        resp.text().await.unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         send(self.get(path, &self.admin_key)).await
     }
