@@ -101,6 +101,17 @@ pub struct ValidationPolicy {
     pub extra_secret_keys: Vec<String>,
 }
 
+impl ValidationPolicy {
+    /// Whether events may have `category` (built in or configured; any case).
+    pub fn knows_category(&self, category: &str) -> bool {
+        BUILT_IN_CATEGORIES
+            .iter()
+            .copied()
+            .chain(self.extra_categories.iter().map(String::as_str))
+            .any(|c| c.eq_ignore_ascii_case(category))
+    }
+}
+
 impl Default for ValidationPolicy {
     fn default() -> Self {
         Self {
@@ -248,7 +259,7 @@ impl Validator {
                 None
             }
             (Some(c), _) => {
-                if !self.known_category(&c) {
+                if !self.policy.knows_category(&c) {
                     errors.push(FieldError::new(
                         "invalid_value",
                         "event_category",
@@ -612,15 +623,6 @@ impl Validator {
             }
         }
         r
-    }
-
-    fn known_category(&self, c: &str) -> bool {
-        BUILT_IN_CATEGORIES.contains(&c)
-            || self
-                .policy
-                .extra_categories
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(c))
     }
 
     fn known_status(&self, s: &str) -> bool {

@@ -91,12 +91,7 @@ pub fn check_policy(
 ) -> Result<(), RetentionError> {
     expiry(config, Utc::now())?;
     for category in config.categories.keys() {
-        let known = eventlog_core::validate::BUILT_IN_CATEGORIES
-            .iter()
-            .copied()
-            .chain(validation.extra_categories.iter().map(String::as_str))
-            .any(|c| c.eq_ignore_ascii_case(category));
-        if !known {
+        if !validation.knows_category(category) {
             return Err(RetentionError::Config(format!(
                 "[retention.categories.{category}]: no event has category `{category}`; expected one of {} or a [validation] extra_categories entry",
                 eventlog_core::validate::BUILT_IN_CATEGORIES.join(", ")
