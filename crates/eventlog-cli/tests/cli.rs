@@ -306,16 +306,34 @@ async fn key_changes_are_admin_events() {
         0
     );
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}/audit.db", dir.path().display()))
+    let store = eventlog_store::open(&format!("sqlite://{}/audit.db", dir.path().display()))
         .await
         .unwrap();
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT event_code, resource_id, username, metadata FROM events \
-         WHERE event_category = 'ADMIN' ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let mut page = store
+        .recent(&RecentQuery {
+            category: vec!["ADMIN".into()],
+            limit: 10,
+            ..RecentQuery::default()
+        })
+        .await
+        .unwrap();
+    page.events.reverse();
+    let rows: Vec<(String, String, String, String)> = page
+        .events
+        .iter()
+        .map(|e| {
+            let r = &e.record;
+            (
+                r.event_code.clone().unwrap_or_default(),
+                r.resource_id.clone().unwrap_or_default(),
+                r.username.clone().unwrap_or_default(),
+                r.metadata
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2.as_str()),

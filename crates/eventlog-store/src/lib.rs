@@ -12,6 +12,7 @@ pub mod analytics;
 mod error;
 pub mod integrity;
 pub mod keys;
+mod payload;
 mod postgres;
 pub mod query;
 pub mod retention;

@@ -155,6 +155,11 @@ pub const EXPECTED_COLUMNS: &[ExpectedColumn] = columns! {
     "alerts".started_at: "INTEGER", "timestamptz";
     "alerts".resolved_at: "INTEGER", "timestamptz";
     "alerts".resolved_value: "REAL", "float8";
+    "events".payload: "BLOB", "bytea";
+    "payload_dictionaries".id: "INTEGER", "int8";
+    "payload_dictionaries".dictionary: "BLOB", "bytea";
+    "payload_dictionaries".samples: "INTEGER", "int8";
+    "payload_dictionaries".created_at: "INTEGER", "timestamptz";
 };
 
 /// The tables [`EXPECTED_COLUMNS`] names, for the live-schema queries.

@@ -27,12 +27,13 @@ use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
+use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
     finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, Page, RecentQuery,
     UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
-use crate::rows::{event_from_row, BackendColumns};
+use crate::rows::{event_from_row, legacy_cold, BackendColumns, LegacyColumns};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
 use crate::write::{
@@ -42,14 +43,14 @@ use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Columns written on insert, in bind order.
+/// Columns written on insert, in bind order. The cold fields go into `payload`; their old
+/// columns are left out (NULL), but for the two that are NOT NULL, written empty (see
+/// [`crate::payload`]).
 const INSERT_COLUMNS: &str = "event_id, event_code, event_category, event_type, event_name, \
-    event_description, user_id, username, user_role, tenant_id, ip_address, user_agent, \
-    session_id, correlation_id, source, resource_type, resource_id, resource_name, related, \
-    action, status, http_method, endpoint, http_status, request_data, response_data, \
-    error_message, error_code, processing_time_ms, timestamp, metadata, tags, severity, \
-    importance, content_hash, created_at, processed_at, record_hash, chain_pos, chain_hash";
-const INSERT_COLUMN_COUNT: usize = 40;
+    user_id, username, tenant_id, ip_address, session_id, correlation_id, source, \
+    resource_type, resource_id, action, status, endpoint, timestamp, severity, importance, \
+    content_hash, created_at, processed_at, record_hash, chain_pos, chain_hash, payload";
+const INSERT_COLUMN_COUNT: usize = 27;
 /// Rows per INSERT statement, under SQLite's 32,766 bound-parameter limit.
 const ROWS_PER_INSERT: usize = 32_766 / INSERT_COLUMN_COUNT;
 
@@ -59,7 +60,7 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
     session_id, correlation_id, source, resource_type, resource_id, resource_name, related, \
     action, status, http_method, endpoint, http_status, request_data, response_data, \
     error_message, error_code, processing_time_ms, timestamp, metadata, tags, severity, \
-    importance, created_at, processed_at";
+    importance, created_at, processed_at, payload";
 
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -70,6 +71,10 @@ pub struct SqliteStore {
     _alive: Arc<()>,
     /// Whether writes keep the rollups (always, but in the rollup-cost benchmark).
     rollups: bool,
+    /// Compresses and inflates the events' cold fields.
+    payloads: Arc<PayloadCodec>,
+    /// Set once the stored payload dictionaries are loaded for writing.
+    payloads_started: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// How often the background checkpointer copies the WAL into the database file.
@@ -146,6 +151,8 @@ impl SqliteStore {
             reader,
             _alive: alive,
             rollups: true,
+            payloads: Arc::new(PayloadCodec::new()),
+            payloads_started: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -154,6 +161,27 @@ impl SqliteStore {
     pub fn without_rollups(mut self) -> Self {
         self.rollups = false;
         self
+    }
+
+    /// Loads the stored payload dictionaries before the first write.
+    async fn start_payloads(&self) -> Result<(), StoreError> {
+        self.payloads_started
+            .get_or_try_init(|| payload::start(&self.payloads, &self.writer))
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads the dictionaries that `rows`' payloads need and this process has not loaded.
+    async fn load_dictionaries(&self, rows: &[SqliteRow]) -> Result<(), StoreError> {
+        load_dictionaries(&self.payloads, &self.reader, rows).await
+    }
+
+    /// The events in `rows` (selected with [`SELECT_COLUMNS`]) and their `seq`.
+    async fn events_in(&self, rows: &[SqliteRow]) -> Result<Vec<(StoredEvent, i64)>, StoreError> {
+        self.load_dictionaries(rows).await?;
+        rows.iter()
+            .map(|r| row_to_event(r, &self.payloads))
+            .collect()
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
@@ -251,29 +279,94 @@ fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
-fn json_text(v: &Option<serde_json::Value>) -> Option<String> {
-    v.as_ref().map(|v| v.to_string())
-}
-
 fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
     s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
 }
 
-fn row_to_event(row: &SqliteRow) -> Result<(StoredEvent, i64), StoreError> {
-    let tags = match row.try_get::<Option<String>, _>("tags")? {
-        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        None => Vec::new(),
+#[async_trait]
+impl DictionaryTable for SqlitePool {
+    async fn dictionaries(&self, ids: Option<&[i64]>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, dictionary FROM payload_dictionaries \
+             WHERE ? IS NULL OR id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        )
+        .bind(ids.is_none().then_some(1))
+        .bind(ids.map(|ids| serde_json::to_string(ids).unwrap_or_default()))
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn next_dictionary_id(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM payload_dictionaries")
+                .fetch_one(self)
+                .await?,
+        )
+    }
+
+    async fn insert_dictionary(
+        &self,
+        id: i64,
+        dictionary: &[u8],
+        samples: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO payload_dictionaries (id, dictionary, samples, created_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(dictionary)
+        .bind(samples)
+        .bind(micros(Utc::now()))
+        .execute(self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+fn payload_of(row: &SqliteRow) -> Option<&[u8]> {
+    row.try_get::<Option<&[u8]>, _>("payload").ok().flatten()
+}
+
+async fn load_dictionaries(
+    payloads: &PayloadCodec,
+    pool: &SqlitePool,
+    rows: &[SqliteRow],
+) -> Result<(), StoreError> {
+    payload::load_missing(payloads, pool, rows.iter().filter_map(payload_of)).await
+}
+
+fn row_to_event(
+    row: &SqliteRow,
+    payloads: &PayloadCodec,
+) -> Result<(StoredEvent, i64), StoreError> {
+    let cold = match payload_of(row) {
+        Some(bytes) => payloads.decode(bytes)?,
+        None => {
+            let tags = match row.try_get::<Option<String>, _>("tags")? {
+                Some(t) => {
+                    serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?
+                }
+                None => Vec::new(),
+            };
+            legacy_cold(
+                row,
+                LegacyColumns {
+                    related: parse_json(row.try_get("related")?)?,
+                    request_data: parse_json(row.try_get("request_data")?)?,
+                    response_data: parse_json(row.try_get("response_data")?)?,
+                    metadata: parse_json(row.try_get("metadata")?)?,
+                    http_status: row
+                        .try_get::<Option<i64>, _>("http_status")?
+                        .map(|s| s as u16),
+                    tags,
+                },
+            )?
+        }
     };
     let cols = BackendColumns {
-        related: parse_json(row.try_get("related")?)?,
-        request_data: parse_json(row.try_get("request_data")?)?,
-        response_data: parse_json(row.try_get("response_data")?)?,
-        metadata: parse_json(row.try_get("metadata")?)?,
-        http_status: row
-            .try_get::<Option<i64>, _>("http_status")?
-            .map(|s| s as u16),
-        tags,
+        cold,
         timestamp: from_micros(row.try_get("timestamp")?)?,
         created_at: from_micros(row.try_get("created_at")?)?,
         processed_at: from_micros(row.try_get("processed_at")?)?,
@@ -384,6 +477,18 @@ impl Store for SqliteStore {
         &self,
         requests: &[Vec<ValidatedEvent>],
     ) -> Result<Vec<RequestOutcome>, StoreError> {
+        // Compressed before the write lock is taken (the few repeats found under it are
+        // compressed for nothing).
+        self.start_payloads().await?;
+        let packed: Vec<Vec<Vec<u8>>> = requests
+            .iter()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| self.payloads.encode(e.record()))
+                    .collect()
+            })
+            .collect();
         // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for a checkpoint
         // to finish, instead of failing when a read snapshot cannot be upgraded to a write.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -409,15 +514,19 @@ impl Store for SqliteStore {
         let (mut outcomes, inserts) = plan(requests, known);
         let now = micros(Utc::now());
         crate::write::stamp(&mut outcomes, from_micros(now)?);
-        let rows: Vec<&ValidatedEvent> = inserts
+        let rows: Vec<(&ValidatedEvent, &[u8])> = inserts
             .iter()
             .zip(requests)
-            .flat_map(|(idx, events)| idx.iter().map(move |i| &events[*i]))
+            .zip(&packed)
+            .flat_map(|((idx, events), packed)| {
+                idx.iter()
+                    .map(move |i| (&events[*i], packed[*i].as_slice()))
+            })
             .collect();
         let mut head = read_head(&mut tx).await?;
-        let chunks: Vec<&[&ValidatedEvent]> = rows.chunks(ROWS_PER_INSERT).collect();
+        let chunks: Vec<&[(&ValidatedEvent, &[u8])]> = rows.chunks(ROWS_PER_INSERT).collect();
         let mut links = match chunks.first() {
-            Some(first) => link_events(&mut head, first.iter().copied(), now),
+            Some(first) => link_events(&mut head, first.iter().map(|(e, _)| *e), now),
             None => Vec::new(),
         };
         // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
@@ -426,66 +535,49 @@ impl Store for SqliteStore {
         for (k, chunk) in chunks.iter().enumerate() {
             let mut qb =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
-            qb.push_values(chunk.iter().zip(&links), |mut b, (event, link)| {
-                let r = event.record();
-                b.push_bind(r.event_id.as_str())
-                    .push_bind(r.event_code.as_deref())
-                    .push_bind(r.event_category.as_str())
-                    .push_bind(r.event_type.as_str())
-                    .push_bind(r.event_name.as_str())
-                    .push_bind(r.event_description.as_deref())
-                    .push_bind(r.user_id.as_deref())
-                    .push_bind(r.username.as_deref())
-                    .push_bind(r.user_role.as_deref())
-                    .push_bind(r.tenant_id.as_deref())
-                    .push_bind(r.ip_address.map(|ip| ip.to_string()))
-                    .push_bind(r.user_agent.as_deref())
-                    .push_bind(r.session_id.as_deref())
-                    .push_bind(r.correlation_id.as_deref())
-                    .push_bind(r.source.as_deref())
-                    .push_bind(r.resource_type.as_deref())
-                    .push_bind(r.resource_id.as_deref())
-                    .push_bind(r.resource_name.as_deref())
-                    .push_bind(
-                        r.related
-                            .as_ref()
-                            .map(|m| serde_json::Value::Object(m.clone()).to_string()),
-                    )
-                    .push_bind(r.action.as_str())
-                    .push_bind(r.status.as_str())
-                    .push_bind(r.http_method.as_deref())
-                    .push_bind(r.endpoint.as_deref())
-                    .push_bind(r.http_status.map(i64::from))
-                    .push_bind(json_text(&r.request_data))
-                    .push_bind(json_text(&r.response_data))
-                    .push_bind(r.error_message.as_deref())
-                    .push_bind(r.error_code.as_deref())
-                    .push_bind(r.processing_time_ms)
-                    .push_bind(micros(r.timestamp))
-                    .push_bind(json_text(&r.metadata))
-                    .push_bind(
-                        (!r.tags.is_empty())
-                            .then(|| serde_json::to_string(&r.tags).unwrap_or_default()),
-                    )
-                    .push_bind(r.severity.as_str())
-                    .push_bind(r.importance.as_str())
-                    .push_bind(stored_hash(event).to_vec())
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(link.record_hash.to_vec())
-                    .push_bind(link.pos)
-                    .push_bind(link.chain_hash.to_vec());
-            });
+            qb.push_values(
+                chunk.iter().zip(&links),
+                |mut b, ((event, payload), link)| {
+                    let r = event.record();
+                    b.push_bind(r.event_id.as_str())
+                        .push_bind(r.event_code.as_deref())
+                        .push_bind(r.event_category.as_str())
+                        .push_bind(r.event_type.as_str())
+                        .push_bind("")
+                        .push_bind(r.user_id.as_deref())
+                        .push_bind(r.username.as_deref())
+                        .push_bind(r.tenant_id.as_deref())
+                        .push_bind(r.ip_address.map(|ip| ip.to_string()))
+                        .push_bind(r.session_id.as_deref())
+                        .push_bind(r.correlation_id.as_deref())
+                        .push_bind(r.source.as_deref())
+                        .push_bind(r.resource_type.as_deref())
+                        .push_bind(r.resource_id.as_deref())
+                        .push_bind("")
+                        .push_bind(r.status.as_str())
+                        .push_bind(r.endpoint.as_deref())
+                        .push_bind(micros(r.timestamp))
+                        .push_bind(r.severity.as_str())
+                        .push_bind(r.importance.as_str())
+                        .push_bind(stored_hash(event).to_vec())
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(link.record_hash.to_vec())
+                        .push_bind(link.pos)
+                        .push_bind(link.chain_hash.to_vec())
+                        .push_bind(*payload);
+                },
+            );
             // SQLite runs the insert on its worker thread while this one folds the chunk
             // into the rollups and links the next chunk into the chain.
             let prepare_next = async {
                 if let Some(batch) = rollup.as_mut() {
-                    for event in chunk.iter() {
+                    for (event, _) in chunk.iter() {
                         batch.add(event.record());
                     }
                 }
                 match chunks.get(k + 1) {
-                    Some(next) => link_events(&mut head, next.iter().copied(), now),
+                    Some(next) => link_events(&mut head, next.iter().map(|(e, _)| *e), now),
                     None => Vec::new(),
                 }
             };
@@ -516,6 +608,7 @@ impl Store for SqliteStore {
             .await?;
         }
         tx.commit().await?;
+        payload::learn_in_background(self.payloads.clone(), Arc::new(self.writer.clone()));
         Ok(outcomes)
     }
 
@@ -533,25 +626,24 @@ impl Store for SqliteStore {
             .bind(tenant)
             .fetch_optional(&self.reader)
             .await?;
-        row.as_ref()
-            .map(row_to_event)
-            .transpose()
-            .map(|o| o.map(|(e, _)| e))
+        let Some(row) = row else { return Ok(None) };
+        Ok(self
+            .events_in(std::slice::from_ref(&row))
+            .await?
+            .pop()
+            .map(|(e, _)| e))
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
         let mut qb = select_recent(q);
         qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await?;
-        let rows = rows
-            .iter()
-            .map(row_to_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(finish_page(rows, q.limit))
+        Ok(finish_page(self.events_in(&rows).await?, q.limit))
     }
 
     fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
         let reader = self.reader.clone();
+        let payloads = self.payloads.clone();
         let q = q.clone();
         spawn_chunks(move |chunks| async move {
             // One statement reads one snapshot (SQLite holds the read transaction until the
@@ -561,7 +653,8 @@ impl Store for SqliteStore {
             let size = q.limit.max(1) as usize;
             let mut chunk = Vec::with_capacity(size);
             while let Some(row) = rows.try_next().await? {
-                chunk.push(row_to_event(&row)?.0);
+                load_dictionaries(&payloads, &reader, std::slice::from_ref(&row)).await?;
+                chunk.push(row_to_event(&row, &payloads)?.0);
                 if chunk.len() == size
                     && chunks
                         .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(size))))
@@ -613,10 +706,12 @@ impl Store for SqliteStore {
         ))
         .bind(user_id).bind(since_us).bind(tenant).bind(tenant).bind(USER_ACTIVITY_RECENT)
         .fetch_all(&self.reader).await?;
-        let recent_events: Vec<StoredEvent> = recent
-            .iter()
-            .map(|r| row_to_event(r).map(|(e, _)| e))
-            .collect::<Result<_, _>>()?;
+        let recent_events: Vec<StoredEvent> = self
+            .events_in(&recent)
+            .await?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
         Ok(UserActivity::assemble(
             user_id,
             since,
@@ -741,9 +836,10 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
+        self.load_dictionaries(&rows).await?;
         rows.iter()
             .map(|row| {
-                let (event, seq) = row_to_event(row)?;
+                let (event, seq) = row_to_event(row, &self.payloads)?;
                 Ok(ChainRow {
                     seq,
                     pos: row.try_get("chain_pos")?,

@@ -219,6 +219,21 @@ impl TestServer {
         }
     }
 
+    /// The single integer that `query` selects, read directly from the database.
+    pub async fn sql_i64(&self, query: &str) -> i64 {
+        if self.pg_database.is_some() {
+            let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+
     /// Stops the server and drops its PostgreSQL database.
     pub async fn cleanup(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -308,7 +308,145 @@ async fn secrets_are_masked_before_storage(s: &TestServer) {
     assert_eq!(s.post_event(&e).await.0, 200);
 }
 
+/// An event rich in the fields stored compressed in `payload`.
+fn rich(i: usize) -> Value {
+    let mut e = event(json!({
+        "event_id": format!("rich-{i}"),
+        "event_name": format!("Login {}", i % 7),
+        "event_description": "User signed in with a password",
+        "user_role": "guru",
+        "user_agent": format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/{}.0.0.0 Safari/537.36", 100 + i % 40),
+        "resource_name": "Kelas 7A",
+        "related": {"class_id": i % 30},
+        "http_method": "POST",
+        "http_status": 200 + (i % 3) as u16,
+        "request_data": {"remember_me": i.is_multiple_of(2), "fields": ["username", "password"]},
+        "response_data": {"ok": true},
+        "processing_time_ms": 12.25 + i as f64 / 8.0,
+        "metadata": {"attempt": i % 3, "mfa": "totp", "login_method": "password"},
+        "tags": ["auth", format!("shard-{}", i % 4)],
+    }));
+    if i.is_multiple_of(10) {
+        e["error_message"] = json!("slow second factor");
+        e["error_code"] = json!("E_SLOW");
+    }
+    e
+}
+
+/// The fields of `sent` as the API gives them back (user_id is stored as a string).
+fn assert_stored_as_sent(stored: &Value, sent: &Value) {
+    for (field, value) in sent.as_object().unwrap() {
+        let expected = match (field.as_str(), value) {
+            ("user_id", Value::Number(n)) => json!(n.to_string()),
+            _ => value.clone(),
+        };
+        assert_eq!(stored[field], expected, "{field} of {}", sent["event_id"]);
+    }
+}
+
+async fn cold_fields_are_stored_compressed_and_read_back_whole(s: &TestServer) {
+    // The first 4,000 events a store takes train its payload dictionary (in the background).
+    for chunk in (0..4_200).collect::<Vec<_>>().chunks(1_000) {
+        let batch: Vec<Value> = chunk.iter().map(|i| rich(*i)).collect();
+        assert_eq!(s.post_batch(&batch).await.0, 201);
+    }
+    let mut waited = 0;
+    while s.sql_i64("SELECT count(*) FROM payload_dictionaries").await == 0 {
+        waited += 1;
+        assert!(waited < 200, "no payload dictionary after 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let batch: Vec<Value> = (5_000..5_200).map(rich).collect();
+    assert_eq!(s.post_batch(&batch).await.0, 201);
+
+    for i in [0, 1, 10, 3_999, 4_100, 5_000, 5_010, 5_199] {
+        let (status, stored) = s.get_json(&format!("/api/events/rich-{i}")).await;
+        assert_eq!(status, 200, "rich-{i}");
+        assert_stored_as_sent(&stored, &rich(i));
+    }
+    // Nothing of the cold fields is left in their old columns, and payloads compressed with
+    // the dictionary are a fraction of those compressed before it existed.
+    let spilled = s
+        .sql_i64("SELECT count(*) FROM events WHERE user_agent IS NOT NULL OR metadata IS NOT NULL")
+        .await;
+    assert_eq!(spilled, 0);
+    let length = if s.pg_database.is_some() {
+        "octet_length"
+    } else {
+        "length"
+    };
+    let average = |ids: &str| {
+        format!(
+            "SELECT CAST(avg({length}(payload)) AS BIGINT) FROM events WHERE event_id IN ({ids})"
+        )
+    };
+    let before = s
+        .sql_i64(&average("'rich-1', 'rich-2', 'rich-3', 'rich-4'"))
+        .await;
+    let after = s
+        .sql_i64(&average(
+            "'rich-5001', 'rich-5002', 'rich-5003', 'rich-5004'",
+        ))
+        .await;
+    assert!(
+        after * 2 < before,
+        "{after} bytes per payload, {before} without a dictionary"
+    );
+
+    // Another process (here a second store handle) reads rows compressed with a dictionary
+    // it did not train: it loads it from the table.
+    let other = eventlog_store::open(&s.db_url).await.unwrap();
+    let page = other
+        .recent(&eventlog_store::RecentQuery {
+            limit: 300,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 300);
+    for e in &page.events {
+        let i: usize = e.record.event_id["rich-".len()..].parse().unwrap();
+        assert_stored_as_sent(&serde_json::to_value(e).unwrap(), &rich(i));
+    }
+
+    // A row stored before the payload column existed keeps its fields in their own columns.
+    let (tags, timestamp) = if s.pg_database.is_some() {
+        ("ARRAY['old']", "\"timestamp\"")
+    } else {
+        ("'[\"old\"]'", "timestamp")
+    };
+    s.sql(&format!(
+        "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
+         {timestamp}, severity, importance, content_hash, created_at, processed_at, user_agent, \
+         metadata, tags, http_status, processing_time_ms) \
+         SELECT 'legacy-1', 'AUTH', 'USER_LOGIN', 'Old login', 'LOGIN', 'SUCCESS', {timestamp}, \
+         'INFO', 'MAJOR', content_hash, created_at, processed_at, 'curl/8.0', '{{\"k\": 1}}', \
+         {tags}, 404, 2.5 FROM events WHERE event_id = 'rich-0'"
+    ))
+    .await;
+    let (status, legacy) = s.get_json("/api/events/legacy-1").await;
+    assert_eq!(status, 200, "{legacy}");
+    assert_eq!(
+        (
+            &legacy["event_name"],
+            &legacy["action"],
+            &legacy["user_agent"]
+        ),
+        (&json!("Old login"), &json!("LOGIN"), &json!("curl/8.0"))
+    );
+    assert_eq!(
+        (
+            &legacy["metadata"],
+            &legacy["tags"],
+            &legacy["http_status"],
+            &legacy["processing_time_ms"]
+        ),
+        (&json!({"k": 1}), &json!(["old"]), &json!(404), &json!(2.5))
+    );
+}
+
 crate::store_tests!(
+    cold_fields_are_stored_compressed_and_read_back_whole,
     back_filled_and_future_month_events_find_their_partition,
     secrets_are_masked_before_storage,
     seed_samples_are_accepted_as_written,

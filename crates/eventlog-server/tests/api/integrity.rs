@@ -68,7 +68,8 @@ async fn events(s: &TestServer, from: u32, to: u32) {
     for i in from..=to {
         let (status, body) = s
             .post_event(&event(
-                json!({"event_id": format!("T-{i}"), "username": format!("user{i}")}),
+                json!({"event_id": format!("T-{i}"), "username": format!("user{i}"),
+                    "metadata": {"n": i}}),
             ))
             .await;
         assert_eq!(status, 201, "{body}");
@@ -140,6 +141,14 @@ async fn a_modified_event_is_named(s: &TestServer) {
     };
     s.sql(shift).await;
     assert_tamper(&verify(s).await, "modified", Some("T-2"));
+    // The cold fields (metadata, user agent, ...) are stored compressed in `payload`: another
+    // event's payload is a modification too.
+    s.sql(
+        "UPDATE events SET payload = (SELECT payload FROM events WHERE event_id = 'T-5') \
+         WHERE event_id = 'T-1'",
+    )
+    .await;
+    assert_tamper(&verify(s).await, "modified", Some("T-1"));
 }
 
 async fn a_deleted_event_is_named(s: &TestServer) {
@@ -156,9 +165,10 @@ async fn an_inserted_row_is_named(s: &TestServer) {
     let copy = |id: &str, chain: &str| {
         format!(
             "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
-             timestamp, severity, importance, content_hash, created_at, processed_at{chain}) \
+             timestamp, severity, importance, content_hash, created_at, processed_at, payload{chain}) \
              SELECT '{id}', event_category, event_type, event_name, action, status, timestamp, \
-             severity, importance, content_hash, created_at, processed_at{chain} FROM events WHERE event_id = 'T-1'"
+             severity, importance, content_hash, created_at, processed_at, payload{chain} \
+             FROM events WHERE event_id = 'T-1'"
         )
     };
     let quote_ts = |sql: String| {

@@ -8,16 +8,15 @@ use chrono::{DateTime, Utc};
 use eventlog_core::ValidatedEvent;
 
 use crate::integrity::Link;
+use crate::payload::PayloadCodec;
 use crate::write::stored_hash;
 
 /// The COPY statement whose column order [`encode_row`] follows.
 pub(super) const COPY_STATEMENT: &str = "COPY events (event_id, event_code, event_category, \
-    event_type, event_name, event_description, user_id, username, user_role, tenant_id, \
-    ip_address, user_agent, session_id, correlation_id, source, resource_type, resource_id, \
-    resource_name, related, action, status, http_method, endpoint, http_status, request_data, \
-    response_data, error_message, error_code, processing_time_ms, \"timestamp\", metadata, \
-    tags, severity, importance, content_hash, created_at, processed_at, record_hash, chain_pos, \
-    chain_hash) FROM STDIN";
+    event_type, event_name, user_id, username, tenant_id, ip_address, session_id, \
+    correlation_id, source, resource_type, resource_id, action, status, endpoint, \"timestamp\", \
+    severity, importance, content_hash, created_at, processed_at, record_hash, chain_pos, \
+    chain_hash, payload) FROM STDIN";
 
 fn escape_into(out: &mut Vec<u8>, s: &str) {
     for &b in s.as_bytes() {
@@ -39,33 +38,9 @@ fn text(out: &mut Vec<u8>, v: Option<&str>) {
     out.push(b'\t');
 }
 
-fn json(out: &mut Vec<u8>, v: Option<&serde_json::Value>) {
-    text(out, v.map(|v| v.to_string()).as_deref());
-}
-
 fn time(out: &mut Vec<u8>, t: DateTime<Utc>) {
     write!(out, "{}\t", t.format("%Y-%m-%d %H:%M:%S%.6f+00"))
         .expect("writing to a Vec cannot fail");
-}
-
-/// A PostgreSQL array literal of text elements, each quoted and escaped.
-fn array_literal(items: &[String]) -> String {
-    let mut s = String::from("{");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push('"');
-        for c in item.chars() {
-            if c == '"' || c == '\\' {
-                s.push('\\');
-            }
-            s.push(c);
-        }
-        s.push('"');
-    }
-    s.push('}');
-    s
 }
 
 fn bytea(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -74,60 +49,35 @@ fn bytea(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Appends one event as a COPY text row (terminated by a newline), with its chain link
-/// (`None` only for the benchmark's raw baseline).
+/// (`None` only for the benchmark's raw baseline). The cold fields go into `payload`; their
+/// old columns are left out (NULL), but for the two that are NOT NULL, written empty (see
+/// [`crate::payload`]).
 pub(super) fn encode_row(
     out: &mut Vec<u8>,
     event: &ValidatedEvent,
     now: DateTime<Utc>,
     link: Option<&Link>,
+    payloads: &PayloadCodec,
 ) {
     let r = event.record();
     text(out, Some(&r.event_id));
     text(out, r.event_code.as_deref());
     text(out, Some(&r.event_category));
     text(out, Some(&r.event_type));
-    text(out, Some(&r.event_name));
-    text(out, r.event_description.as_deref());
+    text(out, Some("")); // event_name
     text(out, r.user_id.as_deref());
     text(out, r.username.as_deref());
-    text(out, r.user_role.as_deref());
     text(out, r.tenant_id.as_deref());
     text(out, r.ip_address.map(|ip| ip.to_string()).as_deref());
-    text(out, r.user_agent.as_deref());
     text(out, r.session_id.as_deref());
     text(out, r.correlation_id.as_deref());
     text(out, r.source.as_deref());
     text(out, r.resource_type.as_deref());
     text(out, r.resource_id.as_deref());
-    text(out, r.resource_name.as_deref());
-    json(
-        out,
-        r.related
-            .as_ref()
-            .map(|m| serde_json::Value::Object(m.clone()))
-            .as_ref(),
-    );
-    text(out, Some(&r.action));
+    text(out, Some("")); // action
     text(out, Some(&r.status));
-    text(out, r.http_method.as_deref());
     text(out, r.endpoint.as_deref());
-    text(out, r.http_status.map(|s| s.to_string()).as_deref());
-    json(out, r.request_data.as_ref());
-    json(out, r.response_data.as_ref());
-    text(out, r.error_message.as_deref());
-    text(out, r.error_code.as_deref());
-    text(
-        out,
-        r.processing_time_ms.map(|ms| ms.to_string()).as_deref(),
-    );
     time(out, r.timestamp);
-    json(out, r.metadata.as_ref());
-    text(
-        out,
-        (!r.tags.is_empty())
-            .then(|| array_literal(&r.tags))
-            .as_deref(),
-    );
     text(out, Some(r.severity.as_str()));
     text(out, Some(r.importance.as_str()));
     bytea(out, &stored_hash(event));
@@ -142,6 +92,8 @@ pub(super) fn encode_row(
         }
         None => out.extend_from_slice(b"\\N\t\\N\t\\N"),
     }
+    out.push(b'\t');
+    bytea(out, &payloads.encode(r));
     out.push(b'\n');
 }
 
@@ -150,14 +102,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_copy_specials_and_array_quotes() {
+    fn escapes_copy_specials() {
         let mut out = Vec::new();
         text(&mut out, Some("a\tb\\c\nd"));
         text(&mut out, None);
         assert_eq!(out, b"a\\tb\\\\c\\nd\t\\N\t");
-        assert_eq!(
-            array_literal(&["x".into(), "q\"\\".into()]),
-            r#"{"x","q\"\\"}"#
-        );
     }
 }

@@ -70,9 +70,10 @@ impl PgStore {
         qb.push(" ORDER BY \"timestamp\", seq LIMIT ")
             .push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.pool).await?;
+        self.load_dictionaries(&rows).await?;
         rows.iter()
             .map(|row| {
-                let (event, seq) = row_to_event(row)?;
+                let (event, seq) = row_to_event(row, &self.payloads)?;
                 Ok(ExpiredEvent {
                     seq,
                     chain_pos: row.try_get("chain_pos")?,

@@ -252,7 +252,8 @@ impl PgStore {
             );
             let mut rows = sqlx::query(&sql).bind(day).bind(until).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                let (event, _) = row_to_event(&row)?;
+                self.load_dictionaries(std::slice::from_ref(&row)).await?;
+                let (event, _) = row_to_event(&row, &self.payloads)?;
                 batch.add(&event.record);
                 read += 1;
             }
@@ -294,10 +295,6 @@ impl PgStore {
         push_newest_first(&mut qb, q.since, q.until, q.cursor)?;
         qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let rows = rows
-            .iter()
-            .map(row_to_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(finish_page(rows, q.limit))
+        Ok(finish_page(self.events_in(&rows).await?, q.limit))
     }
 }

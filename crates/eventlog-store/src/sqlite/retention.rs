@@ -64,9 +64,10 @@ impl SqliteStore {
         qb.push(" ORDER BY timestamp, seq LIMIT ")
             .push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.reader).await?;
+        self.load_dictionaries(&rows).await?;
         rows.iter()
             .map(|row| {
-                let (event, seq) = row_to_event(row)?;
+                let (event, seq) = row_to_event(row, &self.payloads)?;
                 Ok(ExpiredEvent {
                     seq,
                     chain_pos: row.try_get("chain_pos")?,

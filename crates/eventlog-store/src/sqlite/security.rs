@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{counts, micros, row_to_event, SqliteStore, SELECT_COLUMNS};
+use super::{counts, micros, SqliteStore, SELECT_COLUMNS};
 use crate::security::{SecuritySummary, ATTACK, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
 use crate::StoreError;
 
@@ -65,9 +65,11 @@ impl SqliteStore {
             .fetch_all(&self.reader)
             .await?;
             recent.push(
-                rows.iter()
-                    .map(|r| row_to_event(r).map(|(e, _)| e))
-                    .collect::<Result<Vec<_>, _>>()?,
+                self.events_in(&rows)
+                    .await?
+                    .into_iter()
+                    .map(|(e, _)| e)
+                    .collect(),
             );
         }
         let mut lists = lists.into_iter();
