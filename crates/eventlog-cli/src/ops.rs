@@ -362,19 +362,16 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
         ProgressStyle::with_template("exporting {spinner} {pos} events ({per_sec})")
             .expect("a valid progress template"),
     );
-    let mut buf = format.header();
     let mut count = 0u64;
-    let mut chunks = store.stream_recent(&query);
-    while let Some(events) = chunks.try_next().await? {
-        format.encode(&events, &mut buf);
-        out.write_all(&buf)
+    out.write_all(&format.header())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let mut chunks = format.chunks(store, &query);
+    while let Some(lines) = chunks.try_next().await? {
+        out.write_all(&lines.bytes)
             .with_context(|| format!("cannot write {}", args.output.display()))?;
-        buf.clear();
-        count += events.len() as u64;
+        count += lines.events as u64;
         bar.set_position(count);
     }
-    out.write_all(&buf)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
     out.flush()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     bar.finish_and_clear();

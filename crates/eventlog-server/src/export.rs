@@ -2,13 +2,16 @@
 //! event per line, the same JSON as the API returns) and CSV (a header row, then one row
 //! per event; JSON fields as JSON text, quoted by the `csv` crate).
 //!
-//! Both callers read the chunks of [`eventlog_store::Store::stream_recent`] and encode each
-//! as it arrives, so memory stays at two chunks whatever the size of the export.
+//! Both callers read [`ExportFormat::chunks`] and write each chunk as it arrives, so memory
+//! stays at two chunks whatever the size of the export. JSON lines are rendered by the store
+//! straight from the stored rows ([`eventlog_store::Store::stream_recent_jsonl`]); CSV rows
+//! are encoded here from the events.
 
 use std::str::FromStr;
 
 use eventlog_core::StoredEvent;
-use eventlog_store::RecentQuery;
+use eventlog_store::{JsonLines, JsonlChunks, RecentQuery, Store};
+use futures::TryStreamExt;
 use serde_json::{json, Value};
 
 /// Events read per chunk when exporting.
@@ -64,27 +67,33 @@ impl ExportFormat {
         }
     }
 
-    /// Appends `events` to `out`.
-    pub fn encode(self, events: &[StoredEvent], out: &mut Vec<u8>) {
+    /// The export of `query`, chunk by chunk: the encoded bytes and how many events they
+    /// hold.
+    pub fn chunks(self, store: &dyn Store, query: &RecentQuery) -> JsonlChunks {
         match self {
-            ExportFormat::Jsonl => {
-                for e in events {
-                    serde_json::to_writer(&mut *out, e).expect("an event serializes");
-                    out.push(b'\n');
+            ExportFormat::Jsonl => store.stream_recent_jsonl(query),
+            ExportFormat::Csv => Box::pin(store.stream_recent(query).map_ok(|events| {
+                let mut bytes = Vec::with_capacity(events.len() * 1024);
+                encode_csv(&events, &mut bytes);
+                JsonLines {
+                    bytes,
+                    events: events.len(),
                 }
-            }
-            ExportFormat::Csv => {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut *out);
-                for e in events {
-                    w.write_record(csv_row(e))
-                        .expect("writing to a Vec cannot fail");
-                }
-                w.flush().expect("writing to a Vec cannot fail");
-            }
+            })),
         }
     }
+}
+
+/// Appends `events` to `out` as CSV rows.
+fn encode_csv(events: &[StoredEvent], out: &mut Vec<u8>) {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(&mut *out);
+    for e in events {
+        w.write_record(csv_row(e))
+            .expect("writing to a Vec cannot fail");
+    }
+    w.flush().expect("writing to a Vec cannot fail");
 }
 
 /// The CSV columns, in order: every event field, then when it was stored.
@@ -237,7 +246,7 @@ mod tests {
             processed_at: Utc::now(),
         };
         let mut out = ExportFormat::Csv.header();
-        ExportFormat::Csv.encode(std::slice::from_ref(&event), &mut out);
+        encode_csv(std::slice::from_ref(&event), &mut out);
         out
     }
 

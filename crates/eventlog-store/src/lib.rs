@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod analytics;
 mod error;
 pub mod integrity;
+mod jsonl;
 pub mod keys;
 mod payload;
 mod postgres;
@@ -34,7 +35,9 @@ pub use error::StoreError;
 pub use integrity::{ChainHead, ChainRow, Checkpoint, PrunedLeaf, Pruning};
 pub use keys::{ApiKey, KeyRole, NewApiKey};
 pub use postgres::PgStore;
-pub use query::{codes_in_any_case, Cursor, EventChunks, Page, RecentQuery, UserActivity};
+pub use query::{
+    codes_in_any_case, Cursor, EventChunks, JsonLines, JsonlChunks, Page, RecentQuery, UserActivity,
+};
 pub use retention::{CategoryMatch, ExpiredEvent, ExpiredGroup, Expiry, ExpiryRule};
 pub use schema::SchemaReport;
 pub use security::SecuritySummary;
@@ -80,6 +83,10 @@ pub trait Store: Send + Sync + 'static {
     /// at most two chunks, so an export of any size holds two chunks in memory and plans its
     /// query once. Dropping the stream stops the read.
     fn stream_recent(&self, query: &RecentQuery) -> EventChunks;
+
+    /// [`Store::stream_recent`]'s events as JSON lines, rendered from the stored rows without
+    /// building each event (exports).
+    fn stream_recent_jsonl(&self, query: &RecentQuery) -> JsonlChunks;
 
     /// What one user did since `since`.
     async fn user_activity(

@@ -260,6 +260,11 @@ impl PayloadCodec {
 
     /// The cold fields in `payload`.
     pub(crate) fn decode(&self, payload: &[u8]) -> Result<Cold, StoreError> {
+        serde_json::from_slice(&self.inflate(payload)?).map_err(corrupt)
+    }
+
+    /// The JSON of the cold fields in `payload` (an object; absent fields are left out).
+    pub(crate) fn inflate(&self, payload: &[u8]) -> Result<Vec<u8>, StoreError> {
         let size = zstd_safe::get_frame_content_size(payload)
             .map_err(|_| corrupt("not a zstd frame"))?
             .ok_or_else(|| corrupt("no content size"))?;
@@ -284,7 +289,7 @@ impl PayloadCodec {
             None => DCTX.with(|d| d.borrow_mut().decompress(&mut plain, payload)),
         };
         inflated.map_err(|code| corrupt(zstd_safe::get_error_name(code)))?;
-        serde_json::from_slice(&plain).map_err(corrupt)
+        Ok(plain)
     }
 }
 

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
+use futures::stream::BoxStream;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
@@ -23,11 +24,12 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
+use crate::jsonl::{self, HotColumns, RowTimes};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, Page, RecentQuery,
-    UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonLines,
+    JsonlChunks, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, legacy_cold, BackendColumns, LegacyColumns};
@@ -274,6 +276,61 @@ fn row_to_event(row: &PgRow, payloads: &PayloadCodec) -> Result<(StoredEvent, i6
         processed_at: row.try_get("processed_at")?,
     };
     event_from_row(row, cols)
+}
+
+impl PgStore {
+    /// `q`'s rows, newest first, through one cursor over one snapshot, each chunk converted
+    /// by `convert`. A cursor, not a plain SELECT: planned once, for a fast start
+    /// (PostgreSQL's cursor_tuple_fraction), so it walks the timestamp index instead of
+    /// sorting the whole range first. One task fetches while another converts, so
+    /// PostgreSQL reads the next chunk while this one is decoded.
+    fn stream_rows<T, F>(
+        &self,
+        q: &RecentQuery,
+        convert: F,
+    ) -> BoxStream<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&[PgRow], &PayloadCodec) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let payloads = self.payloads.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET TRANSACTION READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            select_recent("DECLARE export_events NO SCROLL CURSOR FOR ", &q)?
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
+            let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
+            let (fetched, mut to_convert) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
+            let fetcher = tokio::spawn(async move {
+                loop {
+                    let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
+                    if rows.is_empty() || fetched.send(rows).await.is_err() {
+                        break;
+                    }
+                }
+                tx.rollback().await?;
+                Ok::<_, StoreError>(())
+            });
+            while let Some(rows) = to_convert.recv().await {
+                load_dictionaries(&payloads, &pool, &rows).await?;
+                if chunks.send(convert(&rows, &payloads)).await.is_err() {
+                    break;
+                }
+            }
+            // Dropping the receiver stops the fetcher after its current FETCH.
+            drop(to_convert);
+            fetcher
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("export reader: {e}")))?
+        })
+    }
 }
 
 /// `recent`'s query without its limit (the filters, the cursor, newest first), after `prefix`.
@@ -557,39 +614,43 @@ impl Store for PgStore {
     }
 
     fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
-        let pool = self.pool.clone();
-        let payloads = self.payloads.clone();
-        let q = q.clone();
-        spawn_chunks(move |chunks| async move {
-            // A cursor, not a plain SELECT: planned once, for a fast start (PostgreSQL's
-            // cursor_tuple_fraction), so it walks the timestamp index instead of sorting the
-            // whole range first, and each FETCH reads the next chunk of one snapshot.
-            let mut tx = pool.begin().await?;
-            sqlx::query("SET TRANSACTION READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            select_recent("DECLARE export_events NO SCROLL CURSOR FOR ", &q)?
-                .build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await?;
-            let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
-            loop {
-                let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
-                if rows.is_empty() {
-                    break;
-                }
-                load_dictionaries(&payloads, &pool, &rows).await?;
-                let events = rows
-                    .iter()
-                    .map(|r| row_to_event(r, &payloads).map(|(e, _)| e))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if chunks.send(Ok(events)).await.is_err() {
-                    break;
+        self.stream_rows(q, |rows, payloads| {
+            rows.iter()
+                .map(|r| row_to_event(r, payloads).map(|(e, _)| e))
+                .collect()
+        })
+    }
+
+    fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
+        self.stream_rows(q, |rows, payloads| {
+            let mut lines = JsonLines {
+                bytes: Vec::with_capacity(rows.len() * 1024),
+                events: rows.len(),
+            };
+            let Some(first) = rows.first() else {
+                return Ok(lines);
+            };
+            let columns = HotColumns::of(first)?;
+            for row in rows {
+                match payload_of(row) {
+                    Some(payload) => {
+                        let times = RowTimes {
+                            timestamp: row.try_get("timestamp")?,
+                            created_at: row.try_get("created_at")?,
+                            processed_at: row.try_get("processed_at")?,
+                        };
+                        jsonl::render_row(
+                            &mut lines.bytes,
+                            row,
+                            &columns,
+                            &times,
+                            &payloads.inflate(payload)?,
+                        )?
+                    }
+                    None => jsonl::render_event(&mut lines.bytes, &row_to_event(row, payloads)?.0),
                 }
             }
-            tx.rollback().await?;
-            Ok(())
+            Ok(lines)
         })
     }
 

@@ -16,14 +16,28 @@ use crate::StoreError;
 /// Chunks of events read by [`crate::Store::stream_recent`]; an error ends the stream.
 pub type EventChunks = BoxStream<'static, Result<Vec<StoredEvent>, StoreError>>;
 
+/// Chunks of events rendered as JSON lines ([`crate::Store::stream_recent_jsonl`]).
+pub type JsonlChunks = BoxStream<'static, Result<JsonLines, StoreError>>;
+
+/// Consecutive events, each one JSON line: exactly what `serde_json` writes for the
+/// [`StoredEvent`], then a newline.
+#[derive(Debug, Clone, Default)]
+pub struct JsonLines {
+    /// The lines.
+    pub bytes: Vec<u8>,
+    /// How many events they hold.
+    pub events: usize,
+}
+
 /// Where a chunk producer sends its chunks; a failed send means the consumer is gone.
-pub(crate) type ChunkSender = mpsc::Sender<Result<Vec<StoredEvent>, StoreError>>;
+pub(crate) type ChunkSender<T = Vec<StoredEvent>> = mpsc::Sender<Result<T, StoreError>>;
 
 /// Runs `produce` on its own task and streams what it sends. The read runs ahead of the
 /// consumer by the channel's two chunks, so decoding overlaps encoding on another core.
-pub(crate) fn spawn_chunks<F, Fut>(produce: F) -> EventChunks
+pub(crate) fn spawn_chunks<T, F, Fut>(produce: F) -> BoxStream<'static, Result<T, StoreError>>
 where
-    F: FnOnce(ChunkSender) -> Fut,
+    T: Send + 'static,
+    F: FnOnce(ChunkSender<T>) -> Fut,
     Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel(2);

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
+use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -26,11 +27,12 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
+use crate::jsonl::{self, HotColumns, RowTimes};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, Page, RecentQuery,
-    UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonLines,
+    JsonlChunks, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{event_from_row, legacy_cold, BackendColumns, LegacyColumns};
@@ -182,6 +184,44 @@ impl SqliteStore {
         rows.iter()
             .map(|r| row_to_event(r, &self.payloads))
             .collect()
+    }
+
+    /// `q`'s rows, newest first, in chunks of `q.limit`, each converted by `convert`. One
+    /// statement reads one snapshot (SQLite holds the read transaction until the statement
+    /// ends), walking the timestamp index newest first.
+    fn stream_rows<T, F>(
+        &self,
+        q: &RecentQuery,
+        convert: F,
+    ) -> BoxStream<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&[SqliteRow], &PayloadCodec) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        let payloads = self.payloads.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            let mut qb = select_recent(&q);
+            let mut rows = qb.build().fetch(&reader);
+            let size = q.limit.max(1) as usize;
+            let mut chunk = Vec::with_capacity(size);
+            loop {
+                let row = rows.try_next().await?;
+                let last = row.is_none();
+                chunk.extend(row);
+                if chunk.len() == size || (last && !chunk.is_empty()) {
+                    load_dictionaries(&payloads, &reader, &chunk).await?;
+                    if chunks.send(convert(&chunk, &payloads)).await.is_err() {
+                        return Ok(());
+                    }
+                    chunk.clear();
+                }
+                if last {
+                    return Ok(());
+                }
+            }
+        })
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
@@ -642,32 +682,43 @@ impl Store for SqliteStore {
     }
 
     fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
-        let reader = self.reader.clone();
-        let payloads = self.payloads.clone();
-        let q = q.clone();
-        spawn_chunks(move |chunks| async move {
-            // One statement reads one snapshot (SQLite holds the read transaction until the
-            // statement ends), walking the timestamp index newest first.
-            let mut qb = select_recent(&q);
-            let mut rows = qb.build().fetch(&reader);
-            let size = q.limit.max(1) as usize;
-            let mut chunk = Vec::with_capacity(size);
-            while let Some(row) = rows.try_next().await? {
-                load_dictionaries(&payloads, &reader, std::slice::from_ref(&row)).await?;
-                chunk.push(row_to_event(&row, &payloads)?.0);
-                if chunk.len() == size
-                    && chunks
-                        .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(size))))
-                        .await
-                        .is_err()
-                {
-                    return Ok(());
+        self.stream_rows(q, |rows, payloads| {
+            rows.iter()
+                .map(|r| row_to_event(r, payloads).map(|(e, _)| e))
+                .collect()
+        })
+    }
+
+    fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
+        self.stream_rows(q, |rows, payloads| {
+            let mut lines = JsonLines {
+                bytes: Vec::with_capacity(rows.len() * 1024),
+                events: rows.len(),
+            };
+            let Some(first) = rows.first() else {
+                return Ok(lines);
+            };
+            let columns = HotColumns::of(first)?;
+            for row in rows {
+                match payload_of(row) {
+                    Some(payload) => {
+                        let times = RowTimes {
+                            timestamp: from_micros(row.try_get("timestamp")?)?,
+                            created_at: from_micros(row.try_get("created_at")?)?,
+                            processed_at: from_micros(row.try_get("processed_at")?)?,
+                        };
+                        jsonl::render_row(
+                            &mut lines.bytes,
+                            row,
+                            &columns,
+                            &times,
+                            &payloads.inflate(payload)?,
+                        )?
+                    }
+                    None => jsonl::render_event(&mut lines.bytes, &row_to_event(row, payloads)?.0),
                 }
             }
-            if !chunk.is_empty() {
-                let _ = chunks.send(Ok(chunk)).await;
-            }
-            Ok(())
+            Ok(lines)
         })
     }
 

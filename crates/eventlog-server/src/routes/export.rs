@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
-use eventlog_store::EventChunks;
+use eventlog_store::JsonlChunks;
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -67,7 +67,7 @@ impl Drop for ExportAudit {
 }
 
 struct Exporting {
-    chunks: EventChunks,
+    chunks: JsonlChunks,
     header: Option<Vec<u8>>,
     done: bool,
     audit: ExportAudit,
@@ -115,7 +115,7 @@ pub(crate) async fn export(
         completed: false,
     };
     let start = Exporting {
-        chunks: state.store.stream_recent(&query),
+        chunks: format.chunks(state.store.as_ref(), &query),
         header: Some(format.header()),
         done: false,
         audit,
@@ -126,9 +126,9 @@ pub(crate) async fn export(
         }
         let mut out = s.header.take().unwrap_or_default();
         match s.chunks.next().await {
-            Some(Ok(events)) => {
-                format.encode(&events, &mut out);
-                s.audit.count += events.len() as u64;
+            Some(Ok(lines)) => {
+                out.extend_from_slice(&lines.bytes);
+                s.audit.count += lines.events as u64;
             }
             None => {
                 s.done = true;

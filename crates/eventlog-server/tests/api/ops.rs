@@ -251,7 +251,80 @@ async fn metrics_count_ingest_and_rejections(s: &TestServer) {
     );
 }
 
+/// Events whose fields are hard to write as JSON: escapes, control characters (where
+/// accepted: in JSON values), non-ASCII,
+/// numbers that are easy to round, IPv6, nesting, empty and absent fields.
+fn awkward(i: usize) -> Value {
+    let code = ["AUTH-001", "DATA-002", "SEC-001", "PRED-001"][i % 4];
+    let ip = ["2001:db8::1", "::ffff:10.0.0.1", "10.1.2.3", "fe80::1:2"][i % 4];
+    let ms = [0.1, 1e-7, 123456789.125, 3.0][i % 4];
+    let tags = if i.is_multiple_of(2) {
+        json!([])
+    } else {
+        json!(["ü", "x y"])
+    };
+    let mut e = json!({
+        "event_id": format!("awk-{i}"),
+        "event_code": code,
+        "username": format!("pénélope \"{i}\" \\ ✓"),
+        "user_id": i,
+        "ip_address": ip,
+        "user_agent": "Mozilla/5.0 \t(tab) \u{2028} </script>",
+        "event_description": "línea 1\nlínea 2\r\nend 🙂",
+        "processing_time_ms": ms,
+        "http_status": 200 + i,
+        "metadata": {"nested": {"a": [1, 2.5, -0.0, 1e300, {"b": null}]},
+                     "big": 9_007_199_254_740_993_u64, "emoji": "😀", "esc": "\"\\/\u{8}\u{c}"},
+        "related": {"kelas": "7A"},
+        "tags": tags,
+    });
+    if i.is_multiple_of(3) {
+        e["request_data"] = json!({"q": "' OR 1=1 --"});
+        e["response_data"] = json!([1, "two", null]);
+        e["error_message"] = json!("boom [31m \\x1b");
+        e["error_code"] = json!("E\u{e9}");
+    }
+    e
+}
+
+async fn exported_lines_are_the_events_as_stored(s: &TestServer) {
+    let events: Vec<Value> = (0..40).map(awkward).collect();
+    let (status, body) = s.post_batch(&events).await;
+    assert_eq!(status, 201, "{body}");
+    // A row stored before the payload column existed, with its fields in their own columns.
+    let (tags, timestamp) = if s.pg_database.is_some() {
+        ("ARRAY['old']", "\"timestamp\"")
+    } else {
+        ("'[\"old\"]'", "timestamp")
+    };
+    s.sql(&format!(
+        "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
+         {timestamp}, severity, importance, content_hash, created_at, processed_at, user_agent, \
+         metadata, tags) SELECT 'awk-legacy', 'AUTH', 'USER_LOGIN', 'Old', 'LOGIN', 'SUCCESS', \
+         {timestamp}, 'INFO', 'MAJOR', content_hash, created_at, processed_at, 'curl/8', \
+         '{{\"k\": [1]}}', {tags} FROM events WHERE event_id = 'awk-0'"
+    ))
+    .await;
+    let (status, _, body) = export_text(s, &s.admin_key, "format=jsonl").await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = 0;
+    for line in body.lines() {
+        let id = serde_json::from_str::<Value>(line).unwrap()["event_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if !id.starts_with("awk-") {
+            continue;
+        }
+        let event = s.store.get_event(&id, None).await.unwrap().unwrap();
+        assert_eq!(line, serde_json::to_string(&event).unwrap(), "{id}");
+        seen += 1;
+    }
+    assert_eq!(seen, 41);
+}
+
 crate::store_tests!(
+    exported_lines_are_the_events_as_stored,
     export_streams_every_matching_event_as_jsonl_and_csv,
     metrics_count_ingest_and_rejections,
 );
