@@ -75,8 +75,11 @@ pub struct ChainRow {
     pub chain_hash: Option<Hash>,
     /// `created_at` in microseconds, as linked.
     pub created_at_micros: i64,
-    /// The event as read back.
-    pub event: StoredEvent,
+    /// The stored event id.
+    pub event_id: String,
+    /// The event as read back, or why it cannot be (a damaged row is evidence to report,
+    /// not a reason for verification to stop).
+    pub event: Result<StoredEvent, String>,
 }
 
 /// A signed statement that the chain reached `pos` with `chain_hash` and `leaf_sum`.

@@ -207,6 +207,12 @@ impl PayloadCodec {
         Ok(())
     }
 
+    /// The ids of the dictionaries this codec can inflate with.
+    pub(crate) fn known_ids(&self) -> Vec<i64> {
+        let decoders = self.decoders.read().expect("payload decoders lock");
+        decoders.keys().map(|id| i64::from(*id)).collect()
+    }
+
     /// The payload of `record`: its cold fields' JSON, compressed.
     pub(crate) fn encode(&self, record: &EventRecord) -> Vec<u8> {
         let plain = cold_json(record);

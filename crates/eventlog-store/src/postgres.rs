@@ -238,8 +238,9 @@ impl DictionaryTable for PgPool {
     }
 }
 
-fn payload_of(row: &PgRow) -> Option<&[u8]> {
-    row.try_get::<Option<&[u8]>, _>("payload").ok().flatten()
+/// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
+fn payload_of(row: &PgRow) -> Result<Option<&[u8]>, StoreError> {
+    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
 }
 
 async fn load_dictionaries(
@@ -247,11 +248,32 @@ async fn load_dictionaries(
     pool: &PgPool,
     rows: &[PgRow],
 ) -> Result<(), StoreError> {
-    payload::load_missing(payloads, pool, rows.iter().filter_map(payload_of)).await
+    // A payload that does not decode is reported when its row is read.
+    let stored = rows.iter().filter_map(|r| payload_of(r).ok().flatten());
+    payload::load_missing(payloads, pool, stored).await
+}
+
+/// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
+/// transaction that then reads events (after its cursor is declared, so with a snapshot at
+/// least as new), no row it reads can need one it does not have, and a long read never waits
+/// for a second connection.
+async fn load_new_dictionaries(
+    conn: &mut PgConnection,
+    payloads: &PayloadCodec,
+) -> Result<(), StoreError> {
+    let stored: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT id, dictionary FROM payload_dictionaries WHERE NOT (id = ANY($1))")
+            .bind(payloads.known_ids())
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, bytes) in stored {
+        payloads.install(id, &bytes, false)?;
+    }
+    Ok(())
 }
 
 fn row_to_event(row: &PgRow, payloads: &PayloadCodec) -> Result<(StoredEvent, i64), StoreError> {
-    let cold = match payload_of(row) {
+    let cold = match payload_of(row)? {
         Some(bytes) => payloads.decode(bytes)?,
         None => legacy_cold(
             row,
@@ -306,6 +328,7 @@ impl PgStore {
                 .persistent(false)
                 .execute(&mut *tx)
                 .await?;
+            load_new_dictionaries(&mut tx, &payloads).await?;
             let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
             let (fetched, mut to_convert) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
             let fetcher = tokio::spawn(async move {
@@ -319,7 +342,6 @@ impl PgStore {
                 Ok::<_, StoreError>(())
             });
             while let Some(rows) = to_convert.recv().await {
-                load_dictionaries(&payloads, &pool, &rows).await?;
                 if chunks.send(convert(&rows, &payloads)).await.is_err() {
                     break;
                 }
@@ -632,7 +654,7 @@ impl Store for PgStore {
             };
             let columns = HotColumns::of(first)?;
             for row in rows {
-                match payload_of(row) {
+                match payload_of(row)? {
                     Some(payload) => {
                         let times = RowTimes {
                             timestamp: row.try_get("timestamp")?,
@@ -810,14 +832,17 @@ impl Store for PgStore {
         self.load_dictionaries(&rows).await?;
         rows.iter()
             .map(|row| {
-                let (event, seq) = row_to_event(row, &self.payloads)?;
+                let created_at: DateTime<Utc> = row.try_get("created_at")?;
                 Ok(ChainRow {
-                    seq,
+                    seq: row.try_get("seq")?,
                     pos: row.try_get("chain_pos")?,
                     record_hash: opt_hash32(row.try_get("record_hash")?),
                     chain_hash: opt_hash32(row.try_get("chain_hash")?),
-                    created_at_micros: event.created_at.timestamp_micros(),
-                    event,
+                    created_at_micros: created_at.timestamp_micros(),
+                    event_id: row.try_get("event_id")?,
+                    event: row_to_event(row, &self.payloads)
+                        .map(|(e, _)| e)
+                        .map_err(|e| e.to_string()),
                 })
             })
             .collect()

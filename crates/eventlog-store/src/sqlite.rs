@@ -202,8 +202,11 @@ impl SqliteStore {
         let payloads = self.payloads.clone();
         let q = q.clone();
         spawn_chunks(move |chunks| async move {
+            // One read transaction: the dictionaries and the events from one snapshot.
+            let mut tx = reader.begin().await?;
+            load_new_dictionaries(&mut tx, &payloads).await?;
             let mut qb = select_recent(&q);
-            let mut rows = qb.build().fetch(&reader);
+            let mut rows = qb.build().fetch(&mut *tx);
             let size = q.limit.max(1) as usize;
             let mut chunk = Vec::with_capacity(size);
             loop {
@@ -211,7 +214,6 @@ impl SqliteStore {
                 let last = row.is_none();
                 chunk.extend(row);
                 if chunk.len() == size || (last && !chunk.is_empty()) {
-                    load_dictionaries(&payloads, &reader, &chunk).await?;
                     if chunks.send(convert(&chunk, &payloads)).await.is_err() {
                         return Ok(());
                     }
@@ -327,12 +329,14 @@ fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>, StoreError
 #[async_trait]
 impl DictionaryTable for SqlitePool {
     async fn dictionaries(&self, ids: Option<&[i64]>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        // The id list as JSON, or NULL for every dictionary.
+        let wanted = ids.map(|ids| serde_json::to_string(ids).unwrap_or_default());
         Ok(sqlx::query_as(
             "SELECT id, dictionary FROM payload_dictionaries \
              WHERE ? IS NULL OR id IN (SELECT value FROM json_each(?)) ORDER BY id",
         )
-        .bind(ids.is_none().then_some(1))
-        .bind(ids.map(|ids| serde_json::to_string(ids).unwrap_or_default()))
+        .bind(&wanted)
+        .bind(&wanted)
         .fetch_all(self)
         .await?)
     }
@@ -365,8 +369,9 @@ impl DictionaryTable for SqlitePool {
     }
 }
 
-fn payload_of(row: &SqliteRow) -> Option<&[u8]> {
-    row.try_get::<Option<&[u8]>, _>("payload").ok().flatten()
+/// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
+fn payload_of(row: &SqliteRow) -> Result<Option<&[u8]>, StoreError> {
+    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
 }
 
 async fn load_dictionaries(
@@ -374,14 +379,37 @@ async fn load_dictionaries(
     pool: &SqlitePool,
     rows: &[SqliteRow],
 ) -> Result<(), StoreError> {
-    payload::load_missing(payloads, pool, rows.iter().filter_map(payload_of)).await
+    // A payload that does not decode is reported when its row is read.
+    let stored = rows.iter().filter_map(|r| payload_of(r).ok().flatten());
+    payload::load_missing(payloads, pool, stored).await
+}
+
+/// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
+/// transaction that then reads events, no row it reads can need one it does not have, and a
+/// long read never waits for a second connection.
+async fn load_new_dictionaries(
+    conn: &mut sqlx::SqliteConnection,
+    payloads: &PayloadCodec,
+) -> Result<(), StoreError> {
+    let known = serde_json::to_string(&payloads.known_ids()).unwrap_or_default();
+    let stored: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, dictionary FROM payload_dictionaries \
+         WHERE id NOT IN (SELECT value FROM json_each(?))",
+    )
+    .bind(known)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, bytes) in stored {
+        payloads.install(id, &bytes, false)?;
+    }
+    Ok(())
 }
 
 fn row_to_event(
     row: &SqliteRow,
     payloads: &PayloadCodec,
 ) -> Result<(StoredEvent, i64), StoreError> {
-    let cold = match payload_of(row) {
+    let cold = match payload_of(row)? {
         Some(bytes) => payloads.decode(bytes)?,
         None => {
             let tags = match row.try_get::<Option<String>, _>("tags")? {
@@ -700,7 +728,7 @@ impl Store for SqliteStore {
             };
             let columns = HotColumns::of(first)?;
             for row in rows {
-                match payload_of(row) {
+                match payload_of(row)? {
                     Some(payload) => {
                         let times = RowTimes {
                             timestamp: from_micros(row.try_get("timestamp")?)?,
@@ -890,14 +918,16 @@ impl Store for SqliteStore {
         self.load_dictionaries(&rows).await?;
         rows.iter()
             .map(|row| {
-                let (event, seq) = row_to_event(row, &self.payloads)?;
                 Ok(ChainRow {
-                    seq,
+                    seq: row.try_get("seq")?,
                     pos: row.try_get("chain_pos")?,
                     record_hash: opt_hash32(row.try_get("record_hash")?),
                     chain_hash: opt_hash32(row.try_get("chain_hash")?),
                     created_at_micros: row.try_get("created_at")?,
-                    event,
+                    event_id: row.try_get("event_id")?,
+                    event: row_to_event(row, &self.payloads)
+                        .map(|(e, _)| e)
+                        .map_err(|e| e.to_string()),
                 })
             })
             .collect()

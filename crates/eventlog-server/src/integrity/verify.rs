@@ -352,7 +352,7 @@ async fn walk(
         }
         for row in rows {
             after = (row.pos, row.seq);
-            let id = row.event.record.event_id.clone();
+            let id = row.event_id.clone();
             if row.pos < expected {
                 let holder = prev.as_ref().map_or("another event", |(_, id)| id.as_str());
                 return Ok(Err(Tamper::Inserted {
@@ -387,7 +387,17 @@ async fn walk(
                     }));
                 }
             }
-            let rh = record_hash(&row.event.record);
+            let event = match &row.event {
+                Ok(event) => event,
+                Err(why) => {
+                    return Ok(Err(Tamper::Modified {
+                        event_id: id,
+                        pos: row.pos,
+                        detail: format!("its stored content cannot be read ({why})"),
+                    }))
+                }
+            };
+            let rh = record_hash(&event.record);
             if row.record_hash != Some(rh) {
                 return Ok(Err(Tamper::Modified {
                     event_id: id,

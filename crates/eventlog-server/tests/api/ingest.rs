@@ -408,6 +408,28 @@ async fn cold_fields_are_stored_compressed_and_read_back_whole(s: &TestServer) {
         let i: usize = e.record.event_id["rich-".len()..].parse().unwrap();
         assert_stored_as_sent(&serde_json::to_value(e).unwrap(), &rich(i));
     }
+    // ... and writes with the store's dictionary: a process that starts later does not train
+    // another one.
+    let validator = eventlog_core::validate::Validator::new(
+        eventlog_core::ValidationPolicy::default(),
+        eventlog_core::Catalog::built_in(),
+    );
+    let later: Vec<_> = (6_000..10_200)
+        .map(|i| {
+            let raw = eventlog_core::parse_event(rich(i).to_string().as_bytes()).unwrap();
+            validator.validate(raw, chrono::Utc::now()).unwrap()
+        })
+        .collect();
+    for chunk in later.chunks(1_000) {
+        other.write(&[chunk.to_vec()]).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        s.sql_i64("SELECT count(*) FROM payload_dictionaries").await,
+        1
+    );
+    let (_, stored) = s.get_json("/api/events/rich-10199").await;
+    assert_stored_as_sent(&stored, &rich(10_199));
 
     // A row stored before the payload column existed keeps its fields in their own columns.
     let (tags, timestamp) = if s.pg_database.is_some() {

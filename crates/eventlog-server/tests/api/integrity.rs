@@ -149,6 +149,25 @@ async fn a_modified_event_is_named(s: &TestServer) {
     )
     .await;
     assert_tamper(&verify(s).await, "modified", Some("T-1"));
+    // A payload that cannot be read at all is named too, not a failed verification.
+    let garbage = if s.pg_database.is_some() {
+        "decode('28b52ffd00', 'hex')"
+    } else {
+        "X'28b52ffd00'"
+    };
+    s.sql(&format!(
+        "UPDATE events SET payload = {garbage} WHERE event_id = 'T-1'"
+    ))
+    .await;
+    let report = verify(s).await;
+    assert_tamper(&report, "modified", Some("T-1"));
+    assert!(
+        report["tamper"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read"),
+        "{report}"
+    );
 }
 
 async fn a_deleted_event_is_named(s: &TestServer) {
@@ -237,7 +256,7 @@ async fn retention_pruning_is_accounted_and_forged_pruning_is_not(s: &TestServer
     let rows = s.store.chain_rows((0, 0), 100).await.unwrap();
     let doomed: Vec<PrunedLeaf> = rows
         .iter()
-        .filter(|r| ["T-2", "T-3", "T-6"].contains(&r.event.record.event_id.as_str()))
+        .filter(|r| ["T-2", "T-3", "T-6"].contains(&r.event_id.as_str()))
         .map(|r| PrunedLeaf {
             pos: r.pos,
             record_hash: r.record_hash.unwrap(),

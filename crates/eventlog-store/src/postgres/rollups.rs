@@ -7,7 +7,10 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-use super::{from_micros, push_newest_first, row_to_event, PgStore, SELECT_COLUMNS, WRITER_LOCK};
+use super::{
+    from_micros, load_new_dictionaries, push_newest_first, row_to_event, PgStore, SELECT_COLUMNS,
+    WRITER_LOCK,
+};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page};
 use crate::StoreError;
@@ -250,9 +253,9 @@ impl PgStore {
             let sql = format!(
                 "SELECT {SELECT_COLUMNS} FROM events WHERE \"timestamp\" >= $1 AND \"timestamp\" < $2"
             );
+            load_new_dictionaries(&mut tx, &self.payloads).await?;
             let mut rows = sqlx::query(&sql).bind(day).bind(until).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                self.load_dictionaries(std::slice::from_ref(&row)).await?;
                 let (event, _) = row_to_event(&row, &self.payloads)?;
                 batch.add(&event.record);
                 read += 1;

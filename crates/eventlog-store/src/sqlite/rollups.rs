@@ -6,7 +6,10 @@ use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{from_micros, micros, push_newest_first, row_to_event, SqliteStore, SELECT_COLUMNS};
+use super::{
+    from_micros, load_new_dictionaries, micros, push_newest_first, row_to_event, SqliteStore,
+    SELECT_COLUMNS,
+};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page};
 use crate::StoreError;
@@ -221,9 +224,9 @@ impl SqliteStore {
             let sql = format!(
                 "SELECT {SELECT_COLUMNS} FROM events WHERE timestamp >= ? AND timestamp < ?"
             );
+            load_new_dictionaries(&mut tx, &self.payloads).await?;
             let mut rows = sqlx::query(&sql).bind(from).bind(to).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                self.load_dictionaries(std::slice::from_ref(&row)).await?;
                 let (event, _) = row_to_event(&row, &self.payloads)?;
                 batch.add(&event.record);
                 read += 1;
