@@ -91,7 +91,9 @@ impl Application {
         if config.alerts.enabled {
             config.alerts.validate().map_err(StartupError::Alerts)?;
         }
-        store.migrate().await?;
+        for applied in store.migrate().await? {
+            tracing::info!(migration = %applied, "applied migration");
+        }
         let report = store.check_schema().await?;
         if !report.is_ok() {
             return Err(StartupError::Schema(report.to_string()));

@@ -5,8 +5,9 @@
 //! events repeat the same keys, user agents and shapes. That is most of what keeps a stored
 //! event small (`bench/README.md`, "Bytes per event").
 //!
-//! The dictionary is trained once per store, from the first [`TRAIN_SAMPLES`] events a
-//! process writes when the store has none, and kept in `payload_dictionaries`. Each payload
+//! The dictionary is trained from the first [`TRAIN_SAMPLES`] events a process writes when
+//! the store has none (once per store, unless several processes start writing to a fresh
+//! store together: each may train one), and kept in `payload_dictionaries`. Each payload
 //! is a standard zstd frame whose header names the dictionary it needs (none for the events
 //! written before training), so any process can read any row: a dictionary it has not seen
 //! (trained by another process) is read from the table first ([`PayloadCodec::missing`]).
