@@ -91,8 +91,9 @@ impl Application {
         if config.alerts.enabled {
             config.alerts.validate().map_err(StartupError::Alerts)?;
         }
-        for applied in store.migrate().await? {
-            tracing::info!(migration = %applied, "applied migration");
+        let applied = store.migrate().await?;
+        if let (Some(first), Some(last)) = (applied.first(), applied.last()) {
+            tracing::info!(count = applied.len(), %first, %last, "applied migrations");
         }
         let report = store.check_schema().await?;
         if !report.is_ok() {
