@@ -300,19 +300,22 @@ impl PayloadCodec {
     }
 }
 
-/// Trains a dictionary on `samples` and gives it the id `id` (the frames compressed with it
-/// carry that id, so small ids cost one byte per row).
-fn train(samples: &[Vec<u8>], id: u32) -> Result<Vec<u8>, StoreError> {
-    let mut dictionary = zstd::dict::from_samples(samples, DICTIONARY_BYTES)
-        .map_err(|e| StoreError::Corrupt(format!("training a payload dictionary: {e}")))?;
-    // A zstd dictionary starts with its magic number, then its id (little-endian).
+/// A dictionary trained on `samples` (its id is set by [`with_id`]).
+fn train(samples: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let dictionary = zstd::dict::from_samples(samples, DICTIONARY_BYTES)
+        .map_err(|e| format!("training failed: {e}"))?;
+    // A zstd dictionary starts with its magic number, then its id.
     if dictionary.len() < 8 {
-        return Err(StoreError::Corrupt(
-            "training a payload dictionary: it came out empty".into(),
-        ));
+        return Err("training gave an empty dictionary".into());
     }
-    dictionary[4..8].copy_from_slice(&id.to_le_bytes());
     Ok(dictionary)
+}
+
+/// `dictionary` with the id `id`, which the frames compressed with it carry (small ids cost
+/// one byte per row).
+fn with_id(mut dictionary: Vec<u8>, id: u32) -> Vec<u8> {
+    dictionary[4..8].copy_from_slice(&id.to_le_bytes());
+    dictionary
 }
 
 /// The `payload_dictionaries` table, as each backend reads and writes it.
@@ -374,21 +377,30 @@ async fn learn(
     codec: &PayloadCodec,
     table: &dyn DictionaryTable,
     samples: Vec<Vec<u8>>,
-) -> Result<(), StoreError> {
+) -> Result<(), String> {
     let count = samples.len() as i64;
     let (trained, took) = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        (train(&samples, 0), started.elapsed())
+        (train(&samples), started.elapsed())
     })
     .await
-    .map_err(|e| StoreError::Corrupt(format!("training a payload dictionary: {e}")))?;
+    .map_err(|e| format!("training stopped: {e}"))?;
     let mut dictionary = trained?;
     for _ in 0..5 {
-        let id = table.next_dictionary_id().await?;
-        let id32 = u32::try_from(id).map_err(|_| corrupt(format!("dictionary id {id}")))?;
-        dictionary[4..8].copy_from_slice(&id32.to_le_bytes());
-        if table.insert_dictionary(id, &dictionary, count).await? {
-            codec.install(id, &dictionary, true)?;
+        let id = table
+            .next_dictionary_id()
+            .await
+            .map_err(|e| e.to_string())?;
+        let id32 = u32::try_from(id).map_err(|_| format!("no dictionary id after {id}"))?;
+        dictionary = with_id(dictionary, id32);
+        let stored = table
+            .insert_dictionary(id, &dictionary, count)
+            .await
+            .map_err(|e| e.to_string())?;
+        if stored {
+            codec
+                .install(id, &dictionary, true)
+                .map_err(|e| e.to_string())?;
             tracing::info!(
                 id,
                 samples = count,
@@ -399,7 +411,7 @@ async fn learn(
             return Ok(());
         }
     }
-    Err(corrupt("no free dictionary id after 5 tries"))
+    Err("no free dictionary id after 5 tries".into())
 }
 
 #[cfg(test)]
@@ -440,7 +452,7 @@ mod tests {
             codec.take_samples().is_none(),
             "samples are handed out once"
         );
-        let dictionary = train(&samples, 7).unwrap();
+        let dictionary = with_id(train(&samples).unwrap(), 7);
         codec.install(7, &dictionary, true).unwrap();
 
         let packed = codec.encode(&record(5));
@@ -489,7 +501,7 @@ mod tests {
     fn a_dictionary_must_carry_the_id_it_is_stored_under() {
         let codec = PayloadCodec::new();
         let samples: Vec<Vec<u8>> = (0..TRAIN_SAMPLES).map(|i| cold_json(&record(i))).collect();
-        let dictionary = train(&samples, 3).unwrap();
+        let dictionary = with_id(train(&samples).unwrap(), 3);
         assert!(codec.install(4, &dictionary, true).is_err());
         assert!(codec.install(3, &dictionary, true).is_ok());
     }
