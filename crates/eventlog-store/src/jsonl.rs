@@ -176,7 +176,6 @@ where
     let importance =
         Importance::from_str(required(c.importance)?).map_err(|()| corrupt("importance"))?;
 
-    let start = out.len();
     let mut f = Fields { out, first: true };
     f.text("event_id", Some(required(c.event_id)?));
     f.text("event_code", text(c.event_code)?);
@@ -218,7 +217,6 @@ where
     f.time("created_at", &times.created_at);
     f.time("processed_at", &times.processed_at);
     f.out.extend_from_slice(b"}\n");
-    debug_assert!(out.len() > start);
     Ok(())
 }
 
