@@ -932,35 +932,21 @@ async fn signing_needs_the_key_that_signed_the_store() {
     ];
     run_ok(&dry, cwd).await;
     assert!(!cwd.join("other.key").exists(), "a dry run creates no key");
-    let (code, _, err) = run(
-        &[
-            "retention",
-            "run",
-            "--database",
-            &database,
-            "--config",
-            &other,
-        ],
-        cwd,
-    )
-    .await;
+    let real_run = [
+        "retention",
+        "run",
+        "--database",
+        &database,
+        "--config",
+        &other,
+    ];
+    let (code, _, err) = run(&real_run, cwd).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("checkpoints are signed"), "{err}");
     assert!(!cwd.join("other.key").exists());
     // Another key is refused as well.
     std::fs::write(cwd.join("other.key"), format!("{}\n", "11".repeat(32))).unwrap();
-    let (code, _, err) = run(
-        &[
-            "retention",
-            "run",
-            "--database",
-            &database,
-            "--config",
-            &other,
-        ],
-        cwd,
-    )
-    .await;
+    let (code, _, err) = run(&real_run, cwd).await;
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("but this store's checkpoints are signed by"),

@@ -13,6 +13,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::{Column, ColumnIndex, Database, Decode, Row, Type};
 
+use crate::payload::PayloadCodec;
+use crate::query::JsonLines;
+use crate::rows::payload_of;
 use crate::StoreError;
 
 /// A row's times, as the backend decodes them.
@@ -61,7 +64,7 @@ struct ColdText<'a> {
 
 /// Where each column the renderer reads sits in the rows of one query (looked up once per
 /// chunk: by name, every row would pay a hash lookup per column).
-pub(crate) struct HotColumns {
+struct HotColumns {
     event_id: usize,
     event_code: usize,
     event_category: usize,
@@ -83,7 +86,7 @@ pub(crate) struct HotColumns {
 
 impl HotColumns {
     /// The positions in `row`'s query.
-    pub(crate) fn of<R>(row: &R) -> Result<Self, StoreError>
+    fn of<R>(row: &R) -> Result<Self, StoreError>
     where
         R: Row,
         &'static str: ColumnIndex<R>,
@@ -146,9 +149,50 @@ impl Fields<'_> {
     }
 }
 
+/// The JSON lines of `rows` (a chunk of one query, selected with the backend's column list):
+/// rendered from each row's payload, or, for a row stored before the payload column, from
+/// the event `decode` reads the ordinary way. `times` decodes a row's times.
+pub(crate) fn render_rows<'r, R>(
+    rows: &'r [R],
+    payloads: &PayloadCodec,
+    times: impl Fn(&'r R) -> Result<RowTimes, StoreError>,
+    decode: impl Fn(&'r R) -> Result<StoredEvent, StoreError>,
+) -> Result<JsonLines, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    &'static str: ColumnIndex<R>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
+    R::Database: Database,
+{
+    let mut lines = JsonLines {
+        bytes: Vec::with_capacity(rows.len() * 1024),
+        events: rows.len(),
+    };
+    let Some(first) = rows.first() else {
+        return Ok(lines);
+    };
+    let columns = HotColumns::of(first)?;
+    for row in rows {
+        match payload_of(row)? {
+            Some(payload) => render_row(
+                &mut lines.bytes,
+                row,
+                &columns,
+                &times(row)?,
+                &payloads.inflate(payload)?,
+            )?,
+            None => render_event(&mut lines.bytes, &decode(row)?),
+        }
+    }
+    Ok(lines)
+}
+
 /// Appends the JSON line of the event in `row` (selected with the backend's column list,
 /// whose positions are `columns`), whose payload inflated to `cold`.
-pub(crate) fn render_row<'r, R>(
+fn render_row<'r, R>(
     out: &mut Vec<u8>,
     row: &'r R,
     columns: &HotColumns,
@@ -262,7 +306,7 @@ fn write_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
 }
 
 /// Appends the JSON line of an event decoded the ordinary way.
-pub(crate) fn render_event(out: &mut Vec<u8>, event: &StoredEvent) {
+fn render_event(out: &mut Vec<u8>, event: &StoredEvent) {
     serde_json::to_writer(&mut *out, event).expect("an event serializes");
     out.push(b'\n');
 }

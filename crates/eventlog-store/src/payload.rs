@@ -214,6 +214,14 @@ impl PayloadCodec {
         decoders.keys().map(|id| i64::from(*id)).collect()
     }
 
+    /// Makes the stored dictionaries `stored` (`(id, bytes)`) known for reading.
+    pub(crate) fn install_readers(&self, stored: Vec<(i64, Vec<u8>)>) -> Result<(), StoreError> {
+        for (id, bytes) in stored {
+            self.install(id, &bytes, false)?;
+        }
+        Ok(())
+    }
+
     /// The payload of `record`: its cold fields' JSON, compressed.
     pub(crate) fn encode(&self, record: &EventRecord) -> Vec<u8> {
         let plain = cold_json(record);
@@ -354,10 +362,7 @@ pub(crate) async fn load_missing<'a>(
     if missing.is_empty() {
         return Ok(());
     }
-    for (id, bytes) in table.dictionaries(Some(&missing)).await? {
-        codec.install(id, &bytes, false)?;
-    }
-    Ok(())
+    codec.install_readers(table.dictionaries(Some(&missing)).await?)
 }
 
 /// When `codec` has collected enough samples: trains a dictionary in the background, stores

@@ -24,15 +24,17 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::jsonl::{self, HotColumns, RowTimes};
+use crate::jsonl::{self, RowTimes};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonLines,
-    JsonlChunks, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
+    RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
-use crate::rows::{event_from_row, legacy_cold, BackendColumns, LegacyColumns};
+use crate::rows::{
+    event_from_row, legacy_cold, payload_of, stored_payloads, BackendColumns, LegacyColumns,
+};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
 use crate::write::{decode_stored_hash, ids_to_check, plan, RequestOutcome, StoredContent};
@@ -140,7 +142,7 @@ impl PgStore {
 
     /// Reads the dictionaries that `rows`' payloads need and this process has not loaded.
     async fn load_dictionaries(&self, rows: &[PgRow]) -> Result<(), StoreError> {
-        load_dictionaries(&self.payloads, &self.pool, rows).await
+        payload::load_missing(&self.payloads, &self.pool, stored_payloads(rows)).await
     }
 
     /// The events in `rows` (selected with [`SELECT_COLUMNS`]) and their `seq`.
@@ -238,21 +240,6 @@ impl DictionaryTable for PgPool {
     }
 }
 
-/// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
-fn payload_of(row: &PgRow) -> Result<Option<&[u8]>, StoreError> {
-    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
-}
-
-async fn load_dictionaries(
-    payloads: &PayloadCodec,
-    pool: &PgPool,
-    rows: &[PgRow],
-) -> Result<(), StoreError> {
-    // A payload that does not decode is reported when its row is read.
-    let stored = rows.iter().filter_map(|r| payload_of(r).ok().flatten());
-    payload::load_missing(payloads, pool, stored).await
-}
-
 /// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
 /// transaction that then reads events (after its cursor is declared, so with a snapshot at
 /// least as new), no row it reads can need one it does not have, and a long read never waits
@@ -266,10 +253,7 @@ async fn load_new_dictionaries(
             .bind(payloads.known_ids())
             .fetch_all(&mut *conn)
             .await?;
-    for (id, bytes) in stored {
-        payloads.install(id, &bytes, false)?;
-    }
-    Ok(())
+    payloads.install_readers(stored)
 }
 
 fn row_to_event(row: &PgRow, payloads: &PayloadCodec) -> Result<(StoredEvent, i64), StoreError> {
@@ -645,34 +629,16 @@ impl Store for PgStore {
 
     fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
         self.stream_rows(q, |rows, payloads| {
-            let mut lines = JsonLines {
-                bytes: Vec::with_capacity(rows.len() * 1024),
-                events: rows.len(),
+            let times = |row: &PgRow| {
+                Ok(RowTimes {
+                    timestamp: row.try_get("timestamp")?,
+                    created_at: row.try_get("created_at")?,
+                    processed_at: row.try_get("processed_at")?,
+                })
             };
-            let Some(first) = rows.first() else {
-                return Ok(lines);
-            };
-            let columns = HotColumns::of(first)?;
-            for row in rows {
-                match payload_of(row)? {
-                    Some(payload) => {
-                        let times = RowTimes {
-                            timestamp: row.try_get("timestamp")?,
-                            created_at: row.try_get("created_at")?,
-                            processed_at: row.try_get("processed_at")?,
-                        };
-                        jsonl::render_row(
-                            &mut lines.bytes,
-                            row,
-                            &columns,
-                            &times,
-                            &payloads.inflate(payload)?,
-                        )?
-                    }
-                    None => jsonl::render_event(&mut lines.bytes, &row_to_event(row, payloads)?.0),
-                }
-            }
-            Ok(lines)
+            jsonl::render_rows(rows, payloads, times, |row| {
+                row_to_event(row, payloads).map(|(e, _)| e)
+            })
         })
     }
 

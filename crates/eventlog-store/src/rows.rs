@@ -12,6 +12,27 @@ use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use crate::payload::Cold;
 use crate::StoreError;
 
+/// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
+pub(crate) fn payload_of<'r, R>(row: &'r R) -> Result<Option<&'r [u8]>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
+}
+
+/// The payloads of `rows`, for finding the dictionaries they need. One that does not decode
+/// is left out here and reported when its row is read.
+pub(crate) fn stored_payloads<'r, R>(rows: &'r [R]) -> impl Iterator<Item = &'r [u8]>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    rows.iter().filter_map(|r| payload_of(r).ok().flatten())
+}
+
 /// What the backend decodes itself: the cold fields and the times.
 pub(crate) struct BackendColumns {
     pub(crate) cold: Cold,

@@ -27,15 +27,17 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::jsonl::{self, HotColumns, RowTimes};
+use crate::jsonl::{self, RowTimes};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonLines,
-    JsonlChunks, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
+    RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
-use crate::rows::{event_from_row, legacy_cold, BackendColumns, LegacyColumns};
+use crate::rows::{
+    event_from_row, legacy_cold, payload_of, stored_payloads, BackendColumns, LegacyColumns,
+};
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
 use crate::write::{
@@ -175,7 +177,7 @@ impl SqliteStore {
 
     /// Reads the dictionaries that `rows`' payloads need and this process has not loaded.
     async fn load_dictionaries(&self, rows: &[SqliteRow]) -> Result<(), StoreError> {
-        load_dictionaries(&self.payloads, &self.reader, rows).await
+        payload::load_missing(&self.payloads, &self.reader, stored_payloads(rows)).await
     }
 
     /// The events in `rows` (selected with [`SELECT_COLUMNS`]) and their `seq`.
@@ -369,21 +371,6 @@ impl DictionaryTable for SqlitePool {
     }
 }
 
-/// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
-fn payload_of(row: &SqliteRow) -> Result<Option<&[u8]>, StoreError> {
-    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
-}
-
-async fn load_dictionaries(
-    payloads: &PayloadCodec,
-    pool: &SqlitePool,
-    rows: &[SqliteRow],
-) -> Result<(), StoreError> {
-    // A payload that does not decode is reported when its row is read.
-    let stored = rows.iter().filter_map(|r| payload_of(r).ok().flatten());
-    payload::load_missing(payloads, pool, stored).await
-}
-
 /// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
 /// transaction that then reads events, no row it reads can need one it does not have, and a
 /// long read never waits for a second connection.
@@ -399,10 +386,7 @@ async fn load_new_dictionaries(
     .bind(known)
     .fetch_all(&mut *conn)
     .await?;
-    for (id, bytes) in stored {
-        payloads.install(id, &bytes, false)?;
-    }
-    Ok(())
+    payloads.install_readers(stored)
 }
 
 fn row_to_event(
@@ -719,34 +703,16 @@ impl Store for SqliteStore {
 
     fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
         self.stream_rows(q, |rows, payloads| {
-            let mut lines = JsonLines {
-                bytes: Vec::with_capacity(rows.len() * 1024),
-                events: rows.len(),
+            let times = |row: &SqliteRow| {
+                Ok(RowTimes {
+                    timestamp: from_micros(row.try_get("timestamp")?)?,
+                    created_at: from_micros(row.try_get("created_at")?)?,
+                    processed_at: from_micros(row.try_get("processed_at")?)?,
+                })
             };
-            let Some(first) = rows.first() else {
-                return Ok(lines);
-            };
-            let columns = HotColumns::of(first)?;
-            for row in rows {
-                match payload_of(row)? {
-                    Some(payload) => {
-                        let times = RowTimes {
-                            timestamp: from_micros(row.try_get("timestamp")?)?,
-                            created_at: from_micros(row.try_get("created_at")?)?,
-                            processed_at: from_micros(row.try_get("processed_at")?)?,
-                        };
-                        jsonl::render_row(
-                            &mut lines.bytes,
-                            row,
-                            &columns,
-                            &times,
-                            &payloads.inflate(payload)?,
-                        )?
-                    }
-                    None => jsonl::render_event(&mut lines.bytes, &row_to_event(row, payloads)?.0),
-                }
-            }
-            Ok(lines)
+            jsonl::render_rows(rows, payloads, times, |row| {
+                row_to_event(row, payloads).map(|(e, _)| e)
+            })
         })
     }
 

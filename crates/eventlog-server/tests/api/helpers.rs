@@ -219,6 +219,27 @@ impl TestServer {
         }
     }
 
+    /// Stores event `id` the way versions before the payload column did (its fields in their
+    /// own columns, no payload), with the time and hashes of the stored event `like`:
+    /// name "Old login", action LOGIN, user agent `curl/8.0`, metadata `{"k": 1}`, tags
+    /// `["old"]`, HTTP status 404, processing time 2.5 ms.
+    pub async fn insert_legacy_row(&self, id: &str, like: &str) {
+        let (tags, timestamp) = if self.pg_database.is_some() {
+            ("ARRAY['old']", "\"timestamp\"")
+        } else {
+            ("'[\"old\"]'", "timestamp")
+        };
+        self.sql(&format!(
+            "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
+             {timestamp}, severity, importance, content_hash, created_at, processed_at, user_agent, \
+             metadata, tags, http_status, processing_time_ms) \
+             SELECT '{id}', 'AUTH', 'USER_LOGIN', 'Old login', 'LOGIN', 'SUCCESS', {timestamp}, \
+             'INFO', 'MAJOR', content_hash, created_at, processed_at, 'curl/8.0', '{{\"k\": 1}}', \
+             {tags}, 404, 2.5 FROM events WHERE event_id = '{like}'"
+        ))
+        .await;
+    }
+
     /// The single integer that `query` selects, read directly from the database.
     pub async fn sql_i64(&self, query: &str) -> i64 {
         if self.pg_database.is_some() {

@@ -432,20 +432,7 @@ async fn cold_fields_are_stored_compressed_and_read_back_whole(s: &TestServer) {
     assert_stored_as_sent(&stored, &rich(10_199));
 
     // A row stored before the payload column existed keeps its fields in their own columns.
-    let (tags, timestamp) = if s.pg_database.is_some() {
-        ("ARRAY['old']", "\"timestamp\"")
-    } else {
-        ("'[\"old\"]'", "timestamp")
-    };
-    s.sql(&format!(
-        "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
-         {timestamp}, severity, importance, content_hash, created_at, processed_at, user_agent, \
-         metadata, tags, http_status, processing_time_ms) \
-         SELECT 'legacy-1', 'AUTH', 'USER_LOGIN', 'Old login', 'LOGIN', 'SUCCESS', {timestamp}, \
-         'INFO', 'MAJOR', content_hash, created_at, processed_at, 'curl/8.0', '{{\"k\": 1}}', \
-         {tags}, 404, 2.5 FROM events WHERE event_id = 'rich-0'"
-    ))
-    .await;
+    s.insert_legacy_row("legacy-1", "rich-0").await;
     let (status, legacy) = s.get_json("/api/events/legacy-1").await;
     assert_eq!(status, 200, "{legacy}");
     assert_eq!(

@@ -292,19 +292,7 @@ async fn exported_lines_are_the_events_as_stored(s: &TestServer) {
     let (status, body) = s.post_batch(&events).await;
     assert_eq!(status, 201, "{body}");
     // A row stored before the payload column existed, with its fields in their own columns.
-    let (tags, timestamp) = if s.pg_database.is_some() {
-        ("ARRAY['old']", "\"timestamp\"")
-    } else {
-        ("'[\"old\"]'", "timestamp")
-    };
-    s.sql(&format!(
-        "INSERT INTO events (event_id, event_category, event_type, event_name, action, status, \
-         {timestamp}, severity, importance, content_hash, created_at, processed_at, user_agent, \
-         metadata, tags) SELECT 'awk-legacy', 'AUTH', 'USER_LOGIN', 'Old', 'LOGIN', 'SUCCESS', \
-         {timestamp}, 'INFO', 'MAJOR', content_hash, created_at, processed_at, 'curl/8', \
-         '{{\"k\": [1]}}', {tags} FROM events WHERE event_id = 'awk-0'"
-    ))
-    .await;
+    s.insert_legacy_row("awk-legacy", "awk-0").await;
     let (status, _, body) = export_text(s, &s.admin_key, "format=jsonl").await;
     assert_eq!(status, 200, "{body}");
     let mut seen = 0;
