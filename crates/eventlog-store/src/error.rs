@@ -7,6 +7,9 @@ pub enum StoreError {
     /// The database could not be reached or failed a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite export's own connection could not open the file or failed a statement.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -65,6 +68,10 @@ impl StoreError {
                         | "28P01"
                 ) || code.starts_with("08")
             }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
             _ => false,
         }
     }

@@ -11,19 +11,11 @@ use chrono::{DateTime, Utc};
 use eventlog_core::{Importance, Severity, StoredEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sqlx::{Column, ColumnIndex, Database, Decode, Row, Type};
 
 use crate::payload::PayloadCodec;
 use crate::query::JsonLines;
-use crate::rows::payload_of;
+use crate::rows::RowColumns;
 use crate::StoreError;
-
-/// A row's times, as the backend decodes them.
-pub(crate) struct RowTimes {
-    pub(crate) timestamp: DateTime<Utc>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) processed_at: DateTime<Utc>,
-}
 
 /// The cold fields of a payload, each as the JSON text it was written as.
 #[derive(Deserialize)]
@@ -80,18 +72,18 @@ struct HotColumns {
     resource_id: usize,
     status: usize,
     endpoint: usize,
+    timestamp: usize,
     severity: usize,
     importance: usize,
+    created_at: usize,
+    processed_at: usize,
+    payload: usize,
 }
 
 impl HotColumns {
     /// The positions in `row`'s query.
-    fn of<R>(row: &R) -> Result<Self, StoreError>
-    where
-        R: Row,
-        &'static str: ColumnIndex<R>,
-    {
-        let at = |name: &'static str| row.try_column(name).map(Column::ordinal);
+    fn of(row: &impl RowColumns) -> Result<Self, StoreError> {
+        let at = |name: &'static str| row.position(name);
         Ok(Self {
             event_id: at("event_id")?,
             event_code: at("event_code")?,
@@ -108,8 +100,12 @@ impl HotColumns {
             resource_id: at("resource_id")?,
             status: at("status")?,
             endpoint: at("endpoint")?,
+            timestamp: at("timestamp")?,
             severity: at("severity")?,
             importance: at("importance")?,
+            created_at: at("created_at")?,
+            processed_at: at("processed_at")?,
+            payload: at("payload")?,
         })
     }
 }
@@ -149,69 +145,69 @@ impl Fields<'_> {
     }
 }
 
-/// The JSON lines of `rows` (a chunk of one query, selected with the backend's column list):
-/// rendered from each row's payload, or, for a row stored before the payload column, from
-/// the event `decode` reads the ordinary way. `times` decodes a row's times.
-pub(crate) fn render_rows<'r, R>(
-    rows: &'r [R],
+/// Renders rows of one query (selected with the backend's column list) as JSON lines, one
+/// row at a time: from each row's payload, or, for a row stored before the payload column,
+/// from the event the backend decodes the ordinary way.
+#[derive(Default)]
+pub(crate) struct LineRenderer {
+    /// Column positions, looked up at the first row.
+    columns: Option<HotColumns>,
+}
+
+impl LineRenderer {
+    /// Appends `row`'s JSON line to `out`. `decode` reads a row without a payload.
+    pub(crate) fn render<R: RowColumns>(
+        &mut self,
+        out: &mut Vec<u8>,
+        row: &R,
+        payloads: &PayloadCodec,
+        decode: impl Fn(&R) -> Result<StoredEvent, StoreError>,
+    ) -> Result<(), StoreError> {
+        let columns = match &self.columns {
+            Some(columns) => columns,
+            None => self.columns.insert(HotColumns::of(row)?),
+        };
+        match row.blob(columns.payload)? {
+            Some(payload) => render_row(out, row, columns, &payloads.inflate(payload)?),
+            None => {
+                render_event(out, &decode(row)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The JSON lines of `rows`, a chunk of one query (see [`LineRenderer`]).
+pub(crate) fn render_rows<R: RowColumns>(
+    rows: &[R],
     payloads: &PayloadCodec,
-    times: impl Fn(&'r R) -> Result<RowTimes, StoreError>,
-    decode: impl Fn(&'r R) -> Result<StoredEvent, StoreError>,
-) -> Result<JsonLines, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    &'static str: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
-    R::Database: Database,
-{
+    decode: impl Fn(&R) -> Result<StoredEvent, StoreError>,
+) -> Result<JsonLines, StoreError> {
     let mut lines = JsonLines {
         bytes: Vec::with_capacity(rows.len() * 1024),
         events: rows.len(),
     };
-    let Some(first) = rows.first() else {
-        return Ok(lines);
-    };
-    let columns = HotColumns::of(first)?;
+    let mut renderer = LineRenderer::default();
     for row in rows {
-        match payload_of(row)? {
-            Some(payload) => render_row(
-                &mut lines.bytes,
-                row,
-                &columns,
-                &times(row)?,
-                &payloads.inflate(payload)?,
-            )?,
-            None => render_event(&mut lines.bytes, &decode(row)?),
-        }
+        renderer.render(&mut lines.bytes, row, payloads, &decode)?;
     }
     Ok(lines)
 }
 
 /// Appends the JSON line of the event in `row` (selected with the backend's column list,
 /// whose positions are `columns`), whose payload inflated to `cold`.
-fn render_row<'r, R>(
+fn render_row(
     out: &mut Vec<u8>,
-    row: &'r R,
+    row: &impl RowColumns,
     columns: &HotColumns,
-    times: &RowTimes,
     cold: &[u8],
-) -> Result<(), StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
-    R::Database: Database,
-{
+) -> Result<(), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("event {what}"));
     let cold: ColdText<'_> =
         serde_json::from_slice(cold).map_err(|e| corrupt(&format!("payload: {e}")))?;
     let c = columns;
-    let text = |column: usize| row.try_get::<Option<&str>, _>(column);
-    let required = |column: usize| row.try_get::<&str, _>(column);
+    let text = |column: usize| row.text(column);
+    let required = |column: usize| text(column)?.ok_or_else(|| corrupt("column is NULL"));
     // Parsed and written back as the API does, which also refuses what does not parse.
     let ip: Option<std::net::IpAddr> = text(c.ip_address)?
         .map(|s| s.parse().map_err(|_| corrupt("ip_address")))
@@ -251,15 +247,15 @@ where
     f.raw("error_message", cold.error_message);
     f.raw("error_code", cold.error_code);
     f.raw("processing_time_ms", cold.processing_time_ms);
-    f.time("timestamp", &times.timestamp);
+    f.time("timestamp", &row.time(c.timestamp)?);
     f.raw("metadata", cold.metadata);
     f.key("tags");
     f.out
         .extend_from_slice(cold.tags.map_or("[]", RawValue::get).as_bytes());
     f.text("severity", Some(severity.as_str()));
     f.text("importance", Some(importance.as_str()));
-    f.time("created_at", &times.created_at);
-    f.time("processed_at", &times.processed_at);
+    f.time("created_at", &row.time(c.created_at)?);
+    f.time("processed_at", &row.time(c.processed_at)?);
     f.out.extend_from_slice(b"}\n");
     Ok(())
 }

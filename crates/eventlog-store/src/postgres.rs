@@ -24,7 +24,7 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::jsonl::{self, RowTimes};
+use crate::jsonl;
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
@@ -33,7 +33,7 @@ use crate::query::{
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{
-    event_from_row, legacy_cold, payload_of, stored_payloads, BackendColumns, LegacyColumns,
+    event_from_row, from_micros, legacy_cold, payload_of, stored_payloads, LegacyColumns,
 };
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
@@ -275,13 +275,7 @@ fn row_to_event(row: &PgRow, payloads: &PayloadCodec) -> Result<(StoredEvent, i6
             },
         )?,
     };
-    let cols = BackendColumns {
-        cold,
-        timestamp: row.try_get("timestamp")?,
-        created_at: row.try_get("created_at")?,
-        processed_at: row.try_get("processed_at")?,
-    };
-    event_from_row(row, cols)
+    event_from_row(row, cold)
 }
 
 impl PgStore {
@@ -385,11 +379,6 @@ fn push_newest_first(
     }
     qb.push(" ORDER BY \"timestamp\" DESC, seq DESC");
     Ok(())
-}
-
-fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
 async fn read_head(conn: &mut PgConnection) -> Result<ChainHead, StoreError> {
@@ -629,14 +618,7 @@ impl Store for PgStore {
 
     fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
         self.stream_rows(q, |rows, payloads| {
-            let times = |row: &PgRow| {
-                Ok(RowTimes {
-                    timestamp: row.try_get("timestamp")?,
-                    created_at: row.try_get("created_at")?,
-                    processed_at: row.try_get("processed_at")?,
-                })
-            };
-            jsonl::render_rows(rows, payloads, times, |row| {
+            jsonl::render_rows(rows, payloads, |row| {
                 row_to_event(row, payloads).map(|(e, _)| e)
             })
         })

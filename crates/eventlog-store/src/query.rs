@@ -247,13 +247,40 @@ pub const FAILURE_STATUSES: &[&str] =
 /// How many recent events a user-activity answer carries.
 pub const USER_ACTIVITY_RECENT: i64 = 20;
 
-/// Appends the text and list filters of `q` (everything but time, cursor and IP, whose
-/// encoding differs per backend) as `AND ...` clauses with bound values.
-pub(crate) fn push_text_filters<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, q: &RecentQuery)
+/// Where a query's SQL text goes, with the values it binds in order: a sqlx `QueryBuilder`,
+/// or the statement the SQLite export runs on its own connection. The filters are written
+/// once for all of them.
+pub(crate) trait SqlWriter {
+    /// Appends SQL text.
+    fn sql(&mut self, text: &str) -> &mut Self;
+    /// Appends a placeholder bound to a text value.
+    fn text_value(&mut self, value: String) -> &mut Self;
+    /// Appends a placeholder bound to an integer.
+    fn int_value(&mut self, value: i64) -> &mut Self;
+}
+
+impl<'a, DB> SqlWriter for sqlx::QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
+    fn sql(&mut self, text: &str) -> &mut Self {
+        self.push(text)
+    }
+
+    fn text_value(&mut self, value: String) -> &mut Self {
+        self.push_bind(value)
+    }
+
+    fn int_value(&mut self, value: i64) -> &mut Self {
+        self.push_bind(value)
+    }
+}
+
+/// Appends the text and list filters of `q` (everything but time, cursor and IP, whose
+/// encoding differs per backend) as `AND ...` clauses with bound values.
+pub(crate) fn push_text_filters(sql: &mut impl SqlWriter, q: &RecentQuery) {
     let lists: [(&str, &Vec<String>); 5] = [
         ("event_category", &q.category),
         ("event_type", &q.event_type),
@@ -265,12 +292,14 @@ where
         if values.is_empty() {
             continue;
         }
-        qb.push(" AND ").push(column).push(" IN (");
-        let mut sep = qb.separated(", ");
-        for v in values {
-            sep.push_bind(v.clone());
+        sql.sql(" AND ").sql(column).sql(" IN (");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                sql.sql(", ");
+            }
+            sql.text_value(v.clone());
         }
-        sep.push_unseparated(")");
+        sql.sql(")");
     }
     let exact: [(&str, &Option<String>); 8] = [
         ("user_id", &q.user_id),
@@ -284,10 +313,10 @@ where
     ];
     for (column, value) in exact {
         if let Some(v) = value {
-            qb.push(" AND ")
-                .push(column)
-                .push(" = ")
-                .push_bind(v.clone());
+            sql.sql(" AND ")
+                .sql(column)
+                .sql(" = ")
+                .text_value(v.clone());
         }
     }
 }

@@ -7,38 +7,100 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use eventlog_core::{EventRecord, Importance, Severity, StoredEvent};
 use serde_json::Value;
-use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Column, Row};
 
 use crate::payload::Cold;
 use crate::StoreError;
 
+/// One stored row's columns, read by position without copying: what sqlx's rows of both
+/// backends and the rusqlite rows of the SQLite export ([`crate::sqlite`]) have in common.
+pub(crate) trait RowColumns {
+    /// Where column `name` sits in the row's query.
+    fn position(&self, name: &'static str) -> Result<usize, StoreError>;
+    /// A text column (NULL as `None`).
+    fn text(&self, at: usize) -> Result<Option<&str>, StoreError>;
+    /// An integer column.
+    fn int(&self, at: usize) -> Result<Option<i64>, StoreError>;
+    /// A floating-point column.
+    fn float(&self, at: usize) -> Result<Option<f64>, StoreError>;
+    /// A binary column.
+    fn blob(&self, at: usize) -> Result<Option<&[u8]>, StoreError>;
+    /// A NOT NULL time column, as the backend stores times.
+    fn time(&self, at: usize) -> Result<DateTime<Utc>, StoreError>;
+
+    /// Text column `name`.
+    fn text_named(&self, name: &'static str) -> Result<Option<&str>, StoreError> {
+        self.text(self.position(name)?)
+    }
+
+    /// Text column `name`, which the schema declares NOT NULL.
+    fn required_text(&self, name: &'static str) -> Result<&str, StoreError> {
+        self.text_named(name)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{name} is NULL")))
+    }
+
+    /// Integer column `name`, which the schema declares NOT NULL.
+    fn required_int(&self, name: &'static str) -> Result<i64, StoreError> {
+        self.int(self.position(name)?)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{name} is NULL")))
+    }
+}
+
+/// [`RowColumns`] for a sqlx row type, through its own decoders.
+macro_rules! sqlx_row_columns {
+    ($row:ty, $time:path) => {
+        impl RowColumns for $row {
+            fn position(&self, name: &'static str) -> Result<usize, StoreError> {
+                Ok(self.try_column(name)?.ordinal())
+            }
+            fn text(&self, at: usize) -> Result<Option<&str>, StoreError> {
+                Ok(self.try_get(at)?)
+            }
+            fn int(&self, at: usize) -> Result<Option<i64>, StoreError> {
+                Ok(self.try_get(at)?)
+            }
+            fn float(&self, at: usize) -> Result<Option<f64>, StoreError> {
+                Ok(self.try_get(at)?)
+            }
+            fn blob(&self, at: usize) -> Result<Option<&[u8]>, StoreError> {
+                Ok(self.try_get(at)?)
+            }
+            fn time(&self, at: usize) -> Result<DateTime<Utc>, StoreError> {
+                $time(self, at)
+            }
+        }
+    };
+}
+sqlx_row_columns!(SqliteRow, sqlite_time);
+sqlx_row_columns!(PgRow, postgres_time);
+
+/// SQLite stores times as microseconds since the epoch.
+fn sqlite_time(row: &SqliteRow, at: usize) -> Result<DateTime<Utc>, StoreError> {
+    from_micros(row.try_get(at)?)
+}
+
+/// PostgreSQL stores times as `timestamptz`.
+fn postgres_time(row: &PgRow, at: usize) -> Result<DateTime<Utc>, StoreError> {
+    Ok(row.try_get(at)?)
+}
+
+/// The time `us` microseconds after the epoch.
+pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
+}
+
 /// The row's payload; `None` only for a row stored before the payload column (SQL NULL).
-pub(crate) fn payload_of<'r, R>(row: &'r R) -> Result<Option<&'r [u8]>, StoreError>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(row.try_get::<Option<&[u8]>, _>("payload")?)
+pub(crate) fn payload_of<R: RowColumns>(row: &R) -> Result<Option<&[u8]>, StoreError> {
+    row.blob(row.position("payload")?)
 }
 
 /// The payloads of `rows`, for finding the dictionaries they need. One that does not decode
 /// is left out here and reported when its row is read.
-pub(crate) fn stored_payloads<'r, R>(rows: &'r [R]) -> impl Iterator<Item = &'r [u8]>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    Option<&'r [u8]>: Decode<'r, R::Database> + Type<R::Database>,
-{
+pub(crate) fn stored_payloads<R: RowColumns>(rows: &[R]) -> impl Iterator<Item = &[u8]> {
     rows.iter().filter_map(|r| payload_of(r).ok().flatten())
-}
-
-/// What the backend decodes itself: the cold fields and the times.
-pub(crate) struct BackendColumns {
-    pub(crate) cold: Cold,
-    pub(crate) timestamp: DateTime<Utc>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) processed_at: DateTime<Utc>,
 }
 
 /// The old cold columns whose storage differs between the backends (JSON, tags, the HTTP
@@ -53,24 +115,17 @@ pub(crate) struct LegacyColumns {
 }
 
 /// The cold fields of a row stored before the payload column, from their own columns.
-pub(crate) fn legacy_cold<'r, R>(row: &'r R, cols: LegacyColumns) -> Result<Cold, StoreError>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
-    R::Database: Database,
-{
-    let text = |column: &'static str| row.try_get::<Option<String>, _>(column);
+pub(crate) fn legacy_cold<R: RowColumns>(row: &R, cols: LegacyColumns) -> Result<Cold, StoreError> {
+    let text =
+        |column: &'static str| Ok::<_, StoreError>(row.text_named(column)?.map(str::to_owned));
     let related = match cols.related {
         Some(Value::Object(m)) => Some(m),
         None => None,
         Some(_) => return Err(StoreError::Corrupt("related is not an object".into())),
     };
     Ok(Cold {
-        event_name: row.try_get("event_name")?,
-        action: row.try_get("action")?,
+        event_name: row.required_text("event_name")?.to_owned(),
+        action: row.required_text("action")?.to_owned(),
         event_description: text("event_description")?,
         user_role: text("user_role")?,
         user_agent: text("user_agent")?,
@@ -82,29 +137,24 @@ where
         response_data: cols.response_data,
         error_message: text("error_message")?,
         error_code: text("error_code")?,
-        processing_time_ms: row.try_get("processing_time_ms")?,
+        processing_time_ms: row.float(row.position("processing_time_ms")?)?,
         metadata: cols.metadata,
         tags: cols.tags,
     })
 }
 
-/// The event in `row` (selected with the backend's column list) and its `seq`.
-pub(crate) fn event_from_row<'r, R>(
-    row: &'r R,
-    cols: BackendColumns,
-) -> Result<(StoredEvent, i64), StoreError>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    R::Database: Database,
-{
+/// The event in `row` (selected with the backend's column list), whose cold fields are
+/// `cold`, and its `seq`.
+pub(crate) fn event_from_row<R: RowColumns>(
+    row: &R,
+    cold: Cold,
+) -> Result<(StoredEvent, i64), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
-    let text = |column: &'static str| row.try_get::<Option<String>, _>(column);
-    let required = |column: &'static str| row.try_get::<String, _>(column);
-    let cold = cols.cold;
+    let text =
+        |column: &'static str| Ok::<_, StoreError>(row.text_named(column)?.map(str::to_owned));
+    let required =
+        |column: &'static str| Ok::<_, StoreError>(row.required_text(column)?.to_owned());
+    let time = |column: &'static str| row.time(row.position(column)?);
     let record = EventRecord {
         event_id: required("event_id")?,
         event_code: text("event_code")?,
@@ -137,7 +187,7 @@ where
         error_message: cold.error_message,
         error_code: cold.error_code,
         processing_time_ms: cold.processing_time_ms,
-        timestamp: cols.timestamp,
+        timestamp: time("timestamp")?,
         metadata: cold.metadata,
         tags: cold.tags,
         severity: Severity::from_str(&required("severity")?).map_err(|()| corrupt("severity"))?,
@@ -146,8 +196,8 @@ where
     };
     let event = StoredEvent {
         record,
-        created_at: cols.created_at,
-        processed_at: cols.processed_at,
+        created_at: time("created_at")?,
+        processed_at: time("processed_at")?,
     };
-    Ok((event, row.try_get("seq")?))
+    Ok((event, row.required_int("seq")?))
 }

@@ -2,12 +2,13 @@
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
 mod alerts;
+mod export;
 mod retention;
 mod rollups;
 mod security;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -27,16 +28,16 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
-use crate::jsonl::{self, RowTimes};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
     finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
-    RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    RecentQuery, SqlWriter, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{
-    event_from_row, legacy_cold, payload_of, stored_payloads, BackendColumns, LegacyColumns,
+    event_from_row, from_micros, legacy_cold, payload_of, stored_payloads, LegacyColumns,
+    RowColumns,
 };
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
@@ -69,6 +70,8 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The database file, which the JSON-lines export opens on a connection of its own.
+    path: PathBuf,
     writer: SqlitePool,
     reader: SqlitePool,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone.
@@ -151,6 +154,7 @@ impl SqliteStore {
         let alive = Arc::new(());
         tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));
         Ok(Self {
+            path: PathBuf::from(path),
             writer,
             reader,
             _alive: alive,
@@ -207,7 +211,8 @@ impl SqliteStore {
             // One read transaction: the dictionaries and the events from one snapshot.
             let mut tx = reader.begin().await?;
             load_new_dictionaries(&mut tx, &payloads).await?;
-            let mut qb = select_recent(&q);
+            let mut qb = QueryBuilder::new("");
+            select_recent(&mut qb, &q);
             let mut rows = qb.build().fetch(&mut *tx);
             let size = q.limit.max(1) as usize;
             let mut chunk = Vec::with_capacity(size);
@@ -271,61 +276,47 @@ async fn checkpoint_loop(pool: SqlitePool, alive: Weak<()>) {
 }
 
 /// `recent`'s query without its limit: the filters, the cursor, newest first.
-fn select_recent(q: &RecentQuery) -> QueryBuilder<'static, Sqlite> {
-    let mut qb =
-        QueryBuilder::<Sqlite>::new(format!("SELECT {SELECT_COLUMNS} FROM events WHERE 1 = 1"));
-    push_text_filters(&mut qb, q);
+fn select_recent<W: SqlWriter>(sql: &mut W, q: &RecentQuery) {
+    sql.sql("SELECT ")
+        .sql(SELECT_COLUMNS)
+        .sql(" FROM events WHERE 1 = 1");
+    push_text_filters(sql, q);
     if let Some(ip) = q.ip_address {
-        qb.push(" AND ip_address = ").push_bind(ip.to_string());
+        sql.sql(" AND ip_address = ").text_value(ip.to_string());
     }
-    push_newest_first(&mut qb, q.since, q.until, q.cursor);
-    qb
+    push_newest_first(sql, q.since, q.until, q.cursor);
 }
 
 /// The tail of every newest-first page (`recent`, the export, the activities feed): the time
 /// range `[since, until)`, only events before `cursor`, newest first.
 fn push_newest_first(
-    qb: &mut QueryBuilder<'_, Sqlite>,
+    sql: &mut impl SqlWriter,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     cursor: Option<Cursor>,
 ) {
     if let Some(since) = since {
-        qb.push(" AND timestamp >= ").push_bind(micros(since));
+        sql.sql(" AND timestamp >= ").int_value(micros(since));
     }
     if let Some(until) = until {
-        qb.push(" AND timestamp < ").push_bind(micros(until));
+        sql.sql(" AND timestamp < ").int_value(micros(until));
     }
+    // Keyset paging, newest first: only events before the cursor. A row value, not
+    // `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
+    // cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the
+    // start of the range on every page.
     if let Some(c) = cursor {
-        push_before(qb, c);
+        sql.sql(" AND (timestamp, seq) < (")
+            .int_value(c.ts_micros)
+            .sql(", ")
+            .int_value(c.seq)
+            .sql(")");
     }
-    qb.push(" ORDER BY timestamp DESC, seq DESC");
-}
-
-/// Keyset paging, newest first: only events before cursor `c`. A row value, not
-/// `timestamp < ? OR (timestamp = ? AND seq < ?)`: with two separate parameters SQLite
-/// cannot tell they are equal, plans a MULTI-INDEX OR and sorts everything from the start
-/// of the range on every page.
-fn push_before(qb: &mut QueryBuilder<'_, Sqlite>, c: Cursor) {
-    qb.push(" AND (timestamp, seq) < (")
-        .push_bind(c.ts_micros)
-        .push(", ")
-        .push_bind(c.seq)
-        .push(")");
+    sql.sql(" ORDER BY timestamp DESC, seq DESC");
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
-}
-
-fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
-}
-
-fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
-    s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .transpose()
 }
 
 #[async_trait]
@@ -389,41 +380,38 @@ async fn load_new_dictionaries(
     payloads.install_readers(stored)
 }
 
-fn row_to_event(
-    row: &SqliteRow,
+/// The event in `row` (selected with [`SELECT_COLUMNS`], by sqlx or by the export's own
+/// connection) and its `seq`.
+fn row_to_event<R: RowColumns>(
+    row: &R,
     payloads: &PayloadCodec,
 ) -> Result<(StoredEvent, i64), StoreError> {
     let cold = match payload_of(row)? {
         Some(bytes) => payloads.decode(bytes)?,
         None => {
-            let tags = match row.try_get::<Option<String>, _>("tags")? {
-                Some(t) => {
-                    serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?
-                }
-                None => Vec::new(),
-            };
+            fn json<T: serde::de::DeserializeOwned>(
+                row: &impl RowColumns,
+                column: &'static str,
+            ) -> Result<Option<T>, StoreError> {
+                row.text_named(column)?
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+            }
             legacy_cold(
                 row,
                 LegacyColumns {
-                    related: parse_json(row.try_get("related")?)?,
-                    request_data: parse_json(row.try_get("request_data")?)?,
-                    response_data: parse_json(row.try_get("response_data")?)?,
-                    metadata: parse_json(row.try_get("metadata")?)?,
-                    http_status: row
-                        .try_get::<Option<i64>, _>("http_status")?
-                        .map(|s| s as u16),
-                    tags,
+                    related: json(row, "related")?,
+                    request_data: json(row, "request_data")?,
+                    response_data: json(row, "response_data")?,
+                    metadata: json(row, "metadata")?,
+                    http_status: row.int(row.position("http_status")?)?.map(|s| s as u16),
+                    tags: json(row, "tags")?.unwrap_or_default(),
                 },
             )?
         }
     };
-    let cols = BackendColumns {
-        cold,
-        timestamp: from_micros(row.try_get("timestamp")?)?,
-        created_at: from_micros(row.try_get("created_at")?)?,
-        processed_at: from_micros(row.try_get("processed_at")?)?,
-    };
-    event_from_row(row, cols)
+    event_from_row(row, cold)
 }
 
 async fn read_head(conn: &mut sqlx::SqliteConnection) -> Result<ChainHead, StoreError> {
@@ -687,7 +675,8 @@ impl Store for SqliteStore {
     }
 
     async fn recent(&self, q: &RecentQuery) -> Result<Page, StoreError> {
-        let mut qb = select_recent(q);
+        let mut qb = QueryBuilder::new("");
+        select_recent(&mut qb, q);
         qb.push(" LIMIT ").push_bind(i64::from(q.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await?;
         Ok(finish_page(self.events_in(&rows).await?, q.limit))
@@ -702,17 +691,13 @@ impl Store for SqliteStore {
     }
 
     fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
-        self.stream_rows(q, |rows, payloads| {
-            let times = |row: &SqliteRow| {
-                Ok(RowTimes {
-                    timestamp: from_micros(row.try_get("timestamp")?)?,
-                    created_at: from_micros(row.try_get("created_at")?)?,
-                    processed_at: from_micros(row.try_get("processed_at")?)?,
-                })
-            };
-            jsonl::render_rows(rows, payloads, times, |row| {
-                row_to_event(row, payloads).map(|(e, _)| e)
-            })
+        let path = self.path.clone();
+        let payloads = self.payloads.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            tokio::task::spawn_blocking(move || export::export_jsonl(&path, &q, &payloads, &chunks))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("the export's reader failed: {e}")))?
         })
     }
 
