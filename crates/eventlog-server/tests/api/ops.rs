@@ -1,7 +1,7 @@
 //! Export (`GET /api/events/export`, NDJSON and CSV, streamed, tenant-scoped, audited) and
 //! Prometheus `/metrics` (scraped after known ingest), against SQLite and PostgreSQL.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use eventlog_server::{MetricsConfig, ServerConfig};
 use eventlog_store::KeyRole;
 use serde_json::{json, Value};
@@ -21,6 +21,7 @@ async fn load_known_events(s: &TestServer) -> Vec<Value> {
                 "event_id": format!("x-{i:05}"),
                 "severity": if i % 10 == 0 { "ERROR" } else { "INFO" },
                 "tenant_id": if i % 2 == 0 { "acme" } else { "globex" },
+                "ip_address": if i % 5 == 0 { "10.0.0.5" } else { "10.0.0.9" },
                 "event_description": if i == 7 { "comma, \"quote\"\nnewline" } else { "plain" },
                 "timestamp": (t0 + Duration::milliseconds(i * 100)).to_rfc3339(),
             })
@@ -60,7 +61,7 @@ fn jsonl_ids(body: &str) -> Vec<String> {
 }
 
 async fn export_streams_every_matching_event_as_jsonl_and_csv(s: &TestServer) {
-    load_known_events(s).await;
+    let events = load_known_events(s).await;
     let (status, ctype, body) = export_text(s, &s.admin_key, "format=jsonl").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ctype, "application/x-ndjson");
@@ -82,6 +83,27 @@ async fn export_streams_every_matching_event_as_jsonl_and_csv(s: &TestServer) {
     want = (0..2_500)
         .rev()
         .filter(|i| i % 10 == 0)
+        .map(|i| format!("x-{i:05}"))
+        .collect();
+    assert_eq!(jsonl_ids(&body), want);
+
+    // An address and a time window together: text and integer parameters in one query.
+    let at = |i: usize| {
+        let t = events[i]["timestamp"].as_str().unwrap();
+        DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let (status, _, body) = export_text(
+        s,
+        &s.admin_key,
+        &format!("ip_address=10.0.0.5&since={}&until={}", at(100), at(200)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    want = (100..200)
+        .rev()
+        .filter(|i| i % 5 == 0)
         .map(|i| format!("x-{i:05}"))
         .collect();
     assert_eq!(jsonl_ids(&body), want);
