@@ -2,6 +2,7 @@
 //! committed transaction survives power loss, one writer connection and a small read pool.
 
 mod alerts;
+mod blocking;
 mod export;
 mod retention;
 mod rollups;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
+use self::blocking::BlockingReaders;
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
@@ -70,8 +72,8 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The database file, which the JSON-lines export opens on a connection of its own.
-    path: PathBuf,
+    /// Connections of their own for the reads over many rows (export, rollups).
+    blocking: Arc<BlockingReaders>,
     writer: SqlitePool,
     reader: SqlitePool,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone.
@@ -154,7 +156,7 @@ impl SqliteStore {
         let alive = Arc::new(());
         tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));
         Ok(Self {
-            path: PathBuf::from(path),
+            blocking: Arc::new(BlockingReaders::new(PathBuf::from(path))),
             writer,
             reader,
             _alive: alive,
@@ -691,13 +693,13 @@ impl Store for SqliteStore {
     }
 
     fn stream_recent_jsonl(&self, q: &RecentQuery) -> JsonlChunks {
-        let path = self.path.clone();
+        let blocking = self.blocking.clone();
         let payloads = self.payloads.clone();
         let q = q.clone();
         spawn_chunks(move |chunks| async move {
-            tokio::task::spawn_blocking(move || export::export_jsonl(&path, &q, &payloads, &chunks))
+            blocking
+                .run(move |conn| export::export_jsonl(conn, &q, &payloads, &chunks))
                 .await
-                .map_err(|e| StoreError::Corrupt(format!("the export's reader failed: {e}")))?
         })
     }
 

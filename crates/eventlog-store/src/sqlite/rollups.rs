@@ -1,17 +1,23 @@
 //! Rollup SQL for SQLite: the upsert run inside the group commit, the grouped read the
 //! query layer uses, the per-day rebuild, and the activities feed.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::TryStreamExt;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::Connection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::blocking::Statement;
 use super::{
     from_micros, load_new_dictionaries, micros, push_newest_first, row_to_event, SqliteStore,
     SELECT_COLUMNS,
 };
-use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupCell, RollupQuery, RollupRow};
-use crate::query::{finish_page, Page};
+use crate::analytics::{
+    ActivityQuery, Grain, Measures, RollupBatch, RollupCell, RollupQuery, RollupRow,
+};
+use crate::query::{finish_page, Page, SqlWriter};
+use crate::rows::RowColumns;
 use crate::StoreError;
 
 const UPSERT_COLUMNS: &str = "dimension, bucket, tenant_id, value, events, errors, failures, \
@@ -117,46 +123,144 @@ pub(super) async fn fold_closed_days(
     Ok(today)
 }
 
-fn cell_from_row(row: &SqliteRow) -> Result<RollupCell, StoreError> {
-    Ok(RollupCell {
-        events: row.try_get("events")?,
-        errors: row.try_get("errors")?,
-        failures: row.try_get("failures")?,
-        latency_count: row.try_get("latency_count")?,
-        latency_sum: row.try_get("latency_sum")?,
-        latency_max: row.try_get("latency_max")?,
-        confidence_count: row.try_get("confidence_count")?,
-        confidence_sum: row.try_get("confidence_sum")?,
-        last_seen_micros: row.try_get("last_seen")?,
-    })
-}
-
 /// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
 /// the rollup rows of every range of `q`, with only `columns` (what the outer query reads).
-fn push_ranges(qb: &mut QueryBuilder<'_, Sqlite>, q: &RollupQuery, columns: &str) {
-    qb.push("(");
+fn push_ranges(sql: &mut impl SqlWriter, q: &RollupQuery, columns: &str) {
+    sql.sql("(");
     for (i, range) in q.ranges.iter().enumerate() {
         if i > 0 {
-            qb.push(" UNION ALL ");
+            sql.sql(" UNION ALL ");
         }
-        qb.push(format!(
-            "SELECT {} FROM {} WHERE dimension IN (",
-            columns,
-            range.grain.table()
-        ));
-        let mut sep = qb.separated(", ");
-        for d in &q.dimensions {
-            sep.push_bind(*d);
+        sql.sql("SELECT ")
+            .sql(columns)
+            .sql(" FROM ")
+            .sql(range.grain.table())
+            .sql(" WHERE dimension IN (");
+        for (k, d) in q.dimensions.iter().enumerate() {
+            if k > 0 {
+                sql.sql(", ");
+            }
+            sql.text_value((*d).to_owned());
         }
-        qb.push(") AND bucket >= ")
-            .push_bind(micros(range.from))
-            .push(" AND bucket < ")
-            .push_bind(micros(range.to));
+        sql.sql(") AND bucket >= ")
+            .int_value(micros(range.from))
+            .sql(" AND bucket < ")
+            .int_value(micros(range.to));
         if let Some(t) = &q.tenant_id {
-            qb.push(" AND tenant_id = ").push_bind(t.clone());
+            sql.sql(" AND tenant_id = ").text_value(t.clone());
         }
     }
-    qb.push(")");
+    sql.sql(")");
+}
+
+/// The rows of `q` summed per dimension and value (and bucket, if `q` keeps them apart),
+/// ordered by them. Summed here, in a hash map, not by a GROUP BY: SQLite sorts to group,
+/// and sorting the 95,000 hourly `user_name` rows of a busy day was two thirds of the
+/// users report (bench/README.md, "Analytics").
+fn read_rollups(conn: &Connection, q: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
+    let columns = q.measures.columns();
+    let mut statement = Statement::default();
+    statement.sql("SELECT ").sql(columns).sql(" FROM ");
+    push_ranges(&mut statement, q, columns);
+    let mut select = conn.prepare_cached(&statement.sql)?;
+    let all = q.measures == Measures::All;
+    let at = |name: &str| select.column_index(name);
+    let (dimension, value, bucket) = (at("dimension")?, at("value")?, at("bucket")?);
+    let (events, errors, failures, last_seen) = (
+        at("events")?,
+        at("errors")?,
+        at("failures")?,
+        at("last_seen")?,
+    );
+    let latency = if all {
+        Some([at("latency_count")?, at("latency_sum")?, at("latency_max")?])
+    } else {
+        None
+    };
+    let confidence = if all {
+        Some([at("confidence_count")?, at("confidence_sum")?])
+    } else {
+        None
+    };
+    let mut summed: Vec<RollupRow> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut key = String::new();
+    let mut rows = select.query(statement.params())?;
+    while let Some(row) = rows.next()? {
+        let int = |at: usize| row.int(at).map(Option::unwrap_or_default);
+        let float = |at: usize| row.float(at).map(Option::unwrap_or_default);
+        let mut cell = RollupCell {
+            events: int(events)?,
+            errors: int(errors)?,
+            failures: int(failures)?,
+            last_seen_micros: int(last_seen)?,
+            ..RollupCell::default()
+        };
+        if let Some([count, sum, max]) = latency {
+            cell.latency_count = int(count)?;
+            cell.latency_sum = float(sum)?;
+            cell.latency_max = float(max)?;
+        }
+        if let Some([count, sum]) = confidence {
+            cell.confidence_count = int(count)?;
+            cell.confidence_sum = float(sum)?;
+        }
+        let text = |at: usize| {
+            row.text(at)?
+                .ok_or_else(|| StoreError::Corrupt("a rollup row without its key".into()))
+        };
+        let (dimension, value) = (text(dimension)?, text(value)?);
+        let bucket = if q.per_bucket {
+            Some(int(bucket)?)
+        } else {
+            None
+        };
+        key.clear();
+        key.push_str(dimension);
+        key.push('\u{1f}');
+        key.push_str(value);
+        if let Some(b) = bucket {
+            key.push('\u{1f}');
+            key.push_str(&b.to_string());
+        }
+        match index.get(key.as_str()) {
+            Some(&i) => summed[i].cell.merge(&cell),
+            None => {
+                index.insert(key.clone(), summed.len());
+                summed.push(RollupRow {
+                    dimension: dimension.to_owned(),
+                    value: value.to_owned(),
+                    bucket: bucket.map(from_micros).transpose()?,
+                    cell,
+                });
+            }
+        }
+    }
+    summed.sort_by(|a, b| {
+        (&a.dimension, &a.value, a.bucket).cmp(&(&b.dimension, &b.value, b.bucket))
+    });
+    Ok(summed)
+}
+
+/// The distinct values of `q`'s rows, in order. Every rollup row counts at least one event
+/// (rows are only ever added by upserts of folded events), so the primary key alone
+/// answers this.
+fn rollup_values(conn: &Connection, q: &RollupQuery) -> Result<Vec<String>, StoreError> {
+    let mut statement = Statement::default();
+    statement.sql("SELECT value FROM ");
+    push_ranges(&mut statement, q, "value");
+    let mut select = conn.prepare_cached(&statement.sql)?;
+    let mut values: HashSet<String> = HashSet::new();
+    let mut rows = select.query(statement.params())?;
+    while let Some(row) = rows.next()? {
+        let value = row.text(0)?.unwrap_or_default();
+        if !values.contains(value) {
+            values.insert(value.to_owned());
+        }
+    }
+    let mut values: Vec<String> = values.into_iter().collect();
+    values.sort_unstable();
+    Ok(values)
 }
 
 impl SqliteStore {
@@ -164,45 +268,16 @@ impl SqliteStore {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
             return Ok(Vec::new());
         }
-        let bucket = if q.per_bucket { "bucket" } else { "0" };
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT dimension, value, {bucket} AS b, {} FROM ",
-            q.measures.select_list(false)
-        ));
-        push_ranges(&mut qb, q, q.measures.columns());
-        // Sorting for GROUP BY is most of the cost over many rows: with one dimension,
-        // grouping by value alone is a third cheaper (SQLite allows the bare column).
-        qb.push(match (q.per_bucket, q.dimensions.len()) {
-            (true, _) => " GROUP BY dimension, value, bucket",
-            (false, 1) => " GROUP BY value",
-            (false, _) => " GROUP BY dimension, value",
-        });
-        let rows = qb.build().fetch_all(&self.reader).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RollupRow {
-                    dimension: r.try_get("dimension")?,
-                    value: r.try_get("value")?,
-                    bucket: if q.per_bucket {
-                        Some(from_micros(r.try_get("b")?)?)
-                    } else {
-                        None
-                    },
-                    cell: cell_from_row(r)?,
-                })
-            })
-            .collect()
+        let q = q.clone();
+        self.blocking.run(move |conn| read_rollups(conn, &q)).await
     }
 
     pub(super) async fn rollup_values(&self, q: &RollupQuery) -> Result<Vec<String>, StoreError> {
         if q.ranges.is_empty() || q.dimensions.is_empty() {
             return Ok(Vec::new());
         }
-        // Every rollup row counts at least one event (rows are only ever added by upserts
-        // of folded events), so the primary key alone answers this.
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT DISTINCT value FROM ");
-        push_ranges(&mut qb, q, "value");
-        Ok(qb.build_query_scalar().fetch_all(&self.reader).await?)
+        let q = q.clone();
+        self.blocking.run(move |conn| rollup_values(conn, &q)).await
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
