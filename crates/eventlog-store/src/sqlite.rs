@@ -697,8 +697,9 @@ impl Store for SqliteStore {
         let payloads = self.payloads.clone();
         let q = q.clone();
         spawn_chunks(move |chunks| async move {
+            let file = blocking.path().to_owned();
             blocking
-                .run(move |conn| export::export_jsonl(conn, &q, &payloads, &chunks))
+                .run(move |conn| export::export_jsonl(conn, &file, &q, &payloads, &chunks))
                 .await
         })
     }

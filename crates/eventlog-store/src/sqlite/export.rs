@@ -2,9 +2,11 @@
 //! ([`super::blocking`]) and rendered straight from SQLite's buffers while the statement
 //! steps.
 
+use std::path::Path;
+
 use rusqlite::Connection;
 
-use super::blocking::Statement;
+use super::blocking::{ReadAhead, Statement};
 use super::{row_to_event, select_recent};
 use crate::jsonl::LineRenderer;
 use crate::payload::PayloadCodec;
@@ -16,6 +18,7 @@ use crate::StoreError;
 /// early, without error, when the receiver is gone.
 pub(super) fn export_jsonl(
     conn: &Connection,
+    file: &Path,
     q: &RecentQuery,
     payloads: &PayloadCodec,
     chunks: &ChunkSender<JsonLines>,
@@ -35,6 +38,7 @@ pub(super) fn export_jsonl(
     select_recent(&mut statement, q);
     let mut select = tx.prepare(&statement.sql)?;
     let mut rows = select.query(statement.params())?;
+    let _read_ahead = ReadAhead::start(file);
     let size = q.limit.max(1) as usize;
     let new_chunk = || JsonLines {
         bytes: Vec::with_capacity(size * 1024),
