@@ -30,6 +30,11 @@ start_server() {
     local db="$1" dir="$2"
     SERVER_OUT="$dir/serve.out"
     printf '[limits]\nenabled = false\n' >"$dir/bench-server.toml"
+    # A PostgreSQL store reused from an earlier run (STORE=...) needs the key that signed its
+    # checkpoints: SIGNING_KEY_FILE=.../eventlog-data/checkpoint-signing.key.
+    if [[ -n "${SIGNING_KEY_FILE:-}" ]]; then
+        printf '[integrity]\nsigning_key_file = "%s"\n' "$SIGNING_KEY_FILE" >>"$dir/bench-server.toml"
+    fi
     (cd "$dir" && exec "$BIN" serve --listen 127.0.0.1:0 --database "$db" --config "$dir/bench-server.toml" >"$SERVER_OUT" 2>"$dir/serve.err") &
     SERVER_PID=$!
     local i

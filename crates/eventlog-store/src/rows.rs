@@ -15,7 +15,8 @@ use crate::payload::Cold;
 use crate::StoreError;
 
 /// One stored row's columns, read by position without copying: what sqlx's rows of both
-/// backends and the rusqlite rows of the SQLite export ([`crate::sqlite`]) have in common.
+/// backends and the rusqlite rows of SQLite's blocking reads (export, rollups) have in
+/// common.
 pub(crate) trait RowColumns {
     /// Where column `name` sits in the row's query.
     fn position(&self, name: &'static str) -> Result<usize, StoreError>;
