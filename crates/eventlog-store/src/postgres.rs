@@ -4,6 +4,7 @@
 
 mod alerts;
 mod copy;
+mod read_ahead;
 mod retention;
 mod rollups;
 mod security;
@@ -21,6 +22,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
+use self::read_ahead::ReadAhead;
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
@@ -310,11 +312,15 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
             load_new_dictionaries(&mut tx, &payloads).await?;
+            let read_ahead = ReadAhead::start(pool.clone(), q.since, q.until);
             let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
             let (fetched, mut to_convert) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
             let fetcher = tokio::spawn(async move {
                 loop {
                     let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
+                    if let Some(last) = rows.last() {
+                        read_ahead.reached(last.try_get("timestamp")?);
+                    }
                     if rows.is_empty() || fetched.send(rows).await.is_err() {
                         break;
                     }
