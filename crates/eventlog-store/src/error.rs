@@ -7,7 +7,8 @@ pub enum StoreError {
     /// The database could not be reached or failed a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// The SQLite export's own connection could not open the file or failed a statement.
+    /// A SQLite connection of the blocking readers (exports, rollup reads) could not open
+    /// the file or failed a statement.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A migration could not be applied.

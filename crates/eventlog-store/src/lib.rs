@@ -16,6 +16,7 @@ pub mod keys;
 mod payload;
 mod postgres;
 pub mod query;
+mod read_ahead;
 pub mod retention;
 mod rows;
 pub mod schema;

@@ -4,7 +4,6 @@
 
 mod alerts;
 mod copy;
-mod read_ahead;
 mod retention;
 mod rollups;
 mod security;
@@ -22,7 +21,6 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
-use self::read_ahead::ReadAhead;
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
@@ -33,6 +31,7 @@ use crate::query::{
     finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
     RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
+use crate::read_ahead::{ReadAhead, SliceReader};
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{
     event_from_row, from_micros, legacy_cold, payload_of, stored_payloads, LegacyColumns,
@@ -312,7 +311,7 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
             load_new_dictionaries(&mut tx, &payloads).await?;
-            let read_ahead = ReadAhead::start(pool.clone(), q.since, q.until);
+            let read_ahead = ReadAhead::start(PgSlices(pool.clone()), &q);
             let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
             let (fetched, mut to_convert) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
             let fetcher = tokio::spawn(async move {
@@ -339,6 +338,44 @@ impl PgStore {
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("export reader: {e}")))?
         })
+    }
+}
+
+/// The export read-ahead's reads ([`crate::read_ahead`]). PostgreSQL counts a slice of the
+/// time index with a bitmap or sequential scan: in page order.
+struct PgSlices(PgPool);
+
+#[async_trait]
+impl SliceReader for PgSlices {
+    async fn time_range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let (oldest, newest): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT min(\"timestamp\"), max(\"timestamp\") FROM events \
+             WHERE ($1::timestamptz IS NULL OR \"timestamp\" >= $1) \
+             AND ($2::timestamptz IS NULL OR \"timestamp\" < $2)",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_one(&self.0)
+        .await?;
+        Ok(oldest.zip(newest))
+    }
+
+    async fn read_slice(
+        &self,
+        lower: DateTime<Utc>,
+        upper: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(payload) FROM events WHERE \"timestamp\" >= $1 AND \"timestamp\" < $2",
+        )
+        .bind(lower)
+        .bind(upper)
+        .fetch_one(&self.0)
+        .await?)
     }
 }
 

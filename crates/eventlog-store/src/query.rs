@@ -248,8 +248,8 @@ pub const FAILURE_STATUSES: &[&str] =
 pub const USER_ACTIVITY_RECENT: i64 = 20;
 
 /// Where a query's SQL text goes, with the values it binds in order: a sqlx `QueryBuilder`,
-/// or the statement the SQLite export runs on its own connection. The filters are written
-/// once for all of them.
+/// or a statement of SQLite's blocking readers (exports, rollup reads). The filters are
+/// written once for all of them.
 pub(crate) trait SqlWriter {
     /// Appends SQL text.
     fn sql(&mut self, text: &str) -> &mut Self;

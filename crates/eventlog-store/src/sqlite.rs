@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 
-use self::blocking::BlockingReaders;
+use self::blocking::{BlockingReaders, SqliteSlices};
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
 use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
 use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
@@ -36,6 +36,7 @@ use crate::query::{
     finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
     RecentQuery, SqlWriter, UserActivity, USER_ACTIVITY_RECENT,
 };
+use crate::read_ahead::ReadAhead;
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
 use crate::rows::{
     event_from_row, from_micros, legacy_cold, payload_of, stored_payloads, LegacyColumns,
@@ -697,9 +698,9 @@ impl Store for SqliteStore {
         let payloads = self.payloads.clone();
         let q = q.clone();
         spawn_chunks(move |chunks| async move {
-            let file = blocking.path().to_owned();
+            let read_ahead = ReadAhead::start(SqliteSlices(blocking.clone()), &q);
             blocking
-                .run(move |conn| export::export_jsonl(conn, &file, &q, &payloads, &chunks))
+                .run(move |conn| export::export_jsonl(conn, &read_ahead, &q, &payloads, &chunks))
                 .await
         })
     }

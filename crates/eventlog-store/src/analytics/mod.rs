@@ -130,30 +130,19 @@ impl Measures {
         }
     }
 
-    /// The SELECT list of the aggregates, in the column names `cell_from_row` reads.
-    /// `last_seen` is an integer in SQLite and a timestamptz in PostgreSQL; the casts keep
-    /// both decoding alike (`sum` of int8 is numeric in PostgreSQL).
-    pub(crate) fn select_list(self, postgres: bool) -> &'static str {
-        match (self, postgres) {
-            (Measures::All, false) => {
-                "sum(events) AS events, sum(errors) AS errors, sum(failures) AS failures, \
-                 sum(latency_count) AS latency_count, sum(latency_sum) AS latency_sum, \
-                 max(latency_max) AS latency_max, sum(confidence_count) AS confidence_count, \
-                 sum(confidence_sum) AS confidence_sum, max(last_seen) AS last_seen"
-            }
-            (Measures::Counts, false) => {
-                "sum(events) AS events, sum(errors) AS errors, sum(failures) AS failures, \
-                 0 AS latency_count, 0.0 AS latency_sum, 0.0 AS latency_max, \
-                 0 AS confidence_count, 0.0 AS confidence_sum, max(last_seen) AS last_seen"
-            }
-            (Measures::All, true) => {
+    /// PostgreSQL's SELECT list of the aggregates, in the column names its `cell_from_row`
+    /// reads (`sum` of int8 is numeric in PostgreSQL, hence the casts). SQLite sums the rows
+    /// itself (`sqlite::rollups`).
+    pub(crate) fn select_list(self) -> &'static str {
+        match self {
+            Measures::All => {
                 "sum(events)::int8 AS events, sum(errors)::int8 AS errors, \
                  sum(failures)::int8 AS failures, sum(latency_count)::int8 AS latency_count, \
                  sum(latency_sum) AS latency_sum, max(latency_max) AS latency_max, \
                  sum(confidence_count)::int8 AS confidence_count, \
                  sum(confidence_sum) AS confidence_sum, max(last_seen) AS last_seen"
             }
-            (Measures::Counts, true) => {
+            Measures::Counts => {
                 "sum(events)::int8 AS events, sum(errors)::int8 AS errors, \
                  sum(failures)::int8 AS failures, 0::int8 AS latency_count, \
                  0::float8 AS latency_sum, 0::float8 AS latency_max, \

@@ -200,7 +200,7 @@ impl PgStore {
         };
         let mut qb = QueryBuilder::<Postgres>::new(format!(
             "SELECT dimension, value, {bucket} AS b, {} FROM ",
-            q.measures.select_list(true)
+            q.measures.select_list()
         ));
         push_ranges(&mut qb, q, q.measures.columns());
         qb.push(" s GROUP BY dimension, value, b");

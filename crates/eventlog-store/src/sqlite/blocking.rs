@@ -5,25 +5,27 @@
 //! (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's own
 //! buffers while the statement steps. Writes stay with sqlx.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSqlError, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
 
 use crate::query::SqlWriter;
+use crate::read_ahead::SliceReader;
 use crate::rows::{from_micros, RowColumns};
 use crate::StoreError;
 
 /// How long a read waits for a lock held by a checkpoint, as sqlx's pool does.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle connections kept for the next read; more may be open at once.
+/// Idle connections kept for the next read.
 const IDLE_CONNECTIONS: usize = 4;
+/// Reads running at once (each on a blocking thread with a connection); more wait.
+const CONCURRENT_READS: usize = 16;
 
 /// Read-only rusqlite connections to one database file, opened on demand and kept for reuse
 /// (a connection parses the schema again when it is new).
@@ -31,6 +33,7 @@ const IDLE_CONNECTIONS: usize = 4;
 pub(super) struct BlockingReaders {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    running: Arc<Semaphore>,
 }
 
 impl BlockingReaders {
@@ -38,12 +41,8 @@ impl BlockingReaders {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            running: Arc::new(Semaphore::new(CONCURRENT_READS)),
         }
-    }
-
-    /// The database file.
-    pub(super) fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `read` with a connection on a blocking thread.
@@ -52,15 +51,27 @@ impl BlockingReaders {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let permit = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = readers.take()?;
             let result = read(&conn);
             readers.give_back(conn);
             result
         })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("a blocking read failed: {e}")))?
+        .await;
+        match joined {
+            Ok(result) => result,
+            // A bug in the read, not a fault of the data: let it surface as the panic it is.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Config(format!(
+                "a blocking read was cancelled: {e}"
+            ))),
+        }
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
@@ -87,56 +98,53 @@ impl BlockingReaders {
     }
 }
 
-/// Block size of [`ReadAhead`]: large reads are what the disk does fast.
-const READ_AHEAD_BLOCK: usize = 4 << 20;
+/// The export read-ahead's reads ([`crate::read_ahead`]), on connections of their own.
+/// SQLite counts a slice through the time index, which for rows appended in time order
+/// reads the table's pages forwards.
+pub(super) struct SqliteSlices(pub(super) Arc<BlockingReaders>);
 
-/// Reads a database file into the page cache from its end backwards, in large blocks, on a
-/// thread of its own, until dropped. A newest-first walk over a store that is not in memory
-/// reads SQLite's 4 KiB pages from the end of the file towards its start, and the kernel
-/// reads ahead only forwards: each page was a disk read of its own, and a cold 10M export
-/// ran at a third of its warm speed (bench/README.md, "Export"). Rows are appended, so the
-/// newest are near the end. It stops with the read it serves; what it read beyond that
-/// stays in the page cache.
-pub(super) struct ReadAhead {
-    stop: Arc<AtomicBool>,
-}
-
-impl ReadAhead {
-    pub(super) fn start(path: &Path) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let path = path.to_owned();
-        let spawned = std::thread::Builder::new()
-            .name("eventlog-read-ahead".into())
-            .spawn(move || {
-                let Ok(mut file) = File::open(&path) else {
-                    return;
-                };
-                let Ok(meta) = file.metadata() else { return };
-                let mut block = vec![0u8; READ_AHEAD_BLOCK];
-                let mut end = meta.len();
-                while end > 0 && !stopped.load(Ordering::Relaxed) {
-                    let start = end.saturating_sub(READ_AHEAD_BLOCK as u64);
-                    let len = (end - start) as usize;
-                    let read = file
-                        .seek(SeekFrom::Start(start))
-                        .and_then(|_| file.read_exact(&mut block[..len]));
-                    if read.is_err() {
-                        return;
-                    }
-                    end = start;
+#[async_trait]
+impl SliceReader for SqliteSlices {
+    async fn time_range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let (since, until) = (
+            since.map(|t| t.timestamp_micros()),
+            until.map(|t| t.timestamp_micros()),
+        );
+        self.0
+            .run(move |conn| {
+                let (oldest, newest): (Option<i64>, Option<i64>) = conn.query_row(
+                    "SELECT min(timestamp), max(timestamp) FROM events \
+                     WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)",
+                    (since, until),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                match (oldest, newest) {
+                    (Some(o), Some(n)) => Ok(Some((from_micros(o)?, from_micros(n)?))),
+                    _ => Ok(None),
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::debug!(error = %e, "no read-ahead thread");
-        }
-        Self { stop }
+            })
+            .await
     }
-}
 
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+    async fn read_slice(
+        &self,
+        lower: DateTime<Utc>,
+        upper: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let (lower, upper) = (lower.timestamp_micros(), upper.timestamp_micros());
+        self.0
+            .run(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT count(payload) FROM events WHERE timestamp >= ? AND timestamp < ?",
+                    (lower, upper),
+                    |row| row.get(0),
+                )?)
+            })
+            .await
     }
 }
 

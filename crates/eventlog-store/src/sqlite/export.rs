@@ -2,15 +2,15 @@
 //! ([`super::blocking`]) and rendered straight from SQLite's buffers while the statement
 //! steps.
 
-use std::path::Path;
-
 use rusqlite::Connection;
 
-use super::blocking::{ReadAhead, Statement};
+use super::blocking::Statement;
 use super::{row_to_event, select_recent};
 use crate::jsonl::LineRenderer;
 use crate::payload::PayloadCodec;
 use crate::query::{ChunkSender, JsonLines, RecentQuery};
+use crate::read_ahead::ReadAhead;
+use crate::rows::RowColumns;
 use crate::StoreError;
 
 /// Sends `q`'s events, newest first, as chunks of `q.limit` JSON lines to `chunks`, read in
@@ -18,27 +18,27 @@ use crate::StoreError;
 /// early, without error, when the receiver is gone.
 pub(super) fn export_jsonl(
     conn: &Connection,
-    file: &Path,
+    read_ahead: &ReadAhead,
     q: &RecentQuery,
     payloads: &PayloadCodec,
     chunks: &ChunkSender<JsonLines>,
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
-    let known = payloads.known_ids();
-    let mut dictionaries = tx.prepare("SELECT id, dictionary FROM payload_dictionaries")?;
+    // The dictionaries this process has not loaded, as `load_new_dictionaries` reads them.
+    let known = serde_json::to_string(&payloads.known_ids()).unwrap_or_default();
+    let mut dictionaries = tx.prepare(
+        "SELECT id, dictionary FROM payload_dictionaries \
+         WHERE id NOT IN (SELECT value FROM json_each(?))",
+    )?;
     let stored = dictionaries
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })?
-        .filter(|stored| !matches!(stored, Ok((id, _)) if known.contains(id)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map([known], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
     payloads.install_readers(stored)?;
 
     let mut statement = Statement::default();
     select_recent(&mut statement, q);
     let mut select = tx.prepare(&statement.sql)?;
     let mut rows = select.query(statement.params())?;
-    let _read_ahead = ReadAhead::start(file);
     let size = q.limit.max(1) as usize;
     let new_chunk = || JsonLines {
         bytes: Vec::with_capacity(size * 1024),
@@ -50,10 +50,13 @@ pub(super) fn export_jsonl(
     while let Some(row) = rows.next()? {
         renderer.render(&mut lines.bytes, row, payloads, decode)?;
         lines.events += 1;
-        if lines.events == size
-            && chunks
-                .blocking_send(Ok(std::mem::replace(&mut lines, new_chunk())))
-                .is_err()
+        if lines.events < size {
+            continue;
+        }
+        read_ahead.reached(row.time(row.position("timestamp")?)?);
+        if chunks
+            .blocking_send(Ok(std::mem::replace(&mut lines, new_chunk())))
+            .is_err()
         {
             return Ok(());
         }

@@ -1,5 +1,6 @@
-//! Rollup SQL for SQLite: the upsert run inside the group commit, the grouped read the
-//! query layer uses, the per-day rebuild, and the activities feed.
+//! Rollups on SQLite: the upsert run inside the group commit, the reads the query layer
+//! uses (summed in Rust, on the blocking readers), the per-day rebuild, and the activities
+//! feed.
 
 use std::collections::{HashMap, HashSet};
 
