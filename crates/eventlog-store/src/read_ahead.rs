@@ -155,11 +155,14 @@ mod tests {
 
     use super::*;
 
+    /// A slice read: `[lower, upper)`.
+    type Slice = (DateTime<Utc>, DateTime<Utc>);
+
     /// Records the slices asked for; every slice holds `SLICE_ROWS` rows, so each is an hour.
     #[derive(Clone)]
     struct Recorder {
         start: DateTime<Utc>,
-        slices: Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>>,
+        slices: Arc<Mutex<Vec<Slice>>>,
     }
 
     #[async_trait]
