@@ -1,5 +1,5 @@
 //! Reads over many rows run on connections of their own (rusqlite) on blocking threads: the
-//! JSON-lines export and the rollup reads of the query layer. Through sqlx every row
+//! JSON-lines export, its read-ahead and the rollup reads of the query layer. Through sqlx every row
 //! crosses from SQLite's worker thread to the async task over a channel, each value copied
 //! and freed on the way; over hundreds of thousands of rows that was most of the time
 //! (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's own

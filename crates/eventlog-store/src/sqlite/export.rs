@@ -14,8 +14,9 @@ use crate::rows::RowColumns;
 use crate::StoreError;
 
 /// Sends `q`'s events, newest first, as chunks of `q.limit` JSON lines to `chunks`, read in
-/// one read transaction: the dictionaries and the events come from one snapshot. Returns
-/// early, without error, when the receiver is gone.
+/// one read transaction: the dictionaries and the events come from one snapshot. Tells
+/// `read_ahead` how far it got after each chunk. Returns early, without error, when the
+/// receiver is gone.
 pub(super) fn export_jsonl(
     conn: &Connection,
     read_ahead: &ReadAhead,
