@@ -1,9 +1,9 @@
-//! Reads over many rows run on connections of their own (rusqlite) on blocking threads: the
-//! JSON-lines export, its read-ahead and the rollup reads of the query layer. Through sqlx every row
-//! crosses from SQLite's worker thread to the async task over a channel, each value copied
-//! and freed on the way; over hundreds of thousands of rows that was most of the time
-//! (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's own
-//! buffers while the statement steps. Writes stay with sqlx.
+//! Reads over many rows run on connections of their own (rusqlite) on blocking threads:
+//! the JSON-lines export, its read-ahead and the rollup reads of the query layer. Through
+//! sqlx every row crosses from SQLite's worker thread to the async task over a channel, each
+//! value copied and freed on the way; over hundreds of thousands of rows that was most of
+//! the time (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's
+//! own buffers while the statement steps. Writes stay with sqlx.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
