@@ -17,7 +17,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eventlog_core::integrity::LeafSum;
 use eventlog_core::{StoredEvent, ValidatedEvent};
-use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -195,47 +194,6 @@ impl SqliteStore {
             .collect()
     }
 
-    /// `q`'s rows, newest first, in chunks of `q.limit`, each converted by `convert`. One
-    /// statement reads one snapshot (SQLite holds the read transaction until the statement
-    /// ends), walking the timestamp index newest first.
-    fn stream_rows<T, F>(
-        &self,
-        q: &RecentQuery,
-        convert: F,
-    ) -> BoxStream<'static, Result<T, StoreError>>
-    where
-        T: Send + 'static,
-        F: Fn(&[SqliteRow], &PayloadCodec) -> Result<T, StoreError> + Send + 'static,
-    {
-        let reader = self.reader.clone();
-        let payloads = self.payloads.clone();
-        let q = q.clone();
-        spawn_chunks(move |chunks| async move {
-            // One read transaction: the dictionaries and the events from one snapshot.
-            let mut tx = reader.begin().await?;
-            load_new_dictionaries(&mut tx, &payloads).await?;
-            let mut qb = QueryBuilder::new("");
-            select_recent(&mut qb, &q);
-            let mut rows = qb.build().fetch(&mut *tx);
-            let size = q.limit.max(1) as usize;
-            let mut chunk = Vec::with_capacity(size);
-            loop {
-                let row = rows.try_next().await?;
-                let last = row.is_none();
-                chunk.extend(row);
-                if chunk.len() == size || (last && !chunk.is_empty()) {
-                    if chunks.send(convert(&chunk, &payloads)).await.is_err() {
-                        return Ok(());
-                    }
-                    chunk.clear();
-                }
-                if last {
-                    return Ok(());
-                }
-            }
-        })
-    }
-
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
         let exists: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
@@ -368,18 +326,24 @@ impl DictionaryTable for SqlitePool {
 /// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
 /// transaction that then reads events, no row it reads can need one it does not have, and a
 /// long read never waits for a second connection.
+/// The stored dictionaries whose ids are not in the bound JSON list: those a process has not
+/// loaded yet (here, and on the export's own connection).
+const NEW_DICTIONARIES: &str = "SELECT id, dictionary FROM payload_dictionaries \
+    WHERE id NOT IN (SELECT value FROM json_each(?))";
+
+/// The ids of the dictionaries `payloads` has loaded, as [`NEW_DICTIONARIES`] binds them.
+fn known_dictionaries(payloads: &PayloadCodec) -> String {
+    serde_json::to_string(&payloads.known_ids()).unwrap_or_default()
+}
+
 async fn load_new_dictionaries(
     conn: &mut sqlx::SqliteConnection,
     payloads: &PayloadCodec,
 ) -> Result<(), StoreError> {
-    let known = serde_json::to_string(&payloads.known_ids()).unwrap_or_default();
-    let stored: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, dictionary FROM payload_dictionaries \
-         WHERE id NOT IN (SELECT value FROM json_each(?))",
-    )
-    .bind(known)
-    .fetch_all(&mut *conn)
-    .await?;
+    let stored: Vec<(i64, Vec<u8>)> = sqlx::query_as(NEW_DICTIONARIES)
+        .bind(known_dictionaries(payloads))
+        .fetch_all(&mut *conn)
+        .await?;
     payloads.install_readers(stored)
 }
 
@@ -685,11 +649,40 @@ impl Store for SqliteStore {
         Ok(finish_page(self.events_in(&rows).await?, q.limit))
     }
 
+    /// `q`'s events, newest first, in chunks of `q.limit`. One statement reads one snapshot
+    /// (SQLite holds the read transaction until the statement ends), walking the timestamp
+    /// index newest first.
     fn stream_recent(&self, q: &RecentQuery) -> EventChunks {
-        self.stream_rows(q, |rows, payloads| {
-            rows.iter()
-                .map(|r| row_to_event(r, payloads).map(|(e, _)| e))
-                .collect()
+        let reader = self.reader.clone();
+        let payloads = self.payloads.clone();
+        let q = q.clone();
+        spawn_chunks(move |chunks| async move {
+            // One read transaction: the dictionaries and the events from one snapshot.
+            let mut tx = reader.begin().await?;
+            load_new_dictionaries(&mut tx, &payloads).await?;
+            let mut qb = QueryBuilder::new("");
+            select_recent(&mut qb, &q);
+            let mut rows = qb.build().fetch(&mut *tx);
+            let size = q.limit.max(1) as usize;
+            let mut chunk = Vec::with_capacity(size);
+            loop {
+                let row = rows.try_next().await?;
+                let last = row.is_none();
+                chunk.extend(row);
+                if chunk.len() == size || (last && !chunk.is_empty()) {
+                    let events = chunk
+                        .iter()
+                        .map(|r| row_to_event(r, &payloads).map(|(e, _)| e))
+                        .collect();
+                    if chunks.send(events).await.is_err() {
+                        return Ok(());
+                    }
+                    chunk.clear();
+                }
+                if last {
+                    return Ok(());
+                }
+            }
         })
     }
 

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use super::blocking::Statement;
-use super::{row_to_event, select_recent};
+use super::{known_dictionaries, row_to_event, select_recent, NEW_DICTIONARIES};
 use crate::jsonl::LineRenderer;
 use crate::payload::PayloadCodec;
 use crate::query::{ChunkSender, JsonLines, RecentQuery};
@@ -25,14 +25,11 @@ pub(super) fn export_jsonl(
     chunks: &ChunkSender<JsonLines>,
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
-    // The dictionaries this process has not loaded, as `load_new_dictionaries` reads them.
-    let known = serde_json::to_string(&payloads.known_ids()).unwrap_or_default();
-    let mut dictionaries = tx.prepare(
-        "SELECT id, dictionary FROM payload_dictionaries \
-         WHERE id NOT IN (SELECT value FROM json_each(?))",
-    )?;
+    let mut dictionaries = tx.prepare(NEW_DICTIONARIES)?;
     let stored = dictionaries
-        .query_map([known], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map([known_dictionaries(payloads)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
         .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
     payloads.install_readers(stored)?;
 
