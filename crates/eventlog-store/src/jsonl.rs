@@ -263,12 +263,14 @@ fn render_row(
 /// Appends `t` as a JSON string, as chrono's serializer writes it (RFC 3339, UTC as `Z`,
 /// as many fractional digits as it needs: none, 3, 6 or 9), without going through
 /// `fmt::Write` one character at a time (three times per exported event).
-fn write_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+fn write_time(out: &mut Vec<u8>, time: &DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
+    // Each of `DateTime`'s accessors converts to the naive time again; once is enough.
+    let t = time.naive_utc();
     let nanos = t.nanosecond();
     if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
         // Years of other widths and leap seconds: chrono's own way.
-        serde_json::to_writer(&mut *out, t).expect("writing to a Vec");
+        serde_json::to_writer(&mut *out, time).expect("writing to a Vec");
         return;
     }
     fn digits(out: &mut Vec<u8>, value: u32, width: u32) {

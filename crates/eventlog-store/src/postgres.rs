@@ -28,8 +28,8 @@ use crate::jsonl;
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
-    RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
+    convert_in_order, finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks,
+    JsonlChunks, Page, RecentQuery, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::read_ahead::{ReadAhead, SliceReader};
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
@@ -286,8 +286,8 @@ impl PgStore {
     /// `q`'s rows, newest first, through one cursor over one snapshot, each chunk converted
     /// by `convert`. A cursor, not a plain SELECT: planned once, for a fast start
     /// (PostgreSQL's cursor_tuple_fraction), so it walks the timestamp index instead of
-    /// sorting the whole range first. One task fetches while another converts, so
-    /// PostgreSQL reads the next chunk while this one is decoded.
+    /// sorting the whole range first. The chunks are converted on other threads
+    /// ([`convert_in_order`]) while PostgreSQL reads the next ones.
     fn stream_rows<T, F>(
         &self,
         q: &RecentQuery,
@@ -295,12 +295,13 @@ impl PgStore {
     ) -> BoxStream<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: Fn(&[PgRow], &PayloadCodec) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&[PgRow], &PayloadCodec) -> Result<T, StoreError> + Send + Sync + 'static,
     {
         let pool = self.pool.clone();
         let payloads = self.payloads.clone();
         let q = q.clone();
-        spawn_chunks(move |chunks| async move {
+        let fetching = Arc::clone(&payloads);
+        let rows = spawn_chunks(move |chunks| async move {
             let mut tx = pool.begin().await?;
             sqlx::query("SET TRANSACTION READ ONLY")
                 .execute(&mut *tx)
@@ -310,34 +311,22 @@ impl PgStore {
                 .persistent(false)
                 .execute(&mut *tx)
                 .await?;
-            load_new_dictionaries(&mut tx, &payloads).await?;
+            load_new_dictionaries(&mut tx, &fetching).await?;
             let read_ahead = ReadAhead::start(PgSlices(pool.clone()), &q);
             let fetch = format!("FETCH {} FROM export_events", q.limit.max(1));
-            let (fetched, mut to_convert) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
-            let fetcher = tokio::spawn(async move {
-                loop {
-                    let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
-                    if let Some(last) = rows.last() {
-                        read_ahead.reached(last.try_get("timestamp")?);
-                    }
-                    if rows.is_empty() || fetched.send(rows).await.is_err() {
-                        break;
-                    }
+            loop {
+                let rows = sqlx::query(&fetch).fetch_all(&mut *tx).await?;
+                if let Some(last) = rows.last() {
+                    read_ahead.reached(last.try_get("timestamp")?);
                 }
-                tx.rollback().await?;
-                Ok::<_, StoreError>(())
-            });
-            while let Some(rows) = to_convert.recv().await {
-                if chunks.send(convert(&rows, &payloads)).await.is_err() {
+                if rows.is_empty() || chunks.send(Ok(rows)).await.is_err() {
                     break;
                 }
             }
-            // Dropping the receiver stops the fetcher after its current FETCH.
-            drop(to_convert);
-            fetcher
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("export reader: {e}")))?
-        })
+            tx.rollback().await?;
+            Ok(())
+        });
+        convert_in_order(rows, move |rows: Vec<PgRow>| convert(&rows, &payloads))
     }
 }
 

@@ -32,8 +32,8 @@ use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Che
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
-    finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks, JsonlChunks, Page,
-    RecentQuery, SqlWriter, UserActivity, USER_ACTIVITY_RECENT,
+    convert_in_order, finish_page, push_text_filters, spawn_chunks, Count, Cursor, EventChunks,
+    JsonlChunks, Page, RecentQuery, SqlWriter, UserActivity, USER_ACTIVITY_RECENT,
 };
 use crate::read_ahead::ReadAhead;
 use crate::retention::{ExpiredEvent, ExpiredGroup, Expiry};
@@ -690,12 +690,14 @@ impl Store for SqliteStore {
         let blocking = self.blocking.clone();
         let payloads = self.payloads.clone();
         let q = q.clone();
-        spawn_chunks(move |chunks| async move {
+        let reading = Arc::clone(&payloads);
+        let batches = spawn_chunks(move |batches| async move {
             let read_ahead = ReadAhead::start(SqliteSlices(blocking.clone()), &q);
             blocking
-                .run(move |conn| export::export_jsonl(conn, &read_ahead, &q, &payloads, &chunks))
+                .run(move |conn| export::export_rows(conn, &read_ahead, &q, &reading, &batches))
                 .await
-        })
+        });
+        convert_in_order(batches, move |batch| export::render(&batch, &payloads))
     }
 
     async fn user_activity(

@@ -1,28 +1,34 @@
-//! The JSON-lines export of a SQLite store, read on a connection of its own
-//! ([`super::blocking`]) and rendered straight from SQLite's buffers while the statement
-//! steps.
+//! The JSON-lines export of a SQLite store. One connection of its own
+//! ([`super::blocking`]) steps through the rows and copies each chunk out of SQLite's
+//! buffers ([`RowBatch`]); other threads render the chunks to JSON lines
+//! ([`crate::query::convert_in_order`]).
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::blocking::Statement;
 use super::{known_dictionaries, row_to_event, select_recent, NEW_DICTIONARIES};
-use crate::jsonl::LineRenderer;
+use crate::jsonl;
 use crate::payload::PayloadCodec;
 use crate::query::{ChunkSender, JsonLines, RecentQuery};
 use crate::read_ahead::ReadAhead;
-use crate::rows::RowColumns;
+use crate::rows::{from_micros, RowColumns};
 use crate::StoreError;
 
-/// Sends `q`'s events, newest first, as chunks of `q.limit` JSON lines to `chunks`, read in
-/// one read transaction: the dictionaries and the events come from one snapshot. Tells
-/// `read_ahead` how far it got after each chunk. Returns early, without error, when the
+/// Sends `q`'s rows, newest first, as batches of `q.limit` rows to `batches`, read in one
+/// read transaction: the dictionaries and the events come from one snapshot (the
+/// dictionaries are installed in `payloads` before the first batch goes). Tells
+/// `read_ahead` how far it got after each batch. Returns early, without error, when the
 /// receiver is gone.
-pub(super) fn export_jsonl(
+pub(super) fn export_rows(
     conn: &Connection,
     read_ahead: &ReadAhead,
     q: &RecentQuery,
     payloads: &PayloadCodec,
-    chunks: &ChunkSender<JsonLines>,
+    batches: &ChunkSender<RowBatch>,
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let mut dictionaries = tx.prepare(NEW_DICTIONARIES)?;
@@ -36,31 +42,228 @@ pub(super) fn export_jsonl(
     let mut statement = Statement::default();
     select_recent(&mut statement, q);
     let mut select = tx.prepare(&statement.sql)?;
-    let mut rows = select.query(statement.params())?;
+    let names: Arc<[String]> = select
+        .column_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let timestamp = select.column_index("timestamp")?;
     let size = q.limit.max(1) as usize;
-    let new_chunk = || JsonLines {
-        bytes: Vec::with_capacity(size * 1024),
-        events: 0,
-    };
-    let mut lines = new_chunk();
-    let mut renderer = LineRenderer::default();
-    let decode = |row: &rusqlite::Row<'_>| row_to_event(row, payloads).map(|(e, _)| e);
+    let mut rows = select.query(statement.params())?;
+    let mut batch = RowBatch::new(&names, size);
     while let Some(row) = rows.next()? {
-        renderer.render(&mut lines.bytes, row, payloads, decode)?;
-        lines.events += 1;
-        if lines.events < size {
+        batch.push(row)?;
+        if batch.len() < size {
             continue;
         }
-        read_ahead.reached(row.time(row.position("timestamp")?)?);
-        if chunks
-            .blocking_send(Ok(std::mem::replace(&mut lines, new_chunk())))
-            .is_err()
-        {
+        read_ahead.reached(from_micros(row.get(timestamp)?)?);
+        let full = std::mem::replace(&mut batch, RowBatch::new(&names, size));
+        if batches.blocking_send(Ok(full)).is_err() {
             return Ok(());
         }
     }
-    if lines.events > 0 {
-        let _ = chunks.blocking_send(Ok(lines));
+    if batch.len() > 0 {
+        let _ = batches.blocking_send(Ok(batch));
     }
     Ok(())
+}
+
+/// The JSON lines of `batch`'s rows.
+pub(super) fn render(batch: &RowBatch, payloads: &PayloadCodec) -> Result<JsonLines, StoreError> {
+    jsonl::render_rows(&batch.rows(), payloads, |row| {
+        row_to_event(row, payloads).map(|(e, _)| e)
+    })
+}
+
+/// Rows of one query, copied out of SQLite's buffers while the statement steps, so that
+/// they can be read on another thread.
+pub(super) struct RowBatch {
+    names: Arc<[String]>,
+    /// The rows' values, `names.len()` per row.
+    cells: Vec<Cell>,
+    /// The bytes of the text and blob values.
+    bytes: Vec<u8>,
+}
+
+/// One value of a row, as SQLite stored it; text and blobs by their place in `bytes`.
+#[derive(Clone, Copy)]
+enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(usize, usize),
+    Blob(usize, usize),
+}
+
+impl RowBatch {
+    fn new(names: &Arc<[String]>, rows: usize) -> Self {
+        Self {
+            names: Arc::clone(names),
+            cells: Vec::with_capacity(rows * names.len()),
+            bytes: Vec::with_capacity(rows * 512),
+        }
+    }
+
+    /// How many rows it holds.
+    fn len(&self) -> usize {
+        self.cells.len() / self.names.len().max(1)
+    }
+
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> Result<(), StoreError> {
+        for at in 0..self.names.len() {
+            let mut place = |bytes: &[u8]| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(bytes);
+                (start, self.bytes.len())
+            };
+            let cell = match row.get_ref(at)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(i) => Cell::Integer(i),
+                ValueRef::Real(f) => Cell::Real(f),
+                ValueRef::Text(t) => {
+                    let (start, end) = place(t);
+                    Cell::Text(start, end)
+                }
+                ValueRef::Blob(b) => {
+                    let (start, end) = place(b);
+                    Cell::Blob(start, end)
+                }
+            };
+            self.cells.push(cell);
+        }
+        Ok(())
+    }
+
+    /// The rows, in the order they were read.
+    fn rows(&self) -> Vec<BatchRow<'_>> {
+        self.cells
+            .chunks(self.names.len().max(1))
+            .map(|cells| BatchRow { batch: self, cells })
+            .collect()
+    }
+}
+
+/// One row of a [`RowBatch`].
+pub(super) struct BatchRow<'a> {
+    batch: &'a RowBatch,
+    cells: &'a [Cell],
+}
+
+impl BatchRow<'_> {
+    fn cell(&self, at: usize) -> Result<Cell, StoreError> {
+        self.cells
+            .get(at)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {at}")))
+    }
+
+    fn wrong_type(&self, at: usize, wanted: &str) -> StoreError {
+        let column = self.batch.names.get(at).map_or("?", String::as_str);
+        StoreError::Corrupt(format!("column {column}: not {wanted}"))
+    }
+}
+
+impl RowColumns for BatchRow<'_> {
+    fn position(&self, name: &'static str) -> Result<usize, StoreError> {
+        self.batch
+            .names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))
+    }
+
+    fn text(&self, at: usize) -> Result<Option<&str>, StoreError> {
+        match self.cell(at)? {
+            Cell::Null => Ok(None),
+            Cell::Text(start, end) => std::str::from_utf8(&self.batch.bytes[start..end])
+                .map(Some)
+                .map_err(|_| self.wrong_type(at, "UTF-8 text")),
+            _ => Err(self.wrong_type(at, "text")),
+        }
+    }
+
+    fn int(&self, at: usize) -> Result<Option<i64>, StoreError> {
+        match self.cell(at)? {
+            Cell::Null => Ok(None),
+            Cell::Integer(i) => Ok(Some(i)),
+            _ => Err(self.wrong_type(at, "an integer")),
+        }
+    }
+
+    fn float(&self, at: usize) -> Result<Option<f64>, StoreError> {
+        match self.cell(at)? {
+            Cell::Null => Ok(None),
+            // A REAL column keeps a whole number as an integer on disk when it fits.
+            Cell::Integer(i) => Ok(Some(i as f64)),
+            Cell::Real(f) => Ok(Some(f)),
+            _ => Err(self.wrong_type(at, "a number")),
+        }
+    }
+
+    fn blob(&self, at: usize) -> Result<Option<&[u8]>, StoreError> {
+        match self.cell(at)? {
+            Cell::Null => Ok(None),
+            Cell::Blob(start, end) => Ok(Some(&self.batch.bytes[start..end])),
+            _ => Err(self.wrong_type(at, "a blob")),
+        }
+    }
+
+    fn time(&self, at: usize) -> Result<DateTime<Utc>, StoreError> {
+        match self.cell(at)? {
+            Cell::Integer(us) => from_micros(us),
+            _ => Err(self.wrong_type(at, "a time")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowBatch;
+    use crate::rows::RowColumns;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_batch_keeps_each_value_as_sqlite_stored_it() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut select = conn
+            .prepare(
+                "SELECT 'tëxt' AS t, 7 AS i, 2.5 AS r, 3 AS whole, x'00ff' AS b, NULL AS n, \
+                 1750343452000123 AS ts, CAST(x'ff' AS TEXT) AS bad \
+                 UNION ALL SELECT 'second', 8, 0.5, 4, x'01', NULL, 0, 'ok'",
+            )
+            .unwrap();
+        let names: Arc<[String]> = select
+            .column_names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let mut batch = RowBatch::new(&names, 2);
+        let mut rows = select.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            batch.push(row).unwrap();
+        }
+        assert_eq!(batch.len(), 2);
+        let rows = batch.rows();
+        let first = &rows[0];
+        assert_eq!(first.text_named("t").unwrap(), Some("tëxt"));
+        assert_eq!(first.int(1).unwrap(), Some(7));
+        assert_eq!(first.float(2).unwrap(), Some(2.5));
+        assert_eq!(first.float(3).unwrap(), Some(3.0));
+        assert_eq!(first.blob(4).unwrap(), Some(&[0u8, 0xff][..]));
+        assert_eq!(first.text(5).unwrap(), None);
+        assert_eq!(
+            first.time(6).unwrap().timestamp_micros(),
+            1_750_343_452_000_123
+        );
+        assert_eq!(rows[1].text(0).unwrap(), Some("second"));
+        assert_eq!(rows[1].blob(4).unwrap(), Some(&[1u8][..]));
+        // The wrong type for a column, a missing column: errors naming it, not panics.
+        assert!(first.int(0).unwrap_err().to_string().contains("column t"));
+        assert!(first.text(1).is_err());
+        assert!(first.time(0).is_err());
+        assert!(first.text(99).is_err());
+        assert!(first.position("nope").is_err());
+        assert!(first.text(7).unwrap_err().to_string().contains("UTF-8"));
+        assert!(first.text(4).is_err(), "a blob is not text");
+    }
 }
