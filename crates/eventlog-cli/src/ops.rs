@@ -341,7 +341,7 @@ impl ExportArgs {
 }
 
 /// `eventlog export`: chunks of one snapshot written as they are read, so memory stays at
-/// two chunks.
+/// a few chunks.
 pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<()> {
     let format = match args.format {
         FormatArg::Jsonl => ExportFormat::Jsonl,

@@ -3,7 +3,7 @@
 //! per event; JSON fields as JSON text, quoted by the `csv` crate).
 //!
 //! Both callers read [`ExportFormat::chunks`] and write each chunk as it arrives, so memory
-//! stays at two chunks whatever the size of the export. JSON lines are rendered by the store
+//! stays at a few chunks whatever the size of the export. JSON lines are rendered by the store
 //! straight from the stored rows ([`eventlog_store::Store::stream_recent_jsonl`]); CSV rows
 //! are encoded here from the events.
 

@@ -149,14 +149,14 @@ impl Fields<'_> {
 /// row at a time: from each row's payload, or, for a row stored before the payload column,
 /// from the event the backend decodes the ordinary way.
 #[derive(Default)]
-pub(crate) struct LineRenderer {
+struct LineRenderer {
     /// Column positions, looked up at the first row.
     columns: Option<HotColumns>,
 }
 
 impl LineRenderer {
     /// Appends `row`'s JSON line to `out`. `decode` reads a row without a payload.
-    pub(crate) fn render<R: RowColumns>(
+    fn render<R: RowColumns>(
         &mut self,
         out: &mut Vec<u8>,
         row: &R,

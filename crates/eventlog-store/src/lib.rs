@@ -80,9 +80,9 @@ pub trait Store: Send + Sync + 'static {
     async fn recent(&self, query: &RecentQuery) -> Result<Page, StoreError>;
 
     /// Every event matching `query`, newest first, from its cursor on, in chunks of
-    /// `query.limit` events: one statement over one snapshot, read ahead of the consumer by
-    /// at most two chunks, so an export of any size holds two chunks in memory and plans its
-    /// query once. Dropping the stream stops the read.
+    /// `query.limit` events: one statement over one snapshot, read and converted ahead of
+    /// the consumer by a few chunks (at most about eight, whatever the size of the export),
+    /// planned once. The stream ends after an error. Dropping the stream stops the read.
     fn stream_recent(&self, query: &RecentQuery) -> EventChunks;
 
     /// [`Store::stream_recent`]'s events as JSON lines, rendered from the stored rows without

@@ -3,13 +3,15 @@
 use std::collections::BTreeMap;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use eventlog_core::{EventRecord, StoredEvent};
 use futures::stream::{BoxStream, StreamExt};
+use futures::FutureExt;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use utoipa::ToSchema;
 
 use crate::StoreError;
@@ -34,7 +36,8 @@ pub struct JsonLines {
 pub(crate) type ChunkSender<T = Vec<StoredEvent>> = mpsc::Sender<Result<T, StoreError>>;
 
 /// Runs `produce` on its own task and streams what it sends. The read runs ahead of the
-/// consumer by the channel's two chunks, so decoding overlaps encoding on another core.
+/// consumer by the channel's two chunks. A panic of the producer (a bug) ends the stream
+/// with an error, not silently, so an export it cut short is not taken for complete.
 pub(crate) fn spawn_chunks<T, F, Fut>(produce: F) -> BoxStream<'static, Result<T, StoreError>>
 where
     T: Send + 'static,
@@ -42,19 +45,31 @@ where
     Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel(2);
-    let producing = produce(tx.clone());
+    let producing = AssertUnwindSafe(produce(tx.clone())).catch_unwind();
     tokio::spawn(async move {
-        if let Err(e) = producing.await {
-            let _ = tx.send(Err(e)).await;
-        }
+        let failed = match producing.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(_) => StoreError::Config("the read of the events panicked".into()),
+        };
+        let _ = tx.send(Err(failed)).await;
     });
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
+/// Conversions running at once in the whole process, over every export: one per core.
+static CONVERTERS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ))
+});
+
 /// Converts the chunks of `chunks` with `convert` on the blocking pool, several at once, and
-/// streams the results in the chunks' order. Rendering an export's rows is most of its CPU
-/// (bench/README.md, "Export"); one thread per export left the second core to the database
-/// and the writer alone.
+/// streams the results in the chunks' order; the stream ends after the first error.
+/// Rendering an export's rows is most of its CPU (bench/README.md, "Export"); one thread
+/// per export left the second core to the database and the writer alone. Chunks in memory
+/// at once: the producer's channel (2) and the one it is sending, the conversions under
+/// way or done and waiting for an earlier one (2 to 4), and the consumer's.
 pub(crate) fn convert_in_order<I, T, F>(
     chunks: BoxStream<'static, Result<I, StoreError>>,
     convert: F,
@@ -64,24 +79,38 @@ where
     T: Send + 'static,
     F: Fn(I) -> Result<T, StoreError> + Send + Sync + 'static,
 {
-    let converters = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let in_flight = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
     let convert = Arc::new(convert);
     chunks
         .map(move |chunk| {
             let convert = Arc::clone(&convert);
             async move {
                 let chunk = chunk?;
-                match tokio::task::spawn_blocking(move || convert(chunk)).await {
-                    Ok(converted) => converted,
-                    // A bug in the conversion, not a fault of the data.
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => Err(StoreError::Config(format!(
-                        "a conversion was cancelled: {e}"
-                    ))),
-                }
+                let permit = Arc::clone(&CONVERTERS)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let converting = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    convert(chunk)
+                });
+                // A panic is a bug of the conversion, not a fault of the data; it ends the
+                // stream with an error like the producer's.
+                converting.await.unwrap_or_else(|e| {
+                    Err(StoreError::Config(format!(
+                        "the rendering of the events failed: {e}"
+                    )))
+                })
             }
         })
-        .buffered(converters)
+        .buffered(in_flight)
+        .scan(false, |failed, converted| {
+            let next = (!*failed).then(|| {
+                *failed = converted.is_err();
+                converted
+            });
+            futures::future::ready(next)
+        })
         .boxed()
 }
 
@@ -394,7 +423,7 @@ pub fn codes_in_any_case(codes: Vec<String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{codes_in_any_case, convert_in_order, Cursor};
+    use super::{codes_in_any_case, convert_in_order, spawn_chunks, ChunkSender, Cursor};
     use crate::StoreError;
     use futures::{StreamExt, TryStreamExt};
 
@@ -421,6 +450,30 @@ mod tests {
         let mut out = convert_in_order(failing, slow_first);
         assert_eq!(out.next().await.unwrap().unwrap(), 10);
         assert!(matches!(out.next().await, Some(Err(StoreError::Corrupt(m))) if m == "chunk 2"));
+        assert!(
+            out.next().await.is_none(),
+            "the stream ends at its first error"
+        );
+
+        let panicking = futures::stream::iter(vec![Ok(1u64), Ok(2)]).boxed();
+        let mut out = convert_in_order(panicking, |n| {
+            assert!(n < 2, "a bug");
+            Ok(n)
+        });
+        assert_eq!(out.next().await.unwrap().unwrap(), 1);
+        assert!(matches!(out.next().await, Some(Err(StoreError::Config(_)))));
+        assert!(out.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_producer_that_panics_ends_the_stream_with_an_error() {
+        let mut out = spawn_chunks(|chunks: ChunkSender<u64>| async move {
+            chunks.send(Ok(1)).await.unwrap();
+            panic!("a bug");
+        });
+        assert_eq!(out.next().await.unwrap().unwrap(), 1);
+        assert!(matches!(out.next().await, Some(Err(StoreError::Config(_)))));
+        assert!(out.next().await.is_none());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! sqlx every row crosses from SQLite's worker thread to the async task over a channel, each
 //! value copied and freed on the way; over hundreds of thousands of rows that was most of
 //! the time (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's
-//! own buffers while the statement steps. Writes stay with sqlx.
+//! own buffers while the statement steps (the export copies each chunk out once, to render
+//! it on other threads). Writes stay with sqlx.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

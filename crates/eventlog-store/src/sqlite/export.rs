@@ -189,12 +189,12 @@ impl RowColumns for BatchRow<'_> {
     fn text(&self, at: usize) -> Result<Option<&str>, StoreError> {
         match self.cell(at)? {
             Cell::Null => Ok(None),
-            Cell::Text(start, end) => match self.text {
-                Some(text) => text.get(start..end),
-                None => std::str::from_utf8(&self.batch.text[start..end]).ok(),
-            }
-            .map(Some)
-            .ok_or_else(|| self.wrong_type(at, "UTF-8 text")),
+            Cell::Text(start, end) => self
+                .text
+                .and_then(|text| text.get(start..end))
+                .or_else(|| std::str::from_utf8(&self.batch.text[start..end]).ok())
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(at, "UTF-8 text")),
             _ => Err(self.wrong_type(at, "text")),
         }
     }
