@@ -323,9 +323,6 @@ impl DictionaryTable for SqlitePool {
     }
 }
 
-/// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
-/// transaction that then reads events, no row it reads can need one it does not have, and a
-/// long read never waits for a second connection.
 /// The stored dictionaries whose ids are not in the bound JSON list: those a process has not
 /// loaded yet (here, and on the export's own connection).
 const NEW_DICTIONARIES: &str = "SELECT id, dictionary FROM payload_dictionaries \
@@ -336,6 +333,9 @@ fn known_dictionaries(payloads: &PayloadCodec) -> String {
     serde_json::to_string(&payloads.known_ids()).unwrap_or_default()
 }
 
+/// Loads, on `conn`, the dictionaries this process has not seen. Called inside the
+/// transaction that then reads events, no row it reads can need one it does not have, and a
+/// long read never waits for a second connection.
 async fn load_new_dictionaries(
     conn: &mut sqlx::SqliteConnection,
     payloads: &PayloadCodec,

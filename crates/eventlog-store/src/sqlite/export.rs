@@ -42,11 +42,7 @@ pub(super) fn export_rows(
     let mut statement = Statement::default();
     select_recent(&mut statement, q);
     let mut select = tx.prepare(&statement.sql)?;
-    let names: Arc<[String]> = select
-        .column_names()
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let names = RowBatch::columns_of(&select);
     let timestamp = select.column_index("timestamp")?;
     let size = q.limit.max(1) as usize;
     let mut rows = select.query(statement.params())?;
@@ -100,6 +96,15 @@ enum Cell {
 }
 
 impl RowBatch {
+    /// The column names of `select`'s rows, shared by its batches.
+    fn columns_of(select: &rusqlite::Statement<'_>) -> Arc<[String]> {
+        select
+            .column_names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
     fn new(names: &Arc<[String]>, rows: usize) -> Self {
         Self {
             names: Arc::clone(names),
@@ -237,28 +242,26 @@ impl RowColumns for BatchRow<'_> {
 mod tests {
     use super::RowBatch;
     use crate::rows::RowColumns;
-    use std::sync::Arc;
 
-    #[test]
-    fn a_batch_keeps_each_value_as_sqlite_stored_it() {
+    /// The rows of `sql`, in one batch.
+    fn batch_of(sql: &str) -> RowBatch {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let mut select = conn
-            .prepare(
-                "SELECT 'tëxt' AS t, 7 AS i, 2.5 AS r, 3 AS whole, x'00ff' AS b, NULL AS n, \
-                 1750343452000123 AS ts, CAST(x'ff' AS TEXT) AS bad \
-                 UNION ALL SELECT 'second', 8, 0.5, 4, x'01', NULL, 0, 'ok'",
-            )
-            .unwrap();
-        let names: Arc<[String]> = select
-            .column_names()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let mut batch = RowBatch::new(&names, 2);
+        let mut select = conn.prepare(sql).unwrap();
+        let mut batch = RowBatch::new(&RowBatch::columns_of(&select), 2);
         let mut rows = select.query([]).unwrap();
         while let Some(row) = rows.next().unwrap() {
             batch.push(row).unwrap();
         }
+        batch
+    }
+
+    #[test]
+    fn a_batch_keeps_each_value_as_sqlite_stored_it() {
+        let batch = batch_of(
+            "SELECT 'tëxt' AS t, 7 AS i, 2.5 AS r, 3 AS whole, x'00ff' AS b, NULL AS n, \
+             1750343452000123 AS ts, CAST(x'ff' AS TEXT) AS bad \
+             UNION ALL SELECT 'second', 8, 0.5, 4, x'01', NULL, 0, 'ok'",
+        );
         assert_eq!(batch.len(), 2);
         let rows = batch.rows();
         let first = &rows[0];
@@ -286,19 +289,9 @@ mod tests {
 
     #[test]
     fn text_halves_of_one_character_are_not_text() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
         // "é" is C3 A9: together the batch's text is valid UTF-8, each half is not.
-        let mut select = conn
-            .prepare("SELECT CAST(x'c3' AS TEXT) AS a, CAST(x'a9' AS TEXT) AS b, 'fine' AS c")
-            .unwrap();
-        let names: Arc<[String]> = select
-            .column_names()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let mut batch = RowBatch::new(&names, 1);
-        let mut rows = select.query([]).unwrap();
-        batch.push(rows.next().unwrap().unwrap()).unwrap();
+        let batch =
+            batch_of("SELECT CAST(x'c3' AS TEXT) AS a, CAST(x'a9' AS TEXT) AS b, 'fine' AS c");
         let rows = batch.rows();
         assert!(rows[0].text(0).is_err());
         assert!(rows[0].text(1).is_err());
