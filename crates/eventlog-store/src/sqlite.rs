@@ -7,8 +7,8 @@ mod export;
 mod retention;
 mod rollups;
 mod security;
+mod writer;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -23,12 +23,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, QueryBuilder, Row};
 
 use self::blocking::{BlockingReaders, SqliteSlices};
+use self::writer::EventWriter;
 use crate::alerts::{Alert, AlertPage, AlertQuery, NewAlert};
-use crate::analytics::{ActivityQuery, Grain, RollupBatch, RollupQuery, RollupRow};
-use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
+use crate::analytics::{ActivityQuery, RollupQuery, RollupRow};
+use crate::integrity::{hash32, opt_hash32, ChainHead, ChainRow, Checkpoint, Pruning};
 use crate::keys::{join_origins, split_origins, ApiKey, KeyRole, NewApiKey};
 use crate::payload::{self, DictionaryTable, PayloadCodec};
 use crate::query::{
@@ -43,23 +44,10 @@ use crate::rows::{
 };
 use crate::schema::{expected_tables, missing_migrations, SchemaReport};
 use crate::security::SecuritySummary;
-use crate::write::{
-    decode_stored_hash, ids_to_check, plan, stored_hash, RequestOutcome, StoredContent,
-};
+use crate::write::RequestOutcome;
 use crate::{Store, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// Columns written on insert, in bind order. The cold fields go into `payload`; their old
-/// columns are left out (NULL), but for the two that are NOT NULL, written empty (see
-/// [`crate::payload`]).
-const INSERT_COLUMNS: &str = "event_id, event_code, event_category, event_type, event_name, \
-    user_id, username, tenant_id, ip_address, session_id, correlation_id, source, \
-    resource_type, resource_id, action, status, endpoint, timestamp, severity, importance, \
-    content_hash, created_at, processed_at, record_hash, chain_pos, chain_hash, payload";
-const INSERT_COLUMN_COUNT: usize = 27;
-/// Rows per INSERT statement, under SQLite's 32,766 bound-parameter limit.
-const ROWS_PER_INSERT: usize = 32_766 / INSERT_COLUMN_COUNT;
 
 /// Columns read back, `seq` first.
 const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_type, event_name, \
@@ -74,6 +62,9 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
 pub struct SqliteStore {
     /// Connections of their own for the reads over many rows (export, rollups).
     blocking: Arc<BlockingReaders>,
+    /// The group commit's connection (rusqlite): ingest and rollup rebuilds.
+    events_writer: Arc<EventWriter>,
+    /// Every other write (keys, alerts, retention, dictionaries, migrations).
     writer: SqlitePool,
     reader: SqlitePool,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone.
@@ -157,6 +148,7 @@ impl SqliteStore {
         tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));
         Ok(Self {
             blocking: Arc::new(BlockingReaders::new(PathBuf::from(path))),
+            events_writer: Arc::new(EventWriter::open(Path::new(path))?),
             writer,
             reader,
             _alive: alive,
@@ -381,21 +373,6 @@ fn row_to_event<R: RowColumns>(
     event_from_row(row, cold)
 }
 
-async fn read_head(conn: &mut sqlx::SqliteConnection) -> Result<ChainHead, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1")
-            .fetch_optional(conn)
-            .await?;
-    Ok(match row {
-        None => ChainHead::default(),
-        Some((pos, hash, sum)) => ChainHead {
-            pos,
-            hash: hash32(hash, "chain_head.chain_hash")?,
-            leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
-        },
-    })
-}
-
 fn row_to_checkpoint(row: &SqliteRow) -> Result<Checkpoint, StoreError> {
     Ok(Checkpoint {
         pos: row.try_get("chain_pos")?,
@@ -496,125 +473,9 @@ impl Store for SqliteStore {
                     .collect()
             })
             .collect();
-        // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for a checkpoint
-        // to finish, instead of failing when a read snapshot cannot be upgraded to a write.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut known = HashMap::new();
-        for chunk in ids_to_check(requests).chunks(900) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT event_id, content_hash, record_hash, tenant_id FROM events WHERE event_id IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(*id);
-            }
-            sep.push_unseparated(")");
-            for row in qb.build().fetch_all(&mut *tx).await? {
-                let content = StoredContent {
-                    sent: decode_stored_hash(row.try_get(1)?)?,
-                    record: opt_hash32(row.try_get(2)?),
-                    tenant: row.try_get(3)?,
-                };
-                known.insert(row.try_get(0)?, content);
-            }
-        }
-        let (mut outcomes, inserts) = plan(requests, known);
-        let now = micros(Utc::now());
-        crate::write::stamp(&mut outcomes, from_micros(now)?);
-        let rows: Vec<(&ValidatedEvent, &[u8])> = inserts
-            .iter()
-            .zip(requests)
-            .zip(&packed)
-            .flat_map(|((idx, events), packed)| {
-                idx.iter()
-                    .map(move |i| (&events[*i], packed[*i].as_slice()))
-            })
-            .collect();
-        let mut head = read_head(&mut tx).await?;
-        let chunks: Vec<&[(&ValidatedEvent, &[u8])]> = rows.chunks(ROWS_PER_INSERT).collect();
-        let mut links = match chunks.first() {
-            Some(first) => link_events(&mut head, first.iter().map(|(e, _)| *e), now),
-            None => Vec::new(),
-        };
-        // Rollups of exactly the rows inserted (repeats were left out by the plan), in the
-        // same transaction: they can never disagree with the events.
-        let mut rollup = self.rollups.then(RollupBatch::new);
-        for (k, chunk) in chunks.iter().enumerate() {
-            let mut qb =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({INSERT_COLUMNS}) "));
-            qb.push_values(
-                chunk.iter().zip(&links),
-                |mut b, ((event, payload), link)| {
-                    let r = event.record();
-                    b.push_bind(r.event_id.as_str())
-                        .push_bind(r.event_code.as_deref())
-                        .push_bind(r.event_category.as_str())
-                        .push_bind(r.event_type.as_str())
-                        .push_bind("")
-                        .push_bind(r.user_id.as_deref())
-                        .push_bind(r.username.as_deref())
-                        .push_bind(r.tenant_id.as_deref())
-                        .push_bind(r.ip_address.map(|ip| ip.to_string()))
-                        .push_bind(r.session_id.as_deref())
-                        .push_bind(r.correlation_id.as_deref())
-                        .push_bind(r.source.as_deref())
-                        .push_bind(r.resource_type.as_deref())
-                        .push_bind(r.resource_id.as_deref())
-                        .push_bind("")
-                        .push_bind(r.status.as_str())
-                        .push_bind(r.endpoint.as_deref())
-                        .push_bind(micros(r.timestamp))
-                        .push_bind(r.severity.as_str())
-                        .push_bind(r.importance.as_str())
-                        .push_bind(stored_hash(event).to_vec())
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(link.record_hash.to_vec())
-                        .push_bind(link.pos)
-                        .push_bind(link.chain_hash.to_vec())
-                        .push_bind(*payload);
-                },
-            );
-            // SQLite runs the insert on its worker thread while this one folds the chunk
-            // into the rollups and links the next chunk into the chain.
-            let prepare_next = async {
-                if let Some(batch) = rollup.as_mut() {
-                    for (event, _) in chunk.iter() {
-                        batch.add(event.record());
-                    }
-                }
-                match chunks.get(k + 1) {
-                    Some(next) => link_events(&mut head, next.iter().map(|(e, _)| *e), now),
-                    None => Vec::new(),
-                }
-            };
-            // Only full chunks share their SQL text; a cached statement per partial length
-            // would fill the statement cache with programs of thousands of parameters
-            // (hundreds of MiB of server memory under load).
-            let full = chunk.len() == ROWS_PER_INSERT;
-            let (inserted, next_links) =
-                tokio::join!(qb.build().persistent(full).execute(&mut *tx), prepare_next);
-            inserted?;
-            links = next_links;
-        }
-        if let Some(batch) = &rollup {
-            let daily_from =
-                rollups::fold_closed_days(&mut tx, Grain::Day.floor(Utc::now())).await?;
-            rollups::upsert(&mut tx, batch, daily_from).await?;
-        }
-        if !rows.is_empty() {
-            sqlx::query(
-                "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
-                 ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
-                 chain_hash = excluded.chain_hash, leaf_sum = excluded.leaf_sum",
-            )
-            .bind(head.pos)
-            .bind(head.hash.to_vec())
-            .bind(head.leaf_sum.0.to_vec())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let outcomes = self
+            .events_writer
+            .run(|conn| writer::write_group(conn, requests, &packed, self.rollups))?;
         payload::learn_in_background(self.payloads.clone(), Arc::new(self.writer.clone()));
         Ok(outcomes)
     }
@@ -850,8 +711,7 @@ impl Store for SqliteStore {
     }
 
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        read_head(&mut conn).await
+        self.blocking.run(writer::read_head).await
     }
 
     async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {

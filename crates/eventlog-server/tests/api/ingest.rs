@@ -468,6 +468,45 @@ crate::store_tests!(
     exported_events_sent_back_are_duplicates,
 );
 
+/// A SQLite file has more than one writer: the ingest connection and those of everything
+/// else (keys, alerts, a second `eventlog` process). A batch that arrives while another
+/// connection holds the write lock waits for it and is then stored: no 500, no 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_while_another_connection_writes_the_sqlite_file() {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let s = TestServer::sqlite().await;
+    let mut other = sqlx::SqliteConnection::connect(&s.db_url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let answered = AtomicBool::new(false);
+    let events: Vec<Value> = (0..50)
+        .map(|i| event(json!({"metadata": {"i": i}})))
+        .collect();
+    let post = async {
+        let answer = s.post_batch(&events).await;
+        answered.store(true, Ordering::SeqCst);
+        answer
+    };
+    let hold = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let waited = !answered.load(Ordering::SeqCst);
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        waited
+    };
+    let ((status, body), waited) = tokio::join!(post, hold);
+    assert!(
+        waited,
+        "the batch was answered while another connection held the lock"
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accepted"], 50);
+    assert_eq!(s.store.count_events().await.unwrap(), 50);
+}
+
 /// With its database unreachable the server answers 503 + Retry-After (never 500), health
 /// says so, and it recovers by itself when the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! value copied and freed on the way; over hundreds of thousands of rows that was most of
 //! the time (bench/README.md, "Export" and "Analytics"). Here rows are read from SQLite's
 //! own buffers while the statement steps (the export copies each chunk out once, to render
-//! it on other threads). Writes stay with sqlx.
+//! it on other threads). The group commit has a connection of its own ([`super::writer`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

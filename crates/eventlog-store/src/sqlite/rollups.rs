@@ -1,80 +1,19 @@
-//! Rollups on SQLite: the upsert run inside the group commit, the reads the query layer
-//! uses (summed in Rust, on the blocking readers), the per-day rebuild, and the activities
-//! feed.
+//! Rollups on SQLite: the reads the query layer uses (summed in Rust, on the blocking
+//! readers) and the activities feed. The rollups are written by [`super::writer`], in the
+//! group commit and in the per-day rebuild.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
-use futures::TryStreamExt;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::blocking::Statement;
-use super::{
-    from_micros, load_new_dictionaries, micros, push_newest_first, row_to_event, SqliteStore,
-    SELECT_COLUMNS,
-};
-use crate::analytics::{
-    ActivityQuery, Grain, Measures, RollupBatch, RollupCell, RollupQuery, RollupRow,
-};
+use super::{from_micros, micros, push_newest_first, SqliteStore, SELECT_COLUMNS};
+use crate::analytics::{ActivityQuery, Measures, RollupCell, RollupQuery, RollupRow};
 use crate::query::{finish_page, Page, SqlWriter};
 use crate::rows::RowColumns;
 use crate::StoreError;
-
-const UPSERT_COLUMNS: &str = "dimension, bucket, tenant_id, value, events, errors, failures, \
-    latency_count, latency_sum, latency_max, confidence_count, confidence_sum, last_seen";
-/// Rows per upsert statement, under SQLite's 32,766 bound-parameter limit.
-const ROWS_PER_UPSERT: usize = 32_766 / 13;
-const MERGE: &str = " ON CONFLICT (dimension, bucket, tenant_id, value) DO UPDATE SET \
-    events = events + excluded.events, errors = errors + excluded.errors, \
-    failures = failures + excluded.failures, latency_count = latency_count + excluded.latency_count, \
-    latency_sum = latency_sum + excluded.latency_sum, latency_max = max(latency_max, excluded.latency_max), \
-    confidence_count = confidence_count + excluded.confidence_count, \
-    confidence_sum = confidence_sum + excluded.confidence_sum, last_seen = max(last_seen, excluded.last_seen)";
-
-/// Adds `batch` to the rollup tables, on the writer's open transaction. Day rows are
-/// written only for days before `daily_from`; later days are folded from the hour rows
-/// when they are over ([`fold_closed_days`]).
-pub(super) async fn upsert(
-    conn: &mut SqliteConnection,
-    batch: &RollupBatch,
-    daily_from: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for grain in Grain::ALL {
-        let mut cells = batch.cells_of(grain);
-        if grain == Grain::Day {
-            cells.retain(|(key, _)| key.bucket < daily_from);
-        }
-        for chunk in cells.chunks(ROWS_PER_UPSERT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(format!(
-                "INSERT INTO {} ({UPSERT_COLUMNS}) ",
-                grain.table()
-            ));
-            qb.push_values(chunk, |mut b, (key, cell)| {
-                b.push_bind(key.dimension)
-                    .push_bind(micros(key.bucket))
-                    .push_bind(key.tenant_id)
-                    .push_bind(key.value)
-                    .push_bind(cell.events)
-                    .push_bind(cell.errors)
-                    .push_bind(cell.failures)
-                    .push_bind(cell.latency_count)
-                    .push_bind(cell.latency_sum)
-                    .push_bind(cell.latency_max)
-                    .push_bind(cell.confidence_count)
-                    .push_bind(cell.confidence_sum)
-                    .push_bind(cell.last_seen_micros);
-            });
-            qb.push(MERGE);
-            // Cached only at the full length: see the events insert.
-            qb.build()
-                .persistent(chunk.len() == ROWS_PER_UPSERT)
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
-}
 
 /// The first day whose day rollups are read from the hour rows (`rollup_state`).
 pub(super) async fn daily_from<'c>(
@@ -84,44 +23,6 @@ pub(super) async fn daily_from<'c>(
         .fetch_one(conn)
         .await?;
     from_micros(from)
-}
-
-/// Folds the hour rows of every day before `today` not folded yet into day rows, on the
-/// writer's open transaction, and returns the new `daily_from`. Replacing the day rows of
-/// those days (not adding to them) makes a repeated or partial fold harmless.
-pub(super) async fn fold_closed_days(
-    conn: &mut SqliteConnection,
-    today: DateTime<Utc>,
-) -> Result<DateTime<Utc>, StoreError> {
-    let from = daily_from(&mut *conn).await?;
-    if from >= today {
-        return Ok(from);
-    }
-    let (from, to) = (micros(from), micros(today));
-    sqlx::query("DELETE FROM event_summary_daily WHERE bucket >= ? AND bucket < ?")
-        .bind(from)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO event_summary_daily (dimension, bucket, tenant_id, value, events, errors, \
-         failures, latency_count, latency_sum, latency_max, confidence_count, confidence_sum, \
-         last_seen) \
-         SELECT dimension, bucket - bucket % 86400000000 AS day, tenant_id, value, sum(events), \
-         sum(errors), sum(failures), sum(latency_count), sum(latency_sum), max(latency_max), \
-         sum(confidence_count), sum(confidence_sum), max(last_seen) \
-         FROM event_summary_hourly WHERE bucket >= ? AND bucket < ? \
-         GROUP BY dimension, day, tenant_id, value",
-    )
-    .bind(from)
-    .bind(to)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE rollup_state SET daily_from = ? WHERE id = 1")
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
-    Ok(today)
 }
 
 /// `(SELECT <columns> FROM <grain table> WHERE <dimensions, range, tenant> UNION ALL ...)`:
@@ -282,36 +183,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
-        let (from, to) = (micros(day), micros(day + TimeDelta::days(1)));
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for grain in Grain::ALL {
-            sqlx::query(&format!(
-                "DELETE FROM {} WHERE bucket >= ? AND bucket < ?",
-                grain.table()
-            ))
-            .bind(from)
-            .bind(to)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut batch = RollupBatch::new();
-        let mut read = 0u64;
-        {
-            let sql = format!(
-                "SELECT {SELECT_COLUMNS} FROM events WHERE timestamp >= ? AND timestamp < ?"
-            );
-            load_new_dictionaries(&mut tx, &self.payloads).await?;
-            let mut rows = sqlx::query(&sql).bind(from).bind(to).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                let (event, _) = row_to_event(&row, &self.payloads)?;
-                batch.add(&event.record);
-                read += 1;
-            }
-        }
-        let daily_from = daily_from(&mut *tx).await?;
-        upsert(&mut tx, &batch, daily_from).await?;
-        tx.commit().await?;
-        Ok(read)
+        self.events_writer
+            .run(|conn| super::writer::rebuild_day(conn, &self.payloads, day))
     }
 
     pub(super) async fn days_with_events(
