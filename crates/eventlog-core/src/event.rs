@@ -3,11 +3,14 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::integrity::Hash;
 
 /// How serious an event is; drives retention and alerting.
 #[derive(
@@ -185,11 +188,22 @@ pub struct EventRecord {
 ///
 /// Constructed by [`crate::validate`]; its fields cannot be changed afterwards, so whatever
 /// holds one knows it is valid.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ValidatedEvent {
     record: EventRecord,
     content_hash: [u8; 32],
     id_supplied: bool,
+    /// [`crate::integrity::record_hash`] of `record`, once asked for.
+    record_hash: OnceLock<Hash>,
+}
+
+impl PartialEq for ValidatedEvent {
+    /// Equal when the events are; whether a hash was computed yet does not matter.
+    fn eq(&self, other: &Self) -> bool {
+        self.record == other.record
+            && self.content_hash == other.content_hash
+            && self.id_supplied == other.id_supplied
+    }
 }
 
 impl ValidatedEvent {
@@ -198,6 +212,7 @@ impl ValidatedEvent {
             record,
             content_hash,
             id_supplied,
+            record_hash: OnceLock::new(),
         }
     }
 
@@ -217,6 +232,14 @@ impl ValidatedEvent {
         self.id_supplied
     }
 
+    /// The hash of the record as stored, which the tamper-evident chain links
+    /// ([`crate::integrity::record_hash`]). Computed once, by whichever thread asks first: a
+    /// server asks on the request's thread, so the single writer does not have to.
+    pub fn record_hash(&self) -> &Hash {
+        self.record_hash
+            .get_or_init(|| crate::integrity::record_hash(&self.record))
+    }
+
     /// Binds the event to `tenant` (for tenant-bound credentials): an event without a
     /// tenant gets this one; an event of another tenant is refused (returns false).
     pub fn bind_tenant(&mut self, tenant: &str) -> bool {
@@ -224,6 +247,7 @@ impl ValidatedEvent {
             Some(t) => t == tenant,
             None => {
                 self.record.tenant_id = Some(tenant.to_owned());
+                self.record_hash = OnceLock::new();
                 true
             }
         }

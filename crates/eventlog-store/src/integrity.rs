@@ -5,7 +5,7 @@
 //! stores and reads.
 
 use chrono::{DateTime, Utc};
-use eventlog_core::integrity::{chain_link, record_hash, Hash, LeafSum, GENESIS};
+use eventlog_core::integrity::{chain_link, Hash, LeafSum, GENESIS};
 use eventlog_core::{StoredEvent, ValidatedEvent};
 
 use crate::StoreError;
@@ -47,7 +47,7 @@ pub(crate) fn link_events<'a>(
 ) -> Vec<Link> {
     events
         .map(|event| {
-            let record_hash = record_hash(event.record());
+            let record_hash = *event.record_hash();
             let pos = head.pos + 1;
             let chain_hash = chain_link(&head.hash, &record_hash, pos, created_at_micros);
             head.leaf_sum.add_event(&record_hash, pos);

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use eventlog_core::integrity::{record_hash, Hash};
+use eventlog_core::integrity::Hash;
 use eventlog_core::ValidatedEvent;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -84,14 +84,14 @@ pub struct StoredContent {
 impl StoredContent {
     fn matches(&self, event: &ValidatedEvent) -> bool {
         (self.sent == stored_hash(event) && self.tenant == event.record().tenant_id)
-            || self.record == Some(record_hash(event.record()))
+            || self.record.as_ref() == Some(event.record_hash())
     }
 }
 
 /// Whether two events of one group carry the same content (see the module doc).
 fn same_content(a: &ValidatedEvent, b: &ValidatedEvent) -> bool {
     (stored_hash(a) == stored_hash(b) && a.record().tenant_id == b.record().tenant_id)
-        || record_hash(a.record()) == record_hash(b.record())
+        || a.record_hash() == b.record_hash()
 }
 
 /// Decodes a stored hash read back from the database.
@@ -176,6 +176,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use chrono::Utc;
+    use eventlog_core::integrity::record_hash;
     use eventlog_core::validate::Validator;
     use eventlog_core::{parse_event, Catalog, ValidationPolicy};
 

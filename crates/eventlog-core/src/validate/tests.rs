@@ -346,3 +346,20 @@ fn a_code_missing_from_the_catalog_is_named_as_the_reason() {
         e.message
     );
 }
+
+#[test]
+fn the_record_hash_follows_the_record_through_tenant_binding() {
+    let mut event =
+        check(r#"{"event_category": "AUTH", "event_type": "USER_LOGIN", "event_id": "h-1"}"#)
+            .unwrap();
+    let before = *event.record_hash();
+    assert_eq!(before, crate::integrity::record_hash(event.record()));
+    assert!(event.bind_tenant("acme"));
+    assert_eq!(event.record().tenant_id.as_deref(), Some("acme"));
+    assert_eq!(
+        *event.record_hash(),
+        crate::integrity::record_hash(event.record()),
+        "the hash of the bound record, not the one computed before"
+    );
+    assert_ne!(*event.record_hash(), before);
+}

@@ -213,6 +213,7 @@ async fn accept_event(
         .validate(raw_event, Utc::now())
         .map_err(|errors| ApiError::invalid(errors.into_iter().map(|e| (None, e)).collect(), 1))?;
     bind_tenant(&caller, &mut event, None)?;
+    event.record_hash();
     let summary = commit(state, vec![event]).await?;
     let duplicate = summary.duplicate_flags.first().copied().unwrap_or(false);
     let status = if duplicate {
@@ -320,6 +321,8 @@ async fn accept_batch(
         }) {
             Ok(mut event) => {
                 bind_tenant(&caller, &mut event, Some(index))?;
+                // Hashed here, on one of many request threads, not in the single writer.
+                event.record_hash();
                 events.push(event);
             }
             Err(errors) => problems.extend(errors.into_iter().map(|e| (Some(index), e))),

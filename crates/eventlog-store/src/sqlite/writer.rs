@@ -22,7 +22,7 @@ use super::{
     from_micros, known_dictionaries, micros, row_to_event, NEW_DICTIONARIES, SELECT_COLUMNS,
 };
 use crate::analytics::{Grain, RollupBatch};
-use crate::integrity::{hash32, link_events, opt_hash32, ChainHead};
+use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, Link};
 use crate::payload::PayloadCodec;
 use crate::write::{
     decode_stored_hash, ids_to_check, plan, stamp, stored_hash, RequestOutcome, StoredContent,
@@ -154,49 +154,29 @@ pub(super) fn write_group(
     }
     let mut head = read_head(&tx)?;
     let links = link_events(&mut head, rows.iter().map(|(e, _)| *e), now);
-    {
-        let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-        for ((event, payload), link) in rows.iter().zip(&links) {
-            let r = event.record();
-            insert.execute(params![
-                r.event_id,
-                r.event_code,
-                r.event_category.as_str(),
-                r.event_type.as_str(),
-                r.user_id,
-                r.username,
-                r.tenant_id,
-                r.ip_address.map(|ip| ip.to_string()),
-                r.session_id,
-                r.correlation_id,
-                r.source,
-                r.resource_type,
-                r.resource_id,
-                r.status.as_str(),
-                r.endpoint,
-                micros(r.timestamp),
-                r.severity.as_str(),
-                r.importance.as_str(),
-                &stored_hash(event)[..],
-                now,
-                now,
-                &link.record_hash[..],
-                link.pos,
-                &link.chain_hash[..],
-                payload,
-            ])?;
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        // Rollups of exactly the rows inserted (repeats were left out by the plan), summed
+        // on another thread while this one inserts, and written in the same transaction:
+        // they can never disagree with the events.
+        let summing = rollups.then(|| {
+            scope.spawn(|| {
+                let mut batch = RollupBatch::new();
+                for (event, _) in &rows {
+                    batch.add(event.record());
+                }
+                batch
+            })
+        });
+        insert_events(&tx, &rows, &links, now)?;
+        if let Some(summing) = summing {
+            let batch = summing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let daily_from = fold_closed_days(&tx, Grain::Day.floor(Utc::now()))?;
+            upsert_rollups(&tx, &batch, daily_from)?;
         }
-    }
-    // Rollups of exactly the rows inserted (repeats were left out by the plan), in the same
-    // transaction: they can never disagree with the events.
-    if rollups {
-        let mut batch = RollupBatch::new();
-        for (event, _) in &rows {
-            batch.add(event.record());
-        }
-        let daily_from = fold_closed_days(&tx, Grain::Day.floor(Utc::now()))?;
-        upsert_rollups(&tx, &batch, daily_from)?;
-    }
+        Ok(())
+    })?;
     tx.prepare_cached(
         "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
@@ -205,6 +185,46 @@ pub(super) fn write_group(
     .execute(params![head.pos, &head.hash[..], &head.leaf_sum.0[..]])?;
     tx.commit()?;
     Ok(outcomes)
+}
+
+fn insert_events(
+    tx: &Connection,
+    rows: &[(&ValidatedEvent, &[u8])],
+    links: &[Link],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    for ((event, payload), link) in rows.iter().zip(links) {
+        let r = event.record();
+        insert.execute(params![
+            r.event_id,
+            r.event_code,
+            r.event_category.as_str(),
+            r.event_type.as_str(),
+            r.user_id,
+            r.username,
+            r.tenant_id,
+            r.ip_address.map(|ip| ip.to_string()),
+            r.session_id,
+            r.correlation_id,
+            r.source,
+            r.resource_type,
+            r.resource_id,
+            r.status.as_str(),
+            r.endpoint,
+            micros(r.timestamp),
+            r.severity.as_str(),
+            r.importance.as_str(),
+            &stored_hash(event)[..],
+            now,
+            now,
+            &link.record_hash[..],
+            link.pos,
+            &link.chain_hash[..],
+            payload,
+        ])?;
+    }
+    Ok(())
 }
 
 /// Recomputes the rollups of the day starting at `day` from its stored events; returns the
