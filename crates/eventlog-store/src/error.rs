@@ -7,8 +7,8 @@ pub enum StoreError {
     /// The database could not be reached or failed a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// A SQLite connection of the blocking readers (exports, rollup reads) could not open
-    /// the file or failed a statement.
+    /// A rusqlite connection (the group commit's writer, the blocking readers of exports
+    /// and rollup reads) could not open the file or failed a statement.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A migration could not be applied.

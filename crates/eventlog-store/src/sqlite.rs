@@ -1,5 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL` so that a
-//! committed transaction survives power loss, one writer connection and a small read pool.
+//! committed transaction survives power loss. The group commit writes on a connection of
+//! its own ([`writer`]), other writes on one sqlx connection, reads on a small pool and on
+//! the blocking readers ([`blocking`]).
 
 mod alerts;
 mod blocking;
@@ -156,6 +158,14 @@ impl SqliteStore {
             payloads: Arc::new(PayloadCodec::new()),
             payloads_started: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// The turn to write with [`EventWriter`]: the sqlx writer's one connection. The store's
+    /// other writes (keys, alerts, retention, dictionaries) queue for that connection first
+    /// come first served; taking it for the group commit too keeps back-to-back commits
+    /// from leaving them polling for SQLite's lock until they time out.
+    async fn write_turn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        Ok(self.writer.acquire().await?)
     }
 
     /// A store that does not keep rollups at ingest: only for measuring what rollups cost
@@ -473,9 +483,17 @@ impl Store for SqliteStore {
                     .collect()
             })
             .collect();
-        let outcomes = self
-            .events_writer
-            .run(|conn| writer::write_group(conn, requests, &packed, self.rollups))?;
+        let _turn = self.write_turn().await?;
+        let rollups = self.rollups;
+        let outcomes = if writer::in_place_possible() {
+            self.events_writer
+                .run_in_place(|conn| writer::write_group(conn, requests, &packed, rollups))?
+        } else {
+            let requests = requests.to_vec();
+            self.events_writer
+                .run_owned(move |conn| writer::write_group(conn, &requests, &packed, rollups))
+                .await?
+        };
         payload::learn_in_background(self.payloads.clone(), Arc::new(self.writer.clone()));
         Ok(outcomes)
     }
@@ -711,7 +729,10 @@ impl Store for SqliteStore {
     }
 
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
-        self.blocking.run(writer::read_head).await
+        let row = sqlx::query_as(writer::READ_HEAD)
+            .fetch_optional(&self.reader)
+            .await?;
+        writer::head_from(row)
     }
 
     async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {

@@ -507,6 +507,65 @@ async fn a_batch_waits_while_another_connection_writes_the_sqlite_file() {
     assert_eq!(s.store.count_events().await.unwrap(), 50);
 }
 
+/// The store's other writes take turns with back-to-back group commits: keys created while
+/// batches stream in without pause are created in well under SQLite's 10 s lock timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_created_while_batches_stream_in_sqlite() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let s = TestServer::sqlite().await;
+    let streaming = Arc::new(AtomicBool::new(true));
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let client = s.client.clone();
+            let url = format!("{}/api/events/batch", s.url);
+            let key = s.admin_key.clone();
+            let streaming = Arc::clone(&streaming);
+            tokio::spawn(async move {
+                let mut b = 0;
+                while streaming.load(Ordering::SeqCst) {
+                    let events: Vec<Value> = (0..300)
+                        .map(|i| event(json!({"correlation_id": format!("t{t}-b{b}"), "metadata": {"i": i}})))
+                        .collect();
+                    let (status, body) =
+                        send(client.post(&url).bearer_auth(&key).json(&json!({ "events": events }))).await;
+                    assert_eq!(status, 201, "{body}");
+                    b += 1;
+                }
+                b
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for k in 0..5 {
+        let started = Instant::now();
+        let secret = eventlog_store::keys::generate_secret();
+        s.store
+            .create_key(&eventlog_store::keys::new_key(
+                &format!("during-ingest-{k}"),
+                KeyRole::Ingest,
+                None,
+                &secret,
+            ))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "key {k} took {took:?}");
+    }
+    streaming.store(false, Ordering::SeqCst);
+    let mut batches = 0;
+    for sender in senders {
+        batches += sender.await.unwrap();
+    }
+    assert!(
+        batches > 4,
+        "the batches kept coming while the keys were created"
+    );
+    assert_eq!(s.store.count_events().await.unwrap(), batches * 300);
+}
+
 /// With its database unreachable the server answers 503 + Retry-After (never 500), health
 /// says so, and it recovers by itself when the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

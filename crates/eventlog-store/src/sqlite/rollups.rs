@@ -3,6 +3,7 @@
 //! group commit and in the per-day rebuild.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -183,8 +184,11 @@ impl SqliteStore {
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
+        let payloads = Arc::clone(&self.payloads);
         self.events_writer
-            .run(|conn| super::writer::rebuild_day(conn, &self.payloads, day))
+            .run_owned(move |conn| super::writer::rebuild_day(conn, &payloads, day))
+            .await
     }
 
     pub(super) async fn days_with_events(

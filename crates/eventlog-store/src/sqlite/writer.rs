@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -80,25 +80,51 @@ impl EventWriter {
         })
     }
 
-    /// Runs `write` with the connection, off tokio's cooperative scheduling: on a runtime
-    /// with several workers the current worker hands its other tasks over for the duration
-    /// ([`tokio::task::block_in_place`]); elsewhere (tests, one-thread tools) it runs inline.
-    pub(super) fn run<T>(
+    /// Runs `write` with the connection, on a runtime with several workers: the current
+    /// worker hands its other tasks over for the duration ([`tokio::task::block_in_place`])
+    /// and `write` borrows what it needs. Callers elsewhere use [`EventWriter::run_owned`].
+    pub(super) fn run_in_place<T>(
         &self,
         write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let locked = || {
-            // A panic during an earlier write rolled its transaction back as it unwound.
-            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            write(&mut conn)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(locked)
-            }
-            _ => locked(),
+        tokio::task::block_in_place(|| self.locked(write))
+    }
+
+    /// Runs `write` with the connection on tokio's blocking pool, so that a runtime with
+    /// one thread goes on with its other tasks meanwhile.
+    pub(super) async fn run_owned<T: Send + 'static>(
+        self: &Arc<Self>,
+        write: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || writer.locked(write)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Config(format!("a write was cancelled: {e}"))),
         }
     }
+
+    fn locked<T>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A panic during an earlier write rolled its transaction back as it unwound.
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let result = write(&mut conn);
+        // A transaction whose rollback failed would make every later BEGIN fail.
+        if !conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "could not roll back a failed write");
+            }
+        }
+        result
+    }
+}
+
+/// Whether the current runtime has several workers (then [`EventWriter::run_in_place`]).
+pub(super) fn in_place_possible() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// Writes a group of requests in one transaction: checks supplied ids against what is
@@ -148,41 +174,42 @@ pub(super) fn write_group(
                 .map(move |i| (&events[*i], packed[*i].as_slice()))
         })
         .collect();
-    if rows.is_empty() {
-        tx.commit()?;
-        return Ok(outcomes);
-    }
     let mut head = read_head(&tx)?;
     let links = link_events(&mut head, rows.iter().map(|(e, _)| *e), now);
     std::thread::scope(|scope| -> Result<(), StoreError> {
         // Rollups of exactly the rows inserted (repeats were left out by the plan), summed
         // on another thread while this one inserts, and written in the same transaction:
         // they can never disagree with the events.
-        let summing = rollups.then(|| {
-            scope.spawn(|| {
-                let mut batch = RollupBatch::new();
-                for (event, _) in &rows {
-                    batch.add(event.record());
-                }
-                batch
-            })
-        });
+        let sum = || {
+            let mut batch = RollupBatch::new();
+            for (event, _) in &rows {
+                batch.add(event.record());
+            }
+            batch
+        };
+        let summing = rollups.then(|| std::thread::Builder::new().spawn_scoped(scope, sum));
         insert_events(&tx, &rows, &links, now)?;
         if let Some(summing) = summing {
-            let batch = summing
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let batch = match summing {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: sum here.
+                Err(_) => sum(),
+            };
             let daily_from = fold_closed_days(&tx, Grain::Day.floor(Utc::now()))?;
             upsert_rollups(&tx, &batch, daily_from)?;
         }
         Ok(())
     })?;
-    tx.prepare_cached(
-        "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
-         chain_hash = excluded.chain_hash, leaf_sum = excluded.leaf_sum",
-    )?
-    .execute(params![head.pos, &head.hash[..], &head.leaf_sum.0[..]])?;
+    if !rows.is_empty() {
+        tx.prepare_cached(
+            "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET chain_pos = excluded.chain_pos, \
+             chain_hash = excluded.chain_hash, leaf_sum = excluded.leaf_sum",
+        )?
+        .execute(params![head.pos, &head.hash[..], &head.leaf_sum.0[..]])?;
+    }
     tx.commit()?;
     Ok(outcomes)
 }
@@ -271,12 +298,20 @@ pub(super) fn rebuild_day(
     Ok(read)
 }
 
-/// The chain's head as last committed.
-pub(super) fn read_head(conn: &Connection) -> Result<ChainHead, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> = conn
-        .prepare_cached("SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1")?
+/// The chain's head as last committed (no row: the empty chain).
+pub(super) const READ_HEAD: &str =
+    "SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1";
+
+fn read_head(conn: &Connection) -> Result<ChainHead, StoreError> {
+    let row = conn
+        .prepare_cached(READ_HEAD)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
+    head_from(row)
+}
+
+/// The head from [`READ_HEAD`]'s row.
+pub(super) fn head_from(row: Option<(i64, Vec<u8>, Vec<u8>)>) -> Result<ChainHead, StoreError> {
     Ok(match row {
         None => ChainHead::default(),
         Some((pos, hash, sum)) => ChainHead {
@@ -362,4 +397,42 @@ fn fold_closed_days(conn: &Connection, today: DateTime<Utc>) -> Result<DateTime<
     )?;
     conn.execute("UPDATE rollup_state SET daily_from = ? WHERE id = 1", [to])?;
     Ok(today)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use eventlog_core::validate::Validator;
+    use eventlog_core::{parse_event, Catalog, ValidationPolicy};
+
+    use super::super::SqliteStore;
+    use crate::Store;
+
+    /// On a runtime with one thread, a write waiting for another connection's lock leaves
+    /// the runtime running: here the task that releases the lock runs meanwhile.
+    #[tokio::test]
+    async fn a_waiting_write_leaves_a_one_thread_runtime_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        store.migrate().await.unwrap();
+        let raw = parse_event(br#"{"event_category": "AUTH", "event_type": "USER_LOGIN"}"#);
+        let event = Validator::new(ValidationPolicy::default(), Catalog::built_in())
+            .validate(raw.unwrap(), chrono::Utc::now())
+            .unwrap();
+
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let requests = [vec![event]];
+        let started = Instant::now();
+        let (written, ()) = tokio::join!(store.write(&requests), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            other.execute_batch("COMMIT").unwrap();
+        });
+        written.unwrap();
+        // Blocking the runtime would have kept the lock held until SQLite gave up (10 s).
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(store.count_events().await.unwrap(), 1);
+    }
 }
