@@ -160,14 +160,6 @@ impl SqliteStore {
         })
     }
 
-    /// The turn to write with [`EventWriter`]: the sqlx writer's one connection. The store's
-    /// other writes (keys, alerts, retention, dictionaries) queue for that connection first
-    /// come first served; taking it for the group commit too keeps back-to-back commits
-    /// from leaving them polling for SQLite's lock until they time out.
-    async fn write_turn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
-        Ok(self.writer.acquire().await?)
-    }
-
     /// A store that does not keep rollups at ingest: only for measuring what rollups cost
     /// (bench/analytics.sh). Its analytics are wrong until `eventlog rollups rebuild`.
     pub fn without_rollups(mut self) -> Self {
@@ -483,7 +475,6 @@ impl Store for SqliteStore {
                     .collect()
             })
             .collect();
-        let _turn = self.write_turn().await?;
         let rollups = self.rollups;
         let outcomes = if writer::in_place_possible() {
             self.events_writer

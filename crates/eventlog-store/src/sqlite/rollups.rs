@@ -184,7 +184,6 @@ impl SqliteStore {
     }
 
     pub(super) async fn rebuild_day(&self, day: DateTime<Utc>) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
         let payloads = Arc::clone(&self.payloads);
         self.events_writer
             .run_owned(move |conn| super::writer::rebuild_day(conn, &payloads, day))
