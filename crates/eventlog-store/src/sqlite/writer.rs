@@ -82,7 +82,9 @@ impl EventWriter {
 
     /// Runs `write` with the connection, on a runtime with several workers: the current
     /// worker hands its other tasks over for the duration ([`tokio::task::block_in_place`])
-    /// and `write` borrows what it needs. Callers elsewhere use [`EventWriter::run_owned`].
+    /// and `write` borrows what it needs. A timeout around the calling future fires only
+    /// once the write is done (SQLite's busy timeout bounds the wait for its lock). Callers
+    /// elsewhere use [`EventWriter::run_owned`].
     pub(super) fn run_in_place<T>(
         &self,
         write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
