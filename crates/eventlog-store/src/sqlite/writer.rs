@@ -110,16 +110,13 @@ impl EventWriter {
         &self,
         write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // A panic during an earlier write rolled its transaction back as it unwound.
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let result = write(&mut conn);
-        // A transaction whose rollback failed would make every later BEGIN fail.
+        // A transaction an earlier write left open (a panic, a failed rollback) would make
+        // this write's BEGIN fail, and every one after it.
         if !conn.is_autocommit() {
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "could not roll back a failed write");
-            }
+            conn.execute_batch("ROLLBACK")?;
         }
-        result
+        write(&mut conn)
     }
 }
 
