@@ -31,6 +31,24 @@ impl Default for ChainHead {
     }
 }
 
+impl ChainHead {
+    /// The SQL (both stores) that reads the head's row; no row is the empty chain.
+    pub(crate) const SELECT: &'static str =
+        "SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1";
+
+    /// The head from [`ChainHead::SELECT`]'s row.
+    pub(crate) fn from_row(row: Option<(i64, Vec<u8>, Vec<u8>)>) -> Result<Self, StoreError> {
+        Ok(match row {
+            None => Self::default(),
+            Some((pos, hash, sum)) => Self {
+                pos,
+                hash: hash32(hash, "chain_head.chain_hash")?,
+                leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
+            },
+        })
+    }
+}
+
 /// One new event's chain columns.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Link {

@@ -417,18 +417,10 @@ fn push_newest_first(
 }
 
 async fn read_head(conn: &mut PgConnection) -> Result<ChainHead, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1")
-            .fetch_optional(conn)
-            .await?;
-    Ok(match row {
-        None => ChainHead::default(),
-        Some((pos, hash, sum)) => ChainHead {
-            pos,
-            hash: hash32(hash, "chain_head.chain_hash")?,
-            leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
-        },
-    })
+    let row = sqlx::query_as(ChainHead::SELECT)
+        .fetch_optional(conn)
+        .await?;
+    ChainHead::from_row(row)
 }
 
 fn row_to_checkpoint(row: &PgRow) -> Result<Checkpoint, StoreError> {

@@ -322,6 +322,20 @@ impl DictionaryTable for SqlitePool {
 const NEW_DICTIONARIES: &str = "SELECT id, dictionary FROM payload_dictionaries \
     WHERE id NOT IN (SELECT value FROM json_each(?))";
 
+/// [`load_new_dictionaries`] on a rusqlite connection (the export's reader, the writer).
+fn install_new_dictionaries(
+    conn: &rusqlite::Connection,
+    payloads: &PayloadCodec,
+) -> Result<(), StoreError> {
+    let stored = conn
+        .prepare(NEW_DICTIONARIES)?
+        .query_map([known_dictionaries(payloads)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
+    payloads.install_readers(stored)
+}
+
 /// The ids of the dictionaries `payloads` has loaded, as [`NEW_DICTIONARIES`] binds them.
 fn known_dictionaries(payloads: &PayloadCodec) -> String {
     serde_json::to_string(&payloads.known_ids()).unwrap_or_default()
@@ -720,10 +734,10 @@ impl Store for SqliteStore {
     }
 
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
-        let row = sqlx::query_as(writer::READ_HEAD)
+        let row = sqlx::query_as(ChainHead::SELECT)
             .fetch_optional(&self.reader)
             .await?;
-        writer::head_from(row)
+        ChainHead::from_row(row)
     }
 
     async fn chain_rows(&self, after: (i64, i64), limit: u32) -> Result<Vec<ChainRow>, StoreError> {

@@ -377,6 +377,20 @@ impl RollupBatch {
         self.cells.is_empty()
     }
 
+    /// The cells of `grain` a writer adds to its table: all of them, but day cells only for
+    /// days before `daily_from` (later days are folded from the hour rows once over).
+    pub fn cells_to_write(
+        &self,
+        grain: Grain,
+        daily_from: DateTime<Utc>,
+    ) -> Vec<(RollupKey<'_>, RollupCell)> {
+        let mut cells = self.cells_of(grain);
+        if grain == Grain::Day {
+            cells.retain(|(key, _)| key.bucket < daily_from);
+        }
+        cells
+    }
+
     /// The cells of one grain: the cells folded at that grain merged with the finer ones
     /// they contain. In no particular order: one writer upserts at a time (the stores'
     /// writer lock), so no two upserts can lock rows in opposite orders.

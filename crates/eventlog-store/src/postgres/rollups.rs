@@ -43,10 +43,7 @@ pub(super) async fn upsert(
     daily_from: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for grain in Grain::ALL {
-        let mut cells = batch.cells_of(grain);
-        if grain == Grain::Day {
-            cells.retain(|(key, _)| key.bucket < daily_from);
-        }
+        let cells = batch.cells_to_write(grain, daily_from);
         if cells.is_empty() {
             continue;
         }

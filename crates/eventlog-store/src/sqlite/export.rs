@@ -10,7 +10,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::blocking::Statement;
-use super::{known_dictionaries, row_to_event, select_recent, NEW_DICTIONARIES};
+use super::{install_new_dictionaries, row_to_event, select_recent};
 use crate::jsonl;
 use crate::payload::PayloadCodec;
 use crate::query::{ChunkSender, JsonLines, RecentQuery};
@@ -31,13 +31,7 @@ pub(super) fn export_rows(
     batches: &ChunkSender<RowBatch>,
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
-    let mut dictionaries = tx.prepare(NEW_DICTIONARIES)?;
-    let stored = dictionaries
-        .query_map([known_dictionaries(payloads)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
-    payloads.install_readers(stored)?;
+    install_new_dictionaries(&tx, payloads)?;
 
     let mut statement = Statement::default();
     select_recent(&mut statement, q);

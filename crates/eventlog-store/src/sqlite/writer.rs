@@ -14,15 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use eventlog_core::integrity::LeafSum;
 use eventlog_core::ValidatedEvent;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::{
-    from_micros, known_dictionaries, micros, row_to_event, NEW_DICTIONARIES, SELECT_COLUMNS,
-};
+use super::{from_micros, install_new_dictionaries, micros, row_to_event, SELECT_COLUMNS};
 use crate::analytics::{Grain, RollupBatch};
-use crate::integrity::{hash32, link_events, opt_hash32, ChainHead, Link};
+use crate::integrity::{link_events, opt_hash32, ChainHead, Link};
 use crate::payload::PayloadCodec;
 use crate::write::{
     decode_stored_hash, ids_to_check, plan, stamp, stored_hash, RequestOutcome, StoredContent,
@@ -271,13 +268,7 @@ pub(super) fn rebuild_day(
             [from, to],
         )?;
     }
-    let stored = tx
-        .prepare(NEW_DICTIONARIES)?
-        .query_map([known_dictionaries(payloads)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
-    payloads.install_readers(stored)?;
+    install_new_dictionaries(&tx, payloads)?;
     let mut batch = RollupBatch::new();
     let mut read = 0u64;
     {
@@ -297,28 +288,12 @@ pub(super) fn rebuild_day(
     Ok(read)
 }
 
-/// The chain's head as last committed (no row: the empty chain).
-pub(super) const READ_HEAD: &str =
-    "SELECT chain_pos, chain_hash, leaf_sum FROM chain_head WHERE id = 1";
-
 fn read_head(conn: &Connection) -> Result<ChainHead, StoreError> {
     let row = conn
-        .prepare_cached(READ_HEAD)?
+        .prepare_cached(ChainHead::SELECT)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    head_from(row)
-}
-
-/// The head from [`READ_HEAD`]'s row.
-pub(super) fn head_from(row: Option<(i64, Vec<u8>, Vec<u8>)>) -> Result<ChainHead, StoreError> {
-    Ok(match row {
-        None => ChainHead::default(),
-        Some((pos, hash, sum)) => ChainHead {
-            pos,
-            hash: hash32(hash, "chain_head.chain_hash")?,
-            leaf_sum: LeafSum(hash32(sum, "chain_head.leaf_sum")?),
-        },
-    })
+    ChainHead::from_row(row)
 }
 
 /// Adds `batch` to the rollup tables. Day rows are written only for days before
@@ -330,10 +305,7 @@ fn upsert_rollups(
     daily_from: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for grain in Grain::ALL {
-        let mut cells = batch.cells_of(grain);
-        if grain == Grain::Day {
-            cells.retain(|(key, _)| key.bucket < daily_from);
-        }
+        let cells = batch.cells_to_write(grain, daily_from);
         if cells.is_empty() {
             continue;
         }
