@@ -120,7 +120,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory")
             .pragma("journal_size_limit", "67108864");
         // The writer never checkpoints (that would stall ingest); a background connection
@@ -142,7 +142,7 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            // 16 MiB of page cache per reader (the writer has 64 MiB), so four busy readers
+            // 16 MiB of page cache per reader (as the writers), so four busy readers
             // keep the server's memory bounded.
             .connect_with(options.read_only(true).pragma("cache_size", "-16384"))
             .await?;

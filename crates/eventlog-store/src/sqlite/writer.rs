@@ -60,7 +60,10 @@ pub(super) struct EventWriter {
 impl EventWriter {
     /// Opens the database file (created and set to WAL by the sqlx pools) for writing, with
     /// the writer's settings: every commit synced (`synchronous=FULL`), no checkpoints of its
-    /// own (the store's checkpointer runs them), 64 MiB of page cache.
+    /// own (the store's checkpointer runs them), 16 MiB of page cache. A 64 MiB cache ingested
+    /// no faster and kept the server above 300 MiB: the connection runs on whichever thread
+    /// tokio lends it, and SQLite's pages then fill one C heap per thread (bench/README.md,
+    /// "Server memory under sustained ingest").
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open_with_flags(
             path,
@@ -69,7 +72,7 @@ impl EventWriter {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
-             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
              PRAGMA journal_size_limit = 67108864;",
         )?;
         Ok(Self {
@@ -172,32 +175,17 @@ pub(super) fn write_group(
         .collect();
     let mut head = read_head(&tx)?;
     let links = link_events(&mut head, rows.iter().map(|(e, _)| *e), now);
-    std::thread::scope(|scope| -> Result<(), StoreError> {
-        // Rollups of exactly the rows inserted (repeats were left out by the plan), summed
-        // on another thread while this one inserts, and written in the same transaction:
-        // they can never disagree with the events.
-        let sum = || {
-            let mut batch = RollupBatch::new();
-            for (event, _) in &rows {
-                batch.add(event.record());
-            }
-            batch
-        };
-        let summing = rollups.then(|| std::thread::Builder::new().spawn_scoped(scope, sum));
-        insert_events(&tx, &rows, &links, now)?;
-        if let Some(summing) = summing {
-            let batch = match summing {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread to be had: sum here.
-                Err(_) => sum(),
-            };
-            let daily_from = fold_closed_days(&tx, Grain::Day.floor(Utc::now()))?;
-            upsert_rollups(&tx, &batch, daily_from)?;
+    insert_events(&tx, &rows, &links, now)?;
+    if rollups {
+        // Rollups of exactly the rows inserted (repeats were left out by the plan), written
+        // in the same transaction: they can never disagree with the events.
+        let mut batch = RollupBatch::new();
+        for (event, _) in &rows {
+            batch.add(event.record());
         }
-        Ok(())
-    })?;
+        let daily_from = fold_closed_days(&tx, Grain::Day.floor(Utc::now()))?;
+        upsert_rollups(&tx, &batch, daily_from)?;
+    }
     if !rows.is_empty() {
         tx.prepare_cached(
             "INSERT INTO chain_head (id, chain_pos, chain_hash, leaf_sum) VALUES (1, ?, ?, ?) \
