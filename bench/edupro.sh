@@ -79,6 +79,11 @@ run_variant() {
     local rps p99
     rps="$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/mix.lua" "$(cat "$dir/url")" |
         tee "$dir/wrk-$2.txt" | awk '/^Requests\/sec:/ {print $2}')"
+    if [[ -z "$rps" ]]; then
+        echo "wrk gave no figure for $1 (round $2):" >&2
+        cat "$dir/wrk-$2.txt" "$dir/err" >&2
+        exit 1
+    fi
     p99="$(awk '/^ +99%/ {print $2}' "$dir/wrk-$2.txt")"
     printf '  round %d  %-22s %10s req/s   p99 %s\n' "$2" "$1" "$rps" "$p99" >&2
     echo "$rps"
@@ -98,7 +103,8 @@ for round in $(seq 1 "$ROUNDS"); do
     # Each round starts with a different variant, so none always runs first or last.
     for k in 0 1 2; do
         name="${VARIANTS[$(((round + k) % 3))]}"
-        echo "$round $name $(run_variant "$name" "$round")" >>"$RESULTS"
+        rps="$(run_variant "$name" "$round")"
+        echo "$round $name $rps" >>"$RESULTS"
     done
 done
 
