@@ -3,6 +3,7 @@
 # with wrk over loopback in the same run, plus with the sink down (every event spooled).
 #
 #   bench/edupro.sh [SECONDS] [CONNECTIONS]     (defaults 15 s, 16 connections)
+#   ROUNDS=N (default 5), SKIP_BUILD=1 (use the release binaries already built)
 #
 # The three variants run side by side (each its own edupro process and database) and are
 # loaded in turn, ROUNDS times (default 5), SECONDS each: this machine's speed drifts by
@@ -15,6 +16,7 @@ source "$(dirname "$0")/common.sh"
 SECONDS_PER_RUN="${1:-15}"
 CONNECTIONS="${2:-16}"
 ROUNDS="${ROUNDS:-5}"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1" >&2; exit 2; }
 EDUPRO="$TARGET/release/edupro"
 PASSWORD="bench-Pass-2025"
 VARIANTS=(no_eventlog layer_direct_sqlite layer_sink_down)
@@ -32,6 +34,7 @@ PIDS=()
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,13 +60,26 @@ start_variant() {
     echo "$url" >"$dir/url"
     local token
     token="$(curl -sf -d "username=guru01&password=$PASSWORD" "$url/api/auth/login" |
-        sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+        sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' || true)"
+    [[ -n "$token" ]] || { echo "edupro ($name): the demo login failed" >&2; cat "$dir/err" >&2; exit 1; }
+    # Student numbers unique across wrk's threads and runs (each thread has its own Lua
+    # state, with the same random seed): a repeated number is a 409, not a create.
     cat >"$dir/mix.lua" <<EOF
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("tid", threads)
+end
 local n = 0
+local run = 0
+function init(args)
+    run = os.time()
+    math.randomseed(run * 100 + tid)
+end
 request = function()
     n = n + 1
     if n % 4 == 0 then
-        local body = string.format('{"nis":"%d-%d","name":"Budi %d","class":"X-1","score":80}', math.random(1, 1e9), n, n)
+        local body = string.format('{"nis":"%d-%d-%d-%d","name":"Budi %d","class":"X-1","score":80}', run, tid, n, math.random(1, 1e9), n)
         return wrk.format("POST", "/api/students", {["Content-Type"] = "application/json",
             ["Authorization"] = "Bearer $token"}, body)
     end
@@ -79,8 +95,9 @@ run_variant() {
     local rps p99
     rps="$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/mix.lua" "$(cat "$dir/url")" |
         tee "$dir/wrk-$2.txt" | awk '/^Requests\/sec:/ {print $2}')"
-    if [[ -z "$rps" ]]; then
-        echo "wrk gave no figure for $1 (round $2):" >&2
+    if [[ -z "$rps" ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }' ||
+        grep -q 'Non-2xx or 3xx responses' "$dir/wrk-$2.txt"; then
+        echo "wrk gave no figure or failed requests for $1 (round $2):" >&2
         cat "$dir/wrk-$2.txt" "$dir/err" >&2
         exit 1
     fi
@@ -101,8 +118,8 @@ RESULTS="$WORK/results"
 : >"$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
     # Each round starts with a different variant, so none always runs first or last.
-    for k in 0 1 2; do
-        name="${VARIANTS[$(((round + k) % 3))]}"
+    for k in "${!VARIANTS[@]}"; do
+        name="${VARIANTS[$(((round + k) % ${#VARIANTS[@]}))]}"
         rps="$(run_variant "$name" "$round")"
         echo "$round $name $rps" >>"$RESULTS"
     done

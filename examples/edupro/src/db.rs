@@ -176,33 +176,43 @@ impl Db {
             .transpose()
     }
 
-    /// Creates a student; `None` if the number is taken.
+    /// Creates a student; `None` if the number is taken. Creates run concurrently, so the
+    /// number (or, on PostgreSQL, the next id) can be taken between the check and the insert:
+    /// that is a unique violation to look at again, not a server error.
     pub async fn create_student(
         &self,
         input: &StudentInput,
     ) -> Result<Option<Student>, sqlx::Error> {
-        let taken = sqlx::query("SELECT id FROM students WHERE nis = $1")
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            let taken = sqlx::query("SELECT id FROM students WHERE nis = $1")
+                .bind(&input.nis)
+                .fetch_optional(&self.pool)
+                .await?;
+            if taken.is_some() {
+                return Ok(None);
+            }
+            // The next id is taken in the insert itself: SQLite runs it under its write lock,
+            // so only PostgreSQL's concurrent creates can still pick the same one.
+            let inserted = sqlx::query(
+                "INSERT INTO students (id, nis, name, class, score) \
+                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4 FROM students RETURNING id",
+            )
             .bind(&input.nis)
-            .fetch_optional(&self.pool)
-            .await?;
-        if taken.is_some() {
-            return Ok(None);
-        }
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS next FROM students")
+            .bind(&input.name)
+            .bind(&input.class)
+            .bind(input.score)
             .fetch_one(&self.pool)
-            .await?
-            .try_get("next")?;
-        sqlx::query(
-            "INSERT INTO students (id, nis, name, class, score) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(next)
-        .bind(&input.nis)
-        .bind(&input.name)
-        .bind(&input.class)
-        .bind(input.score)
-        .execute(&self.pool)
-        .await?;
-        self.get_student(next).await
+            .await;
+            match inserted {
+                Ok(row) => return self.get_student(row.try_get("id")?).await,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Updates a student; `None` if absent.

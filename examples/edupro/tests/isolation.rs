@@ -467,3 +467,34 @@ async fn an_eventlog_server_answering_500_or_503_changes_nothing_for_users() {
     let _ = serving.await;
     drop_db(&admin, &db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_answer_201_or_409_never_500() {
+    let app = RunningApp::start(|c| c.no_eventlog = true).await;
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{}/api/auth/login", app.url))
+        .json(&json!({"username": "guru01", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    // Sixteen creates at once: eight numbers, each sent twice.
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let request = client
+            .post(format!("{}/api/students", app.url))
+            .bearer_auth(&token)
+            .json(
+                &json!({"nis": format!("7{}", i % 8), "name": "Budi", "class": "X-1", "score": 80}),
+            );
+        creates.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = creates.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[201; 8], [409; 8]].concat(), "{statuses:?}");
+    app.stop().await;
+}

@@ -61,7 +61,8 @@ impl EventWriter {
     /// Opens the database file (created and set to WAL by the sqlx pools) for writing, with
     /// the writer's settings: every commit synced (`synchronous=FULL`), no checkpoints of its
     /// own (the store's checkpointer runs them), 16 MiB of page cache. A 64 MiB cache ingested
-    /// no faster and kept the server above 300 MiB: the connection runs on whichever thread
+    /// no faster and the server peaked at 277-337 MiB (over the 300 MiB budget in two runs of
+    /// three) instead of 173-211 MiB: the connection runs on whichever thread
     /// tokio lends it, and SQLite's pages then fill one C heap per thread (bench/README.md,
     /// "Server memory under sustained ingest").
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
