@@ -119,15 +119,22 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(writer::BUSY_TIMEOUT)
             .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory")
             .pragma("journal_size_limit", "67108864");
         // The writer never checkpoints (that would stall ingest); a background connection
-        // does, on the other core.
+        // does, on the other core. Its statements (keys, alerts, checkpoints of the chain,
+        // retention) wait for SQLite's lock between group commits: under sustained ingest a
+        // wait of a second is expected, so only one past the busy timeout is reported.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", "0")
+                    .log_slow_statements(log::LevelFilter::Warn, writer::BUSY_TIMEOUT),
+            )
             .await?;
         // A checkpoint taking seconds under load is expected, not a slow query to report.
         // It copies WAL frames to the file and needs no page cache of its own (2 MiB).

@@ -27,7 +27,7 @@ use crate::write::{
 use crate::StoreError;
 
 /// How long a write waits for another writer (a checkpoint, a key being created).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cold fields go into `payload`; their old columns are left out (NULL), but for the
 /// two that are NOT NULL (`event_name`, `action`), written empty (see [`crate::payload`]).
