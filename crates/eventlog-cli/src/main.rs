@@ -40,6 +40,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// eventlog: a central event log and audit trail for web applications.
 #[derive(Parser)]
 #[command(
+    name = "eventlog",
     version,
     about = "eventlog: a central event log and audit trail for web applications",
     propagate_version = true
@@ -76,7 +77,8 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate {
-        /// Only report whether the schema matches this eventlog (exit 1 if not); change nothing.
+        /// Only report whether the schema matches this eventlog (exit 1 if not, 2 if it cannot
+        /// tell); change nothing.
         #[arg(long)]
         check: bool,
     },
@@ -92,9 +94,10 @@ enum Command {
         command: KeysCommand,
     },
     /// Verify the tamper-evident chain and its signed checkpoints; exit 1 naming the first
-    /// event modified, deleted, inserted or reordered.
+    /// event modified, deleted, inserted or reordered, 2 when it cannot verify (no database,
+    /// a key that signed none of the checkpoints).
     Verify {
-        /// Start at the last checkpoint signed at or before this RFC 3339 time.
+        /// Start at the last checkpoint signed at or before this RFC 3339 time or date.
         #[arg(long)]
         since: Option<String>,
         /// The trusted key: a `.pub` file, the signing `.key` file, or hex
@@ -224,14 +227,33 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot open database {}", eventlog_store::redact_url(url)))
 }
 
-/// Opens the store and refuses to go on if its schema is not this build's.
+/// Opens an existing store and refuses to go on if its schema is not this build's. A
+/// SQLite file that is not there is named, not created: a mistyped path must not leave an
+/// empty database behind and report its schema as wrong.
 async fn open_checked(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    require_sqlite_file(url)?;
     let store = open_store(url).await?;
     let report = store.check_schema().await?;
     if !report.is_ok() {
+        if report.pending.is_empty() {
+            // Migrations cannot mend drift: the report names the statement that does.
+            bail!("{report}");
+        }
         bail!("{report}run `eventlog migrate` first");
     }
     Ok(store)
+}
+
+/// Fails, naming the path, when `url` is a SQLite file that does not exist.
+fn require_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let Some(path) = eventlog_store::sqlite_path(url) else {
+        return Ok(());
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    if !path.is_empty() && !path.starts_with(':') && !Path::new(path).exists() {
+        bail!("there is no database at {path}; `eventlog serve` or `eventlog migrate` creates it");
+    }
+    Ok(())
 }
 
 /// Where archives go by default: `eventlog-archive` beside the SQLite database, else
@@ -326,10 +348,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { check } => {
-            // A check changes nothing, so it does not create the database it was asked about.
-            if let Some(path) = eventlog_store::sqlite_path(&database) {
-                if check && !path.is_empty() && !std::path::Path::new(path).exists() {
-                    bail!("there is no database at {path}; `eventlog migrate` creates it");
+            // A check changes nothing, so it does not create the database it was asked about;
+            // a database not there yet lacks every migration (exit 1, not a failure to tell).
+            if check {
+                if let Err(missing) = require_sqlite_file(&database) {
+                    eprintln!("{missing}");
+                    return Ok(ExitCode::FAILURE);
                 }
             }
             let store = open_store(&database).await?;
@@ -352,11 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Keys { command } => {
-            let store = open_store(&database).await?;
-            let report = store.check_schema().await?;
-            if !report.is_ok() {
-                bail!("{report}run `eventlog migrate` first");
-            }
+            let store = open_checked(&database).await?;
             match command {
                 KeysCommand::Create {
                     role,
@@ -438,11 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { since, public_key } => {
-            let store = open_store(&database).await?;
-            let report = store.check_schema().await?;
-            if !report.is_ok() {
-                bail!("{report}run `eventlog migrate` first");
-            }
+            let store = open_checked(&database).await?;
             let key = public_key.unwrap_or(key_file);
             verify::run(store.as_ref(), &key, since.as_deref()).await
         }
@@ -477,6 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(args) => {
+            ops::refuse_store_as_output(&args.output, &database)?;
             let store = open_checked(&database).await?;
             ops::export(store.as_ref(), &args).await?;
             Ok(ExitCode::SUCCESS)
@@ -501,18 +518,27 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not in a log file or a journal.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EVENTLOG_LOG")
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // The checks say 1 for "found a difference", so their own failures need another code.
+    let checking = matches!(
+        cli.command,
+        Command::Verify { .. } | Command::Migrate { check: true }
+    );
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
+            ExitCode::from(if checking { 2 } else { 1 })
         }
     }
 }

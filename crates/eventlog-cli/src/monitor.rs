@@ -25,10 +25,11 @@ pub(crate) struct MonitorArgs {
     /// List dead letters with their reasons.
     #[arg(long, group = "action")]
     failed: bool,
-    /// Re-send dead letters (to --url/--key, or to --database); those refused again stay.
+    /// Re-send dead letters (to --url/--key, or to --database); those refused again stay
+    /// (exit 2), and an unreachable destination stops it (exit 1).
     #[arg(long, group = "action")]
     retry: bool,
-    /// Delete the dead letters (asks first; --yes for scripts).
+    /// Delete the dead letters (asks on a terminal; elsewhere needs --yes).
     #[arg(long, group = "action")]
     clear: bool,
     /// Verify every spooled record; quarantine damaged ones. Run while the app is stopped.
@@ -62,7 +63,9 @@ struct StatsReport {
     spool_dir: String,
     spool: SpoolState,
     oldest_pending_age_secs: Option<i64>,
+    /// Every line of the dead-letter file, readable or not.
     dead_letters: usize,
+    /// Those of `dead_letters` that cannot be read back (a torn write).
     unreadable_dead_letters: usize,
     logger: Option<StatsSnapshot>,
     warnings: Vec<String>,
@@ -70,10 +73,12 @@ struct StatsReport {
 
 fn open_spool(dir: &Path) -> anyhow::Result<Spool> {
     if !dir.is_dir() {
-        bail!(
-            "{} is not a spool directory (it does not exist)",
-            dir.display()
-        );
+        let why = if dir.exists() {
+            "it is a file"
+        } else {
+            "it does not exist"
+        };
+        bail!("{} is not a spool directory ({why})", dir.display());
     }
     Spool::open(dir, SpoolConfig::default())
         .with_context(|| format!("cannot open the spool in {}", dir.display()))
@@ -123,12 +128,8 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
             }
             out!(
                 "{} dead letters{}",
-                letters.len(),
-                if unreadable > 0 {
-                    format!(", {unreadable} unreadable lines")
-                } else {
-                    String::new()
-                }
+                letters.len() + unreadable,
+                unreadable_note(unreadable)
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -137,7 +138,11 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
         let (letters, unreadable) = dead.list()?;
         let n = letters.len() + unreadable;
         if n == 0 {
-            out!("no dead letters to clear");
+            if args.json {
+                out!("{}", serde_json::json!({"deleted": 0, "unreadable": 0}));
+            } else {
+                out!("no dead letters to clear");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         if !args.yes {
@@ -145,7 +150,8 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
                 bail!("refusing to delete {n} dead letters without confirmation: add --yes");
             }
             print!(
-                "Delete {n} dead letters from {}? [y/N] ",
+                "Delete {n} dead letters{} from {}? [y/N] ",
+                unreadable_note(unreadable),
                 dead.path().display()
             );
             std::io::stdout().flush()?;
@@ -157,7 +163,17 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
             }
         }
         let cleared = dead.clear()?;
-        out!("deleted {cleared} dead letters");
+        if args.json {
+            out!(
+                "{}",
+                serde_json::json!({"deleted": cleared, "unreadable": unreadable})
+            );
+        } else {
+            out!(
+                "deleted {cleared} dead letters{}",
+                unreadable_note(unreadable)
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.retry {
@@ -188,6 +204,15 @@ pub(crate) async fn run(args: MonitorArgs, database: Option<&str>) -> anyhow::Re
     stats(&args, &dead, database).await
 }
 
+/// Says how many of the dead letters counted are lines that cannot be read back.
+fn unreadable_note(unreadable: usize) -> String {
+    if unreadable > 0 {
+        format!(" ({unreadable} of them unreadable lines)")
+    } else {
+        String::new()
+    }
+}
+
 async fn stats(
     args: &MonitorArgs,
     dead: &DeadLetters,
@@ -213,8 +238,9 @@ async fn stats(
     }
     if letters.len() + unreadable > args.warn_dead_letters {
         warnings.push(format!(
-            "{} dead letters (threshold {}): see `eventlog monitor --spool {} --failed`",
+            "{} dead letters{} (threshold {}): see `eventlog monitor --spool {} --failed`",
             letters.len() + unreadable,
+            unreadable_note(unreadable),
             args.warn_dead_letters,
             args.spool.display()
         ));
@@ -222,7 +248,7 @@ async fn stats(
     let report = StatsReport {
         spool_dir: args.spool.display().to_string(),
         oldest_pending_age_secs: age,
-        dead_letters: letters.len(),
+        dead_letters: letters.len() + unreadable,
         unreadable_dead_letters: unreadable,
         logger: StatsSnapshot::read_from(&args.spool),
         spool,
@@ -265,7 +291,11 @@ fn print_stats(r: &StatsReport) {
         Some(age) => out!("  oldest waiting      {age} s"),
         None => out!("  oldest waiting      -"),
     }
-    out!("  dead letters        {}", r.dead_letters);
+    out!(
+        "  dead letters        {}{}",
+        r.dead_letters,
+        unreadable_note(r.unreadable_dead_letters)
+    );
     if let Some(l) = &r.logger {
         out!(
             "logger (as of {})",
@@ -385,5 +415,10 @@ async fn retry(
         eprintln!("stopped early: {e}");
         return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    // Refused again: the script that retried must see that some are still there.
+    Ok(if still_dead.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

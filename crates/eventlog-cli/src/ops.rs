@@ -25,7 +25,7 @@ fn bar(template: &str) -> ProgressBar {
         .with_style(ProgressStyle::with_template(template).expect("a valid progress template"))
 }
 
-fn time_arg(name: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub(crate) fn time_arg(name: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
     value
         .map(|v| {
             parse_timestamp(v)
@@ -247,7 +247,7 @@ pub(crate) struct ExportArgs {
     format: FormatArg,
     /// Output file; `-` writes to stdout.
     #[arg(short = 'o', long)]
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Events at or after this RFC 3339 time or date.
     #[arg(long)]
     since: Option<String>,
@@ -340,6 +340,27 @@ impl ExportArgs {
     }
 }
 
+/// Refuses an export file that is the SQLite store being read (or its `-wal`, `-shm`,
+/// `-journal`): creating it would truncate the database before a single event is read.
+pub(crate) fn refuse_store_as_output(output: &Path, database: &str) -> anyhow::Result<()> {
+    let Some(db) = eventlog_store::sqlite_path(database) else {
+        return Ok(());
+    };
+    let db = db.split('?').next().unwrap_or(db);
+    let Ok(out) = std::fs::canonicalize(output) else {
+        return Ok(()); // not there yet: it cannot be the store
+    };
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        if std::fs::canonicalize(format!("{db}{suffix}")).is_ok_and(|f| f == out) {
+            bail!(
+                "-o {} is the database being exported ({db}{suffix}); choose another file",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `eventlog export`: chunks of one snapshot written as they are read, so memory stays at
 /// a few chunks.
 pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<()> {
@@ -363,17 +384,40 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
             .expect("a valid progress template"),
     );
     let mut count = 0u64;
-    out.write_all(&format.header())
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    // A reader that leaves early (`eventlog export -o - | head`) ends the export quietly,
+    // as it ends `keys list`; the audit record then says it was not completed.
+    let reader_left = |e: &std::io::Error| to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe;
+    let mut completed = true;
+    let written = out.write_all(&format.header());
+    if let Err(e) = written {
+        if !reader_left(&e) {
+            return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
+        }
+        completed = false;
+    }
     let mut chunks = format.chunks(store, &query);
-    while let Some(lines) = chunks.try_next().await? {
-        out.write_all(&lines.bytes)
-            .with_context(|| format!("cannot write {}", args.output.display()))?;
+    while completed {
+        let Some(lines) = chunks.try_next().await? else {
+            break;
+        };
+        if let Err(e) = out.write_all(&lines.bytes) {
+            if !reader_left(&e) {
+                return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
+            }
+            completed = false;
+            break;
+        }
         count += lines.events as u64;
         bar.set_position(count);
     }
-    out.flush()
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    if completed {
+        if let Err(e) = out.flush() {
+            if !reader_left(&e) {
+                return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
+            }
+            completed = false;
+        }
+    }
     bar.finish_and_clear();
     record_admin_action(
         store,
@@ -384,12 +428,15 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
             "format": format.as_str(),
             "filters": describe(&query),
             "count": count,
-            "completed": true,
+            "completed": completed,
             "via": "cli",
             "file": args.output.display().to_string(),
         }),
     )
     .await?;
+    if !completed {
+        return Ok(());
+    }
     if to_stdout {
         // stdout holds the events: the summary goes with the progress, to stderr.
         eprintln!("exported {count} event(s) ({})", format.as_str());

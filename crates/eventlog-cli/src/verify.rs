@@ -21,11 +21,31 @@ pub(crate) async fn run(
         .with_context(|| "the trusted checkpoint key is needed (--public-key FILE or HEX)")?;
     let since = match since {
         None => None,
-        Some(s) => match eventlog_core::validate::parse_timestamp(s) {
-            Some(t) => Some(t),
-            None => bail!("--since `{s}` is not an RFC 3339 time (e.g. 2025-06-19T14:30:52Z)"),
-        },
+        Some(s) => Some(crate::ops::time_arg("--since", Some(s))?.expect("given")),
     };
+    // Checkpoints none of which the trusted key signed mean the wrong key was given (a
+    // command run from another folder, a `.pub` of another store), or checkpoints
+    // re-signed wholesale: either way nothing can be verified, and saying "tampered" about
+    // the first one would send an auditor after a forgery that may not exist.
+    let trusted = key.to_bytes();
+    let signers: std::collections::BTreeSet<Vec<u8>> = store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .map(|c| c.public_key)
+        .collect();
+    if !signers.is_empty() && !signers.iter().any(|k| k[..] == trusted[..]) {
+        let signers: Vec<String> = signers.iter().map(hex::encode).collect();
+        bail!(
+            "cannot verify: the trusted key {} ({}) signed none of this store's checkpoints, \
+             which are signed by {}. Pass the key `eventlog serve` signs with (--public-key \
+             FILE.pub, its .key file or hex); if that key is the one above, the checkpoints \
+             were re-signed by someone else",
+            hex::encode(trusted),
+            key_source.display(),
+            signers.join(", ")
+        );
+    }
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})")
             .expect("a valid progress template"),

@@ -1460,3 +1460,128 @@ async fn demo_fills_a_living_store_postgres() {
     demo_fills_a_living_store(&url, dir.path()).await;
     drop_pg_database(&db).await;
 }
+
+/// Guard rails a mistyped command meets: an export onto the database it reads is refused
+/// before anything is truncated; a SQLite path that does not exist is named, and no empty
+/// database is left behind; `verify` with a key that signed none of the checkpoints says it
+/// cannot verify (exit 2) instead of reporting tampering; a reader that leaves an export
+/// early (`| head`) ends it quietly.
+#[tokio::test]
+async fn mistakes_are_named_and_destroy_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let db_file = cwd.join("guarded.db");
+    let database = format!("sqlite://{}", db_file.display());
+    run_ok(&["migrate", "--database", &database], cwd).await;
+    let store = eventlog_store::open(&database).await.unwrap();
+    let now = Utc::now();
+    let events: Vec<ValidatedEvent> = (0..3_000)
+        .map(|i| {
+            aged_at(
+                &format!("g-{i:04}"),
+                "INFO",
+                "DATA",
+                now,
+                TimeDelta::seconds(i),
+            )
+        })
+        .collect();
+    store.write(&[events]).await.unwrap();
+    drop(store);
+    let size = std::fs::metadata(&db_file).unwrap().len();
+
+    for target in [db_file.clone(), cwd.join("guarded.db-wal")] {
+        if !target.exists() {
+            continue;
+        }
+        let (code, _, err) = run(
+            &[
+                "export",
+                "--database",
+                &database,
+                "-o",
+                &target.display().to_string(),
+            ],
+            cwd,
+        )
+        .await;
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("is the database being exported"), "{err}");
+    }
+    assert_eq!(std::fs::metadata(&db_file).unwrap().len(), size);
+    let out = run_ok(&["export", "--database", &database, "-o", "-"], cwd).await;
+    assert_eq!(out.lines().count(), 3_000);
+
+    let typo = format!("sqlite://{}/nosuch/typo.db", cwd.display());
+    for args in [
+        vec!["keys", "list", "--database", &typo],
+        vec!["export", "--database", &typo, "-o", "-"],
+        vec!["retention", "run", "--dry-run", "--database", &typo],
+        vec!["rollups", "rebuild", "--database", &typo],
+    ] {
+        let (code, _, err) = run(&args, cwd).await;
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("there is no database at"), "{args:?}: {err}");
+    }
+    let (code, _, err) = run(&["verify", "--database", &typo], cwd).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        !cwd.join("nosuch").exists(),
+        "nothing is created for a mistyped path"
+    );
+
+    // A retention run signs a checkpoint with the key it creates beside the store; another
+    // key cannot verify.
+    run_ok(&["retention", "run", "--database", &database], cwd).await;
+    let signed = run_ok(&["verify", "--database", &database], cwd).await;
+    assert!(signed.starts_with("OK"), "{signed}");
+    let (code, out, err) = run(
+        &[
+            "verify",
+            "--database",
+            &database,
+            "--public-key",
+            &"22".repeat(32),
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("TAMPERED"), "{out}");
+    assert!(
+        err.contains("signed none of this store's checkpoints"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &[
+            "verify",
+            "--database",
+            &database,
+            "--public-key",
+            "missing.pub",
+        ],
+        cwd,
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("there is no key file missing.pub"), "{err}");
+
+    // A reader that takes one line and leaves.
+    let mut child = Command::new(BIN)
+        .args(["export", "--database", &database, "-o", "-"])
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next_line().await.unwrap().is_some());
+    drop(lines);
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

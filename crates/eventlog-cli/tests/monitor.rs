@@ -151,9 +151,43 @@ fn dead_letters_are_listed_retried_into_a_store_and_cleared() {
         .output()
         .unwrap();
     assert!(migrated.status.success());
-    let out = monitor(&["--spool", d, "--retry", "--database", &db, "--json"]);
+    // An unreachable server stops the retry (exit 1), naming the cause but not the URL's
+    // password; nothing is lost.
+    let out = monitor(&[
+        "--spool",
+        d,
+        "--retry",
+        "--url",
+        "http://user:hunter2@127.0.0.1:1",
+        "--key",
+        "k",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("user:***@127.0.0.1:1"), "{err}");
+    assert!(err.to_lowercase().contains("connection refused"), "{err}");
+    assert_eq!(DeadLetters::in_dir(dir.path()).list().unwrap().0.len(), 2);
+    let out = monitor(&[
+        "--spool",
+        d,
+        "--retry",
+        "--url",
+        "https://x.example",
+        "--key",
+        "k",
+    ]);
     assert!(
-        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("only http:// is supported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One letter is delivered; the store refuses the other again: exit 2, and it stays.
+    let out = monitor(&["--spool", d, "--retry", "--database", &db, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -173,8 +207,33 @@ fn dead_letters_are_listed_retried_into_a_store_and_cleared() {
     let out = monitor(&["--spool", d, "--clear"]);
     assert!(!out.status.success(), "no confirmation on a script's stdin");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
-    let out = monitor(&["--spool", d, "--clear", "--yes"]);
+    // A line that cannot be read back counts as a dead letter everywhere, said as such.
+    let file = DeadLetters::in_dir(dir.path()).path().to_owned();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"torn\": \n");
+    std::fs::write(&file, text).unwrap();
+    let stats = monitor(&["--spool", d]);
+    let stats_text = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        stats_text.contains("dead letters        2 (1 of them unreadable lines)"),
+        "{stats_text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&stats.stderr).contains("WARNING: 2 dead letters (1 of them"),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let listed = monitor(&["--spool", d, "--failed"]);
+    assert!(String::from_utf8_lossy(&listed.stdout)
+        .contains("2 dead letters (1 of them unreadable lines)"));
+    let out = monitor(&["--spool", d, "--clear", "--yes", "--json"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 1 dead letters"));
+    let cleared: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (cleared["deleted"].as_u64(), cleared["unreadable"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert!(DeadLetters::in_dir(dir.path()).list().unwrap().0.is_empty());
+    let out = monitor(&["--spool", d, "--clear", "--yes"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters to clear"));
 }

@@ -14,6 +14,8 @@ use crate::{ClientError, Event};
 pub struct HttpSink {
     client: reqwest::Client,
     endpoint: String,
+    /// `endpoint` with any password masked, for messages.
+    shown_endpoint: String,
     key: String,
 }
 
@@ -48,6 +50,15 @@ impl HttpSink {
                 "an eventlog API key is required".to_owned(),
             ));
         }
+        let url = reqwest::Url::parse(base_url)
+            .map_err(|e| ClientError::Config(format!("eventlog URL `{base_url}`: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(ClientError::Config(format!(
+                "eventlog URL `{}`: only http:// is supported (this build has no TLS client); \
+                 reach a remote server through a TLS-terminating proxy on this host",
+                shown(&url)
+            )));
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
@@ -56,12 +67,41 @@ impl HttpSink {
             .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
+        let endpoint = format!("{}/api/events/batch", base_url.trim_end_matches('/'));
+        let shown_endpoint = format!("{}/api/events/batch", shown(&url).trim_end_matches('/'));
         Ok(Self {
             client,
-            endpoint: format!("{}/api/events/batch", base_url.trim_end_matches('/')),
+            endpoint,
+            shown_endpoint,
             key: key.to_owned(),
         })
     }
+}
+
+/// `url` with any password masked, for messages.
+fn shown(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
+
+/// A request error with its causes ("connection refused" is a source's text, not the
+/// error's), and without the URL, which may hold a password and is said once anyway.
+fn describe_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = std::error::Error::source(cause);
+    }
+    text
 }
 
 #[async_trait]
@@ -74,7 +114,9 @@ impl Sink for HttpSink {
             .json(&serde_json::json!({ "events": events }))
             .send()
             .await
-            .map_err(|e| SinkError::Unavailable(format!("{}: {e}", self.endpoint)))?;
+            .map_err(|e| {
+                SinkError::Unavailable(format!("{}: {}", self.shown_endpoint, describe_error(e)))
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -111,12 +153,12 @@ impl Sink for HttpSink {
         }
         Err(SinkError::Unavailable(format!(
             "{} answered {status}: {}",
-            self.endpoint,
+            self.shown_endpoint,
             text.chars().take(200).collect::<String>()
         )))
     }
 
     fn describe(&self) -> String {
-        self.endpoint.clone()
+        self.shown_endpoint.clone()
     }
 }

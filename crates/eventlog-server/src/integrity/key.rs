@@ -106,9 +106,11 @@ pub fn load_verifying_key(source: &str) -> Result<VerifyingKey, IntegrityError> 
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
-            IntegrityError::Key(format!(
-                "`{source}` is neither a key file nor a hex-encoded 32-byte Ed25519 key"
-            ))
+            IntegrityError::Key(if path.exists() {
+                format!("{source}: not a hex-encoded 32-byte Ed25519 key")
+            } else {
+                format!("there is no key file {source} (and it is not a hex-encoded key either)")
+            })
         })?;
     if path.extension().is_some_and(|e| e == "key") {
         return Ok(SigningKey::from_bytes(&bytes).verifying_key());

@@ -11,7 +11,7 @@ mod security;
 mod stream;
 pub(crate) mod system;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -122,6 +122,18 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(crate::browser::cors(state.browser_origins.clone()))
         .with_state(state)
+}
+
+/// Turns a rejected path parameter (not UTF-8 once percent-decoded) into a 400 naming it.
+pub(crate) fn path_error(field: &str, rejection: PathRejection) -> ApiError {
+    ApiError::bad_request(
+        "invalid_path",
+        format!(
+            "`{field}` in the path is not valid: {}",
+            rejection.body_text()
+        ),
+    )
+    .field(field)
 }
 
 /// Turns a query-string rejection into a 400 that names the parameter.

@@ -1,6 +1,6 @@
 //! Reading events: recent (filtered, keyset-paged), one by id, a user's activity.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -10,7 +10,7 @@ use eventlog_store::{Cursor, Page, RecentQuery, UserActivity};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::query_error;
+use super::{path_error, query_error};
 use crate::auth::Caller;
 use crate::error::ErrorResponse;
 use crate::{ApiError, AppState};
@@ -224,8 +224,9 @@ pub(crate) async fn recent(
 pub(crate) async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
-    Path(event_id): Path<String>,
+    event_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StoredEvent>, ApiError> {
+    let Path(event_id) = event_id.map_err(|e| path_error("event_id", e))?;
     state
         .store
         .get_event(&event_id, caller.tenant())
@@ -258,9 +259,10 @@ pub(crate) struct ActivityParams {
 pub(crate) async fn user_activity(
     State(state): State<AppState>,
     caller: Caller,
-    Path(user_id): Path<String>,
+    user_id: Result<Path<String>, PathRejection>,
     params: Result<Query<ActivityParams>, QueryRejection>,
 ) -> Result<Json<UserActivity>, ApiError> {
+    let Path(user_id) = user_id.map_err(|e| path_error("user_id", e))?;
     let Query(params) = params.map_err(query_error)?;
     let days = match non_empty(params.days) {
         None => 30,

@@ -335,6 +335,15 @@ async fn the_bad_input_corpus_gets_precise_4xx_and_stores_nothing(s: &TestServer
         0,
         "nothing of a refused request is stored"
     );
+    // Path parameters that are not UTF-8 once percent-decoded: a JSON 400 naming them.
+    for (path, field) in [
+        ("/api/events/%FF%FE", "event_id"),
+        ("/api/events/user-activity/%C0%AF", "user_id"),
+    ] {
+        let (got, resp) = s.get_json(path).await;
+        assert_eq!(got, 400, "{path}: {resp}");
+        assert_eq!(resp["error"]["field"], field, "{path}: {resp}");
+    }
     assert_eq!(
         s.post_event(&event(json!({}))).await.0,
         201,
