@@ -1,12 +1,23 @@
 //! Masking secrets before anything is stored: values under sensitive keys at any depth of
-//! JSON, sensitive pairs in form-encoded bodies and query strings, `"key": "value"` pairs
-//! inside JSON that arrived as a string, bearer tokens, JWTs and card numbers wherever they
-//! appear in text.
+//! JSON (and in `[name, value]` pair lists, the ASGI header shape), sensitive pairs in
+//! form-encoded bodies, query strings and log or YAML lines (`key=value`, `key: value`,
+//! `'key': 'value'`), `"key": "value"` pairs inside JSON that arrived as a string,
+//! `<key>value</key>` XML elements, and, wherever they appear in text: bearer tokens, JWTs,
+//! card numbers, URL passwords, PEM private key blocks and prefixed API tokens (Stripe
+//! `sk_live_`, GitHub `ghp_`, Slack `xoxb-`, AWS `AKIA...`).
 //!
-//! A key is sensitive when, lower-cased and stripped of `-` and `_`, it equals or ends with
-//! one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are masked,
-//! while `token_expiry` is not), or contains one of [`SECRET_WORDS`] anywhere
-//! (`password_confirmation`, `aws_secret_access_key`, `credentials`).
+//! A key is sensitive when, lower-cased and stripped of `-`, `_` and spaces, it equals or
+//! ends with one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are
+//! masked, while `token_expiry` is not; endings of up to four letters, such as `sid` or
+//! `pass`, only as a whole word: `connect.sid` and `oldPass` are masked, `class_id` and
+//! `bypass` are not), or contains one of [`SECRET_WORDS`] anywhere
+//! (`password_confirmation`, `aws_secret_access_key`, `credentials`). A key is also checked
+//! percent-decoded (`pass%77ord`, `api+key`) and segment by segment when it has brackets
+//! (`auth[token]`, `user%5Bpassword%5D`), as frameworks parse form fields.
+//!
+//! Text holding percent-escapes is also checked decoded (up to [`MAX_DEPTH`] layers): when
+//! the decoded form reveals a secret (`next=/x%3Fpassword%3Dp1`), the decoded text is kept,
+//! masked, instead of the original.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -62,9 +73,45 @@ pub const SECRET_WORDS: &[&str] = &[
     "accesskey",
 ];
 
+/// How many layers of percent-encoding (and of pairs nested in values) are looked through.
+pub const MAX_DEPTH: usize = 3;
+
 static PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    // key=value in form bodies and query strings; the value runs to the next separator.
-    Regex::new(r"(?P<key>[A-Za-z0-9_.\-\[\]]+)=(?P<value>[^&;\s]*)").expect("valid regex")
+    // key=value (form bodies, query strings) and key: value (log lines, YAML, headers), the
+    // key possibly quoted ('key': 'value', Python's dict repr) and percent-encoded or
+    // bracketed (user%5Bpassword%5D=x). A value is quoted, an auth scheme and its
+    // credential (`Authorization: Bearer x`), or runs to the next separator.
+    Regex::new(
+        r#"(?P<pre>^|[^A-Za-z0-9_.\-\[\]%+])(?P<q1>['"]?)(?P<key>[A-Za-z0-9_.\-\[\]%+]+)(?P<q2>['"]?)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|(?:(?i:bearer|basic|digest|token)[ \t]+)?[^&;\s]*)"#,
+    )
+    .expect("valid regex")
+});
+static COOKIE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    // A Cookie or Set-Cookie header line: every cookie in it, not only the first pair.
+    Regex::new(r"(?i)(?P<head>\b(?:set-)?cookie[ \t]*:[ \t]*)[^\r\n]*[^\s]").expect("valid regex")
+});
+static XML: LazyLock<Regex> = LazyLock::new(|| {
+    // <tag attrs>value</tag>; the regex crate has no back-references, so the closing tag is
+    // compared with the opening one by the caller.
+    Regex::new(
+        r"(?s)<(?P<tag>[A-Za-z_][\w.:\-]*)(?P<attrs>\s[^<>]*)?>(?P<value>(?:<!\[CDATA\[.*?\]\]>|[^<])*)</(?P<close>[A-Za-z_][\w.:\-]*)\s*>",
+    )
+    .expect("valid regex")
+});
+static PEM: LazyLock<Regex> = LazyLock::new(|| {
+    // A private key block, to its END line or, cut short, to the end of the text.
+    Regex::new(
+        r"(?s)(?P<begin>-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)(?P<body>.*?)(?P<end>-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+    )
+    .expect("valid regex")
+});
+static API_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    // Tokens whose prefix says what they are: Stripe secret and restricted keys, GitHub
+    // tokens, Slack tokens, AWS access key ids.
+    Regex::new(
+        r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,}|gh[pousr]_[0-9A-Za-z]{20,}|github_pat_[0-9A-Za-z_]{20,}|xox[abprs]-[0-9A-Za-z\-]{10,}|AKIA[0-9A-Z]{16})\b",
+    )
+    .expect("valid regex")
 });
 static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
     // "key": "value" inside JSON text that arrived as a string (possibly with escaped quotes).
@@ -72,7 +119,8 @@ static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]{8,}").expect("valid regex")
+    Regex::new(r"(?i)\b(bearer|basic|token)\s+(?P<credential>[A-Za-z0-9._~+/=\-]{8,})")
+        .expect("valid regex")
 });
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*").expect("valid regex")
@@ -135,17 +183,27 @@ pub fn mask_phone(value: &str) -> String {
     format!("***{last}")
 }
 
+/// Bytes a key comparison skips: `API_KEY`, `api-key` and `api key` are one key.
+/// Endings this short (`sid`, `pin`, `pass`, `otp`) name a secret only as a whole word of
+/// the key (`connect.sid`, `user_pin`, `oldPass`), not inside one (`class_id`, `bypass`).
+const SHORT_KEY_LEN: usize = 4;
+
+fn ignored(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b' ')
+}
+
 fn normalise(key: &str) -> String {
     key.chars()
-        .filter(|c| *c != '_' && *c != '-')
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
         .flat_map(char::to_lowercase)
         .collect()
 }
 
-/// Whether `key`, ignoring ASCII case, `-` and `_`, ends with `suffix` (already normalised).
+/// Whether `key`, ignoring ASCII case, `-`, `_` and spaces, ends with `suffix` (already
+/// normalised).
 /// Allocation-free: it runs for every key of every payload.
 fn ends_with_normalised(key: &str, suffix: &str) -> bool {
-    let mut key_bytes = key.bytes().rev().filter(|b| *b != b'_' && *b != b'-');
+    let mut key_bytes = key.bytes().rev().filter(|b| !ignored(*b));
     suffix.bytes().rev().all(|s| {
         key_bytes
             .next()
@@ -153,23 +211,47 @@ fn ends_with_normalised(key: &str, suffix: &str) -> bool {
     })
 }
 
-/// Whether `key`, ignoring ASCII case, `-` and `_`, contains `word` (already normalised).
+/// Whether `key`, ignoring ASCII case, `-`, `_` and spaces, contains `word` (already normalised).
 /// Allocation-free, like [`ends_with_normalised`]: it runs for every key of every payload.
 fn contains_normalised(key: &str, word: &str) -> bool {
     let key = key.as_bytes();
     (0..key.len()).any(|start| {
-        let mut rest = key[start..].iter().filter(|b| **b != b'_' && **b != b'-');
+        let mut rest = key[start..].iter().filter(|b| !ignored(**b));
         word.bytes()
             .all(|w| rest.next().is_some_and(|k| k.to_ascii_lowercase() == w))
     })
 }
 
-/// Whether `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// `%41` -> `A` (and `+` -> space, as in form fields, if `plus` is set); an invalid escape
+/// stays as written. Borrows when there is nothing to decode.
+fn percent_decode(s: &str, plus: bool) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || (plus && b == b'+')) {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(decoded) if decoded == s => Cow::Borrowed(s),
+        Ok(decoded) => Cow::Owned(decoded),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
 }
 
 impl Redactor {
@@ -204,11 +286,102 @@ impl Redactor {
         }
     }
 
-    /// Whether values under `key` are masked.
+    /// Whether values under `key` are masked: the key as written, percent-decoded, and each
+    /// of its bracket segments (`auth[token]` is a token, as PHP and Rails parse it).
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        SENSITIVE_KEYS.iter().any(|s| ends_with_normalised(key, s))
-            || self.extra_keys.iter().any(|s| ends_with_normalised(key, s))
-            || SECRET_WORDS.iter().any(|w| contains_normalised(key, w))
+        let (sensitive, decodable) = self.check_name(key);
+        if sensitive {
+            return true;
+        }
+        // Fast path: most keys have nothing to decode or split.
+        if !decodable {
+            return false;
+        }
+        let mut decoded = Cow::Borrowed(key);
+        for _ in 0..MAX_DEPTH {
+            match percent_decode(&decoded, true) {
+                Cow::Owned(next) => decoded = Cow::Owned(next),
+                Cow::Borrowed(_) => break,
+            }
+        }
+        (decoded != key && self.check_name(&decoded).0)
+            || decoded
+                .split(['[', ']'])
+                .any(|segment| !segment.is_empty() && self.check_name(segment).0)
+    }
+
+    /// Whether `key` as written names a secret, and whether it holds `%`, `+` or `[` (is
+    /// worth decoding or splitting). Normalises into a stack buffer: this runs for every key
+    /// of every payload.
+    fn check_name(&self, key: &str) -> (bool, bool) {
+        let mut buf = [0u8; 64];
+        // Bit i: a word of the key starts at buf[i] (after a separator, or a lower-case
+        // letter followed by a capital), so that short endings match whole words only.
+        let mut word_starts = 0u64;
+        let mut len = 0;
+        let mut decodable = false;
+        let mut previous: Option<u8> = None;
+        for b in key.bytes() {
+            decodable |= matches!(b, b'%' | b'+' | b'[');
+            let starts_word = match previous {
+                None => true,
+                Some(p) => {
+                    !p.is_ascii_alphanumeric() || (p.is_ascii_lowercase() && b.is_ascii_uppercase())
+                }
+            };
+            previous = Some(b);
+            if ignored(b) {
+                continue;
+            }
+            if starts_word && len < 64 {
+                word_starts |= 1 << len;
+            }
+            let Some(slot) = buf.get_mut(len) else {
+                // A long key: compare in place.
+                let sensitive = SENSITIVE_KEYS.iter().any(|s| ends_with_normalised(key, s))
+                    || self.extra_keys.iter().any(|s| ends_with_normalised(key, s))
+                    || SECRET_WORDS.iter().any(|w| contains_normalised(key, w));
+                let decodable = key.bytes().any(|b| matches!(b, b'%' | b'+' | b'['));
+                return (sensitive, decodable);
+            };
+            *slot = b.to_ascii_lowercase();
+            len += 1;
+        }
+        let k = &buf[..len];
+        let ends_with = |s: &str| {
+            k.ends_with(s.as_bytes())
+                && (s.len() > SHORT_KEY_LEN || word_starts & (1 << (len - s.len())) != 0)
+        };
+        let sensitive = SENSITIVE_KEYS.iter().any(|s| ends_with(s))
+            || self.extra_keys.iter().any(|s| ends_with(s))
+            || SECRET_WORDS.iter().any(|w| {
+                let w = w.as_bytes();
+                k.windows(w.len()).any(|x| x[0] == w[0] && x == w)
+            });
+        (sensitive, decodable)
+    }
+
+    /// Whether some `key=` or `key:` in `text` names a secret, the key read back from the
+    /// separator as [`PAIR`] reads it: that regex (slow, with captures) only runs if so.
+    fn has_sensitive_pair(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        (0..b.len())
+            .filter(|&i| matches!(b[i], b':' | b'='))
+            .any(|i| {
+                let mut end = i;
+                while end > 0 && matches!(b[end - 1], b' ' | b'\t') {
+                    end -= 1;
+                }
+                if end > 0 && matches!(b[end - 1], b'"' | b'\'') {
+                    end -= 1;
+                }
+                let mut start = end;
+                while start > 0 && is_key_byte(b[start - 1]) {
+                    start -= 1;
+                }
+                // ASCII on both sides, so these are char boundaries.
+                start < end && self.is_sensitive_key(&text[start..end])
+            })
     }
 
     /// Masks secrets in `value` in place, at any depth.
@@ -235,6 +408,23 @@ impl Redactor {
                     }
                 }
             }
+            // `[["x-api-key", "..."], ...]`: headers as ASGI (FastAPI, Starlette) and
+            // `dict.items()` give them; a name/value pair is as secret as its name says.
+            // Only lists made wholly of such pairs, so `["email", "profile"]` (OAuth
+            // scopes) keeps its second item.
+            Value::Array(items) if is_pair_list(items) => {
+                for pair in items.iter_mut().filter_map(Value::as_array_mut) {
+                    if let [Value::String(name), v] = pair.as_mut_slice() {
+                        if self.is_sensitive_key(name) {
+                            if !v.is_null() {
+                                *v = self.masked(name, v);
+                            }
+                            continue;
+                        }
+                    }
+                    pair.iter_mut().for_each(|v| self.redact_value(v));
+                }
+            }
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
             Value::String(s) => {
                 if let Cow::Owned(masked) = self.redact_text(s) {
@@ -247,6 +437,11 @@ impl Redactor {
 
     /// Masks secrets in free text; borrows when there is nothing to mask.
     pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.redact_text_at(text, 0)
+    }
+
+    /// [`Self::redact_text`], `depth` layers into percent-encoded text or pair values.
+    fn redact_text_at<'a>(&self, text: &'a str, depth: usize) -> Cow<'a, str> {
         // JSON that arrived as a string (any number of times encoded): mask it as JSON.
         let trimmed = text.trim_start();
         if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -260,18 +455,13 @@ impl Redactor {
                 };
             }
         }
+        let hints = Hints::of(text);
         let mut out: Cow<'a, str> = Cow::Borrowed(text);
-        if out.contains('=') {
-            out = replace(out, &PAIR, |c| {
-                if self.is_sensitive_key(&c["key"]) && !c["value"].is_empty() && &c["value"] != MASK
-                {
-                    format!("{}={MASK}", &c["key"])
-                } else {
-                    c[0].to_owned()
-                }
-            });
+        // First, as its lines could look like pairs.
+        if hints.pem {
+            out = replace(out, &PEM, |c| format!("{}{MASK}{}", &c["begin"], &c["end"]));
         }
-        if out.contains(':') && out.contains('"') {
+        if hints.colon && hints.quote {
             out = replace(out, &QUOTED, |c| {
                 if self.is_sensitive_key(&c["key"]) {
                     let quote = if c["value"].starts_with("\\\"") {
@@ -287,19 +477,53 @@ impl Redactor {
                 }
             });
         }
-        if ["bearer", "basic", "token"]
-            .iter()
-            .any(|n| contains_ignore_case(&out, n))
-        {
-            out = replace(out, &BEARER, |c| format!("{} {MASK}", &c[1]));
+        if (hints.colon || hints.eq) && self.has_sensitive_pair(&out) {
+            if hints.cookie && hints.colon {
+                out = replace(out, &COOKIE_HEADER, |c| {
+                    if c[0].ends_with(MASK) {
+                        c[0].to_owned()
+                    } else {
+                        format!("{}{MASK}", &c["head"])
+                    }
+                });
+            }
+            out = replace(out, &PAIR, |c| self.pair(c, depth));
         }
-        if out.contains("eyJ") {
+        if hints.xml {
+            out = replace(out, &XML, |c| {
+                let value = &c["value"];
+                if c["tag"] == c["close"]
+                    && !value.trim().is_empty()
+                    && value != MASK
+                    && self.is_sensitive_key(&c["tag"])
+                {
+                    let attrs = c.name("attrs").map_or("", |m| m.as_str());
+                    format!("<{}{attrs}>{MASK}</{}>", &c["tag"], &c["close"])
+                } else {
+                    c[0].to_owned()
+                }
+            });
+        }
+        if hints.auth_scheme {
+            out = replace(out, &BEARER, |c| {
+                // `Token Generated` is an event name, not a credential.
+                if c[1].eq_ignore_ascii_case("bearer") || looks_random(&c["credential"]) {
+                    format!("{} {MASK}", &c[1])
+                } else {
+                    c[0].to_owned()
+                }
+            });
+        }
+        if hints.jwt {
             out = replace(out, &JWT, |_| MASK.to_owned());
         }
-        if out.contains("://") && out.contains('@') {
+        if hints.api_token {
+            out = replace(out, &API_TOKEN, |_| MASK.to_owned());
+        }
+        if hints.url && hints.at {
             out = replace(out, &URL_PASSWORD, |c| format!("{}{MASK}@", &c["head"]));
         }
-        if out.bytes().filter(u8::is_ascii_digit).count() >= 15 {
+        if hints.digits >= 15 {
             out = replace(out, &CARD, |c| {
                 if luhn(&c["card"]) {
                     format!("{}{MASK}{}", &c["pre"], &c["post"])
@@ -308,8 +532,131 @@ impl Redactor {
                 }
             });
         }
+        // A secret behind percent-escapes (`%3Fpassword%3Dp1`, `4111%201111...`): if the
+        // decoded text gives one away, keep the decoded text, masked.
+        if depth < MAX_DEPTH && hints.percent {
+            if let Cow::Owned(decoded) = percent_decode(&out, false) {
+                if let Cow::Owned(masked) = self.redact_text_at(&decoded, depth + 1) {
+                    return Cow::Owned(masked);
+                }
+            }
+        }
         out
     }
+
+    /// One `key=value` or `key: value` match: the value masked if the key is sensitive,
+    /// else the value itself redacted (`error: password=x`, `next=/a?token=x`).
+    fn pair(&self, c: &Captures<'_>, depth: usize) -> String {
+        let value = &c["value"];
+        let quote = match value.as_bytes().first() {
+            Some(q @ (b'"' | b'\'')) if value.len() >= 2 && value.ends_with(*q as char) => {
+                &value[..1]
+            }
+            _ => "",
+        };
+        let inner = &value[quote.len()..value.len() - quote.len()];
+        let head = &c[0][..c[0].len() - value.len()];
+        if inner.is_empty() || inner.ends_with(MASK) {
+            return c[0].to_owned();
+        }
+        if self.is_sensitive_key(&c["key"]) {
+            return format!("{head}{quote}{MASK}{quote}");
+        }
+        if depth < MAX_DEPTH && (inner.contains('=') || inner.contains(':')) {
+            if let Cow::Owned(masked) = self.redact_text_at(inner, depth + 1) {
+                return format!("{head}{quote}{masked}{quote}");
+            }
+        }
+        c[0].to_owned()
+    }
+}
+
+/// Whether a word after `Basic` or `Token` is a credential rather than English: it has a
+/// digit, a symbol of base64 or of a token, or a capital after its first letter.
+fn looks_random(s: &str) -> bool {
+    s.bytes().enumerate().any(|(i, b)| {
+        b.is_ascii_digit()
+            || matches!(b, b'+' | b'/' | b'=' | b'_' | b'~')
+            || (i > 0 && b.is_ascii_uppercase())
+    })
+}
+
+/// What a text holds that a rule looks for, found in one pass over its bytes, so that rules
+/// that cannot match are skipped without running their regex. Masking only removes such
+/// features, so the hints of a text stay true (as an upper bound) while it is masked.
+#[derive(Default)]
+struct Hints {
+    colon: bool,
+    eq: bool,
+    quote: bool,
+    percent: bool,
+    at: bool,
+    url: bool,
+    xml: bool,
+    pem: bool,
+    jwt: bool,
+    api_token: bool,
+    auth_scheme: bool,
+    cookie: bool,
+    digits: usize,
+}
+
+impl Hints {
+    fn of(text: &str) -> Self {
+        let b = text.as_bytes();
+        let mut h = Hints::default();
+        for (i, &c) in b.iter().enumerate() {
+            let rest = &b[i..];
+            let starts_ci = |word: &[u8]| {
+                rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word)
+            };
+            match c {
+                b'0'..=b'9' => h.digits += 1,
+                b':' => {
+                    h.colon = true;
+                    h.url |= rest.starts_with(b"://");
+                }
+                b'=' => h.eq = true,
+                b'"' => h.quote = true,
+                b'%' => h.percent = true,
+                b'@' => h.at = true,
+                b'<' => h.xml |= rest.starts_with(b"</"),
+                b'-' => h.pem |= rest.starts_with(b"-----BEGIN"),
+                b'e' => h.jwt |= rest.starts_with(b"eyJ"),
+                b'x' => h.api_token |= rest.starts_with(b"xox"),
+                b'A' => h.api_token |= rest.starts_with(b"AKIA"),
+                b'k' => h.api_token |= rest.starts_with(b"k_live_") || rest.starts_with(b"k_test_"),
+                b'g' => {
+                    h.api_token |= rest.starts_with(b"github_pat_")
+                        || (rest.len() > 3
+                            && rest[1] == b'h'
+                            && matches!(rest[2], b'p' | b'o' | b'u' | b's' | b'r')
+                            && rest[3] == b'_')
+                }
+                b'b' | b'B' | b't' | b'T' => {
+                    h.auth_scheme |=
+                        starts_ci(b"bearer") || starts_ci(b"basic") || starts_ci(b"token")
+                }
+                b'c' | b'C' => h.cookie |= starts_ci(b"cookie"),
+                _ => {}
+            }
+        }
+        h
+    }
+}
+
+/// The bytes of a key as [`PAIR`] reads one.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'[' | b']' | b'%' | b'+')
+}
+
+/// Whether every item of `items` is a `[name, value]` pair with a string name.
+fn is_pair_list(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items.iter().all(|item| {
+            item.as_array()
+                .is_some_and(|pair| pair.len() == 2 && pair[0].is_string())
+        })
 }
 
 fn replace<'a>(
@@ -403,6 +750,39 @@ mod tests {
     }
 
     #[test]
+    fn short_endings_match_whole_words_only() {
+        let r = Redactor::default();
+        for key in [
+            "connect.sid",
+            "sid",
+            "user_pin",
+            "userPin",
+            "old_pass",
+            "oldPass",
+            "user-otp",
+            "card_cvv",
+            "PHPSESSID",
+            "laravel_session",
+        ] {
+            assert!(r.is_sensitive_key(key), "{key}");
+        }
+        for key in [
+            "class_id",
+            "classId",
+            "bypass",
+            "compass",
+            "spin",
+            "ships",
+            "keyboard_pinned",
+        ] {
+            assert!(!r.is_sensitive_key(key), "{key}");
+        }
+        let mut v = json!({"class_id": 7, "student": {"class_id": "X-1"}});
+        r.redact_value(&mut v);
+        assert_eq!(v, json!({"class_id": 7, "student": {"class_id": "X-1"}}));
+    }
+
+    #[test]
     fn masks_secrets_in_text() {
         let r = Redactor::default();
         assert_eq!(
@@ -490,6 +870,151 @@ mod tests {
         assert_eq!(v, json!({"student_nik": MASK, "nis": "1"}));
     }
 
+    #[test]
+    fn percent_encoded_and_bracketed_keys_are_decoded() {
+        let r = Redactor::default();
+        for (text, masked) in [
+            ("user%5Bpassword%5D=b1", "user%5Bpassword%5D=[REDACTED]"),
+            ("pass%77ord=b2", "pass%77ord=[REDACTED]"),
+            ("api%5Fkey=a3", "api%5Fkey=[REDACTED]"),
+            ("auth[token]=a2", "auth[token]=[REDACTED]"),
+            (
+                "/cb?a=1&auth[token]=a2&b=2",
+                "/cb?a=1&auth[token]=[REDACTED]&b=2",
+            ),
+            ("api+key=a4&x=1", "api+key=[REDACTED]&x=1"),
+            // Double-encoded: `%2577` is `%77` is `w`.
+            ("pass%2577ord=b5", "pass%2577ord=[REDACTED]"),
+        ] {
+            assert_eq!(r.redact_text(text), masked, "{text}");
+        }
+        let mut v =
+            json!({"endpoint": "/login?user%5Bpassword%5D=b1", "form": {"auth[token]": "a2"}});
+        r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({"endpoint": "/login?user%5Bpassword%5D=[REDACTED]",
+                "form": {"auth[token]": MASK}})
+        );
+        // Ordinary bracketed and encoded keys stay.
+        assert_eq!(
+            r.redact_text("filter[name]=bob&q=a%20b"),
+            "filter[name]=bob&q=a%20b"
+        );
+    }
+
+    #[test]
+    fn an_encoded_query_in_a_value_keeps_no_secret() {
+        let r = Redactor::default();
+        let out = r.redact_text("next=/x%3Fpassword%3Dp1");
+        assert!(!out.contains("p1"), "{out}");
+        assert_eq!(out, "next=/x?password=[REDACTED]");
+        let out = r.redact_text("next=/x%253Ftoken%253Dp2&page=2");
+        assert!(!out.contains("p2"), "{out}");
+        // Unencoded, in a value: the inner pair is masked.
+        assert_eq!(
+            r.redact_text("redirect=https://a.example/cb?token=p3&x=1"),
+            "redirect=https://a.example/cb?token=[REDACTED]&x=1"
+        );
+        // A card number with encoded spaces.
+        assert!(!r
+            .redact_text("card=x&n=4111%201111%201111%201111")
+            .contains("1111"));
+        // Nothing to mask: the text stays as sent, still encoded.
+        assert!(matches!(
+            r.redact_text("next=/x%3Fpage%3D2"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn header_pair_lists_are_masked_by_name() {
+        let r = Redactor::default();
+        let mut v =
+            json!({"hdrs": [["x-api-key", "c1"], ["X-Auth-Token", "c2"], ["accept", "*/*"]]});
+        r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({"hdrs": [["x-api-key", MASK], ["X-Auth-Token", MASK], ["accept", "*/*"]]})
+        );
+        // A list that is not made of pairs is left alone: OAuth scopes.
+        let mut v = json!({"scopes": ["email", "profile"]});
+        r.redact_value(&mut v);
+        assert_eq!(v, json!({"scopes": ["email", "profile"]}));
+    }
+
+    #[test]
+    fn well_known_secret_shapes_in_text_are_masked() {
+        let r = Redactor::default();
+        let pem = "key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nx9Z=\n\
+                   -----END RSA PRIVATE KEY-----\ndone";
+        assert_eq!(
+            r.redact_text(pem),
+            "key: -----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----\ndone"
+        );
+        // Cut short (a truncated log line): masked to the end.
+        let out = r.redact_text("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B");
+        assert!(!out.contains("MIIEvQ"), "{out}");
+        for (text, masked) in [
+            ("password: x1", "password: [REDACTED]"),
+            (
+                "db:\n  host: db1\n  password: hunter2\n",
+                "db:\n  host: db1\n  password: [REDACTED]\n",
+            ),
+            (
+                "login user=bob password = x2 ok",
+                "login user=bob password = [REDACTED] ok",
+            ),
+            ("error: password=x3", "error: password=[REDACTED]"),
+            ("Authorization: Bearer x4", "Authorization: [REDACTED]"),
+            (
+                "params {'api_key': 'x5', 'q': 1}",
+                "params {'api_key': '[REDACTED]', 'q': 1}",
+            ),
+            (
+                "<login><user>bob</user><password>x6</password></login>",
+                "<login><user>bob</user><password>[REDACTED]</password></login>",
+            ),
+            (
+                r#"<Secret type="a"><![CDATA[x7]]></Secret>"#,
+                r#"<Secret type="a">[REDACTED]</Secret>"#,
+            ),
+            ("stripe sk_live_51HqZ2eKx9 ok", "stripe [REDACTED] ok"),
+            ("rk_test_4eC39HqLyjWDarjtT1", "[REDACTED]"),
+            (
+                "gh ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                "gh [REDACTED]",
+            ),
+            ("t=github_pat_11ABCDEFG0123456789_abcdefXYZ", "t=[REDACTED]"),
+            ("slack xoxb-123456789012-abcdEFGH", "slack [REDACTED]"),
+            ("aws AKIAIOSFODNN7EXAMPLE.", "aws [REDACTED]."),
+        ] {
+            assert_eq!(r.redact_text(text), masked, "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone() {
+        let r = Redactor::default();
+        for text in [
+            "Token Generated",
+            "Token Refreshed",
+            "Basic Information updated",
+            "Password Changed",
+            "at 14:30:52 on https://example.com/a:b",
+            "<b>bold</b> <name>Budi</name>",
+            "ask_test_results for dish_live_music",
+            "AKIA is not a key; nor is ghp_short",
+            "filter: active, sort: name",
+        ] {
+            assert!(matches!(r.redact_text(text), Cow::Borrowed(_)), "{text}");
+        }
+        for entry in crate::Catalog::built_in().entries() {
+            assert_eq!(r.redact_text(&entry.name), entry.name);
+            assert_eq!(r.redact_text(&entry.description), entry.description);
+        }
+    }
+
     fn secret() -> impl Strategy<Value = String> {
         "[A-Za-z0-9]{6,20}".prop_map(|s| format!("S3cr{s}"))
     }
@@ -575,6 +1100,58 @@ mod tests {
             let mut v = bury(depth, json!({ "body": form, "url": format!("/x?{k}={s}") }));
             Redactor::default().redact_value(&mut v);
             prop_assert!(!v.to_string().contains(&s), "{}", v);
+        }
+
+        #[test]
+        fn no_secret_survives_an_encoded_or_bracketed_key(
+            k in key(), s in secret(), encode in prop::collection::vec(any::<bool>(), 1..8),
+            outer in "[a-z]{1,8}", shape in 0usize..5, depth in 0usize..6,
+        ) {
+            let encoded: String = k.chars().zip(encode.iter().cycle())
+                .map(|(c, e)| if *e { format!("%{:02X}", c as u32) } else { c.to_string() })
+                .collect();
+            let name = match shape {
+                0 => encoded.clone(),
+                1 => format!("{outer}[{encoded}]"),
+                2 => format!("{outer}[{k}][]"),
+                3 => format!("{outer}%5B{encoded}%5D%5B0%5D"),
+                _ => format!("{outer}[x][{}]", k.replace('_', "%5F")),
+            };
+            let mut v = bury(depth, json!({
+                "body": format!("a=1&{name}={s}&z=2"),
+                "url": format!("/x?{name}={s}"),
+                "next": format!("/login?next=%2Fx%3F{encoded}%3D{s}"),
+                "parsed": { name.clone(): s.clone() },
+            }));
+            Redactor::default().redact_value(&mut v);
+            prop_assert!(!v.to_string().contains(&s), "{}", v);
+        }
+
+        #[test]
+        fn no_secret_survives_in_a_header_pair_list(
+            k in key(), s in secret(), upper in any::<bool>(), depth in 0usize..8,
+        ) {
+            let name = if upper { k.to_uppercase() } else { k.clone() };
+            let mut v = bury(depth, json!({"headers": [["accept", "*/*"], [name, s.clone()]]}));
+            Redactor::default().redact_value(&mut v);
+            let text = v.to_string();
+            prop_assert!(!text.contains(&s), "{}", text);
+            prop_assert!(text.contains("*/*"));
+        }
+
+        #[test]
+        fn no_secret_survives_in_log_yaml_or_xml_text(
+            k in key(), s in secret(), form in 0usize..5, before in "[a-z ]{0,12}",
+        ) {
+            let text = match form {
+                0 => format!("{before} {k}: {s}"),
+                1 => format!("{before}\n  {k}: {s}\n  other: 1"),
+                2 => format!("{before} {{'{k}': '{s}'}}"),
+                3 => format!("{before}<{k}>{s}</{k}>"),
+                _ => format!("{before} {k} = {s} done"),
+            };
+            let out = Redactor::default().redact_text(&text);
+            prop_assert!(!out.contains(&s), "{}", out);
         }
 
         #[test]

@@ -415,6 +415,7 @@ impl Validator {
         };
 
         // Time.
+        let client_time = raw.timestamp.as_deref().is_some_and(|s| !s.is_empty());
         let timestamp = match raw.timestamp.filter(|s| !s.is_empty()) {
             Some(s) => match parse_timestamp(&s) {
                 Some(ts) => {
@@ -584,22 +585,30 @@ impl Validator {
         }
         let record = self.redact(record);
         let id_supplied = supplied_id.is_some();
-        let event_id = supplied_id.unwrap_or_else(|| {
-            let prefix = record
-                .event_code
-                .as_deref()
-                .unwrap_or(&record.event_category);
-            self.ids.next(prefix, timestamp)
-        });
+        // With the client's own time, a retry of an id-less event is the same content at the
+        // same time: its id is derived from both, so the store knows the retry. Without it
+        // the time is the server's, and every delivery is new.
+        let id_from_content = !id_supplied && client_time;
+        let prefix = crate::id::prefix_of(&record);
+        let event_id = match supplied_id {
+            Some(id) => id,
+            None if id_from_content => {
+                crate::id::from_content(prefix, timestamp, &hash, record.tenant_id.as_deref())
+            }
+            None => self.ids.next(prefix, timestamp),
+        };
         Ok(ValidatedEvent::new(
             EventRecord { event_id, ..record },
             hash,
             id_supplied,
+            id_from_content,
         ))
     }
 
     /// Masks secrets in every field that may carry free text or payloads, before the
-    /// event can reach a store.
+    /// event can reach a store. Identifiers (`event_id`, `event_code`, `user_id`,
+    /// `username`, `tenant_id`, `session_id`, `correlation_id`, `resource_id`, the IP) are
+    /// left as sent: they are how events are found, and masking one would merge users.
     fn redact(&self, mut r: EventRecord) -> EventRecord {
         for payload in [&mut r.request_data, &mut r.response_data, &mut r.metadata]
             .into_iter()
@@ -607,12 +616,27 @@ impl Validator {
         {
             self.redactor.redact_value(payload);
         }
+        if let Some(related) = &mut r.related {
+            // Masked as JSON (keys too), like the payloads.
+            let mut value = Value::Object(std::mem::take(related));
+            self.redactor.redact_value(&mut value);
+            if let Value::Object(map) = value {
+                *related = map;
+            }
+        }
         for text in [
-            &mut r.event_description,
-            &mut r.error_message,
-            &mut r.endpoint,
-            &mut r.user_agent,
-            &mut r.resource_name,
+            Some(&mut r.event_name),
+            Some(&mut r.event_type),
+            Some(&mut r.action),
+            r.event_description.as_mut(),
+            r.error_message.as_mut(),
+            r.error_code.as_mut(),
+            r.endpoint.as_mut(),
+            r.user_agent.as_mut(),
+            r.user_role.as_mut(),
+            r.source.as_mut(),
+            r.resource_type.as_mut(),
+            r.resource_name.as_mut(),
         ]
         .into_iter()
         .flatten()
