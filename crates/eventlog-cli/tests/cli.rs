@@ -1585,3 +1585,78 @@ async fn mistakes_are_named_and_destroy_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two retention runs on one store at once would archive the same events twice: while one
+/// holds the store's retention lock (here the test, as `serve`'s schedule would), another
+/// `retention run` or `archive ahead` refuses to start and changes nothing; a dry run still
+/// reports; once the lock is released the run goes ahead.
+async fn one_retention_run_at_a_time(database: &str, cwd: &Path) {
+    run_ok(&["migrate", "--database", database], cwd).await;
+    let store = eventlog_store::open(database).await.unwrap();
+    store
+        .write(&[vec![aged(
+            "locked-old",
+            "DEBUG",
+            "AUTH",
+            TimeDelta::days(10),
+        )]])
+        .await
+        .unwrap();
+    let lock = store
+        .try_lock_job("retention")
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(
+        store.try_lock_job("retention").await.unwrap().is_none(),
+        "held once at a time, within one process too"
+    );
+    for args in [
+        vec!["retention", "run", "--database", database],
+        vec!["archive", "ahead", "--database", database],
+    ] {
+        let (code, _, err) = run(&args, cwd).await;
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("another retention run"), "{args:?}: {err}");
+    }
+    let dry = run_ok(
+        &["retention", "run", "--dry-run", "--database", database],
+        cwd,
+    )
+    .await;
+    assert!(dry.contains("DEBUG"), "{dry}");
+    assert_eq!(store.count_events().await.unwrap(), 1, "nothing deleted");
+    drop(lock);
+    // PostgreSQL ends the dropped connection's session, and its lock, a moment later.
+    let mut free = None;
+    for _ in 0..100 {
+        free = store.try_lock_job("retention").await.unwrap();
+        if free.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(free.expect("released when dropped"));
+    run_ok(&["retention", "run", "--database", database], cwd).await;
+    assert!(
+        app_ids(store.as_ref()).await.is_empty(),
+        "deleted once unlocked"
+    );
+}
+
+#[tokio::test]
+async fn one_retention_run_at_a_time_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/locked.db", dir.path().display());
+    one_retention_run_at_a_time(&database, dir.path()).await;
+}
+
+#[tokio::test]
+async fn one_retention_run_at_a_time_postgres() {
+    let Some((database, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    one_retention_run_at_a_time(&database, dir.path()).await;
+    drop_pg_database(&db).await;
+}

@@ -58,6 +58,11 @@ pub enum RetentionError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another retention run or archiving is under way on this store.
+    #[error(
+        "another retention run or `archive ahead` is under way on this store (by `eventlog serve`'s schedule or another command); nothing was done: try again when it has finished"
+    )]
+    Busy,
     /// An archive does not match its manifest, or holds something that is not an event.
     #[error("archive {path}: {message}")]
     Archive {
@@ -324,6 +329,14 @@ impl Retention {
         }
     }
 
+    /// The store-wide retention lock, or [`RetentionError::Busy`].
+    async fn lock(&self) -> Result<eventlog_store::JobLock, RetentionError> {
+        self.store
+            .try_lock_job("retention")
+            .await?
+            .ok_or(RetentionError::Busy)
+    }
+
     /// Reports each run's figures to `metrics`.
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
@@ -340,6 +353,13 @@ impl Retention {
     ) -> Result<RetentionReport, RetentionError> {
         let started = Utc::now();
         let mut expiry = expiry(&self.config, started)?;
+        // One run at a time per store, or two would archive the same events; a dry run
+        // changes nothing and needs no lock.
+        let _lock = if dry_run {
+            None
+        } else {
+            Some(self.lock().await?)
+        };
         if !dry_run {
             // Only events inside a signed segment may go: the pruning records cite it.
             self.integrity.checkpoint().await?;
@@ -561,6 +581,7 @@ impl Retention {
         &self,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<AheadReport, RetentionError> {
+        let _lock = self.lock().await?;
         let dir = self.daily_dir();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let mut manifest = read_manifest_if_any(&dir.join(MANIFEST))?.unwrap_or_else(|| Manifest {

@@ -213,12 +213,31 @@ pub trait Store: Send + Sync + 'static {
         month: DateTime<Utc>,
     ) -> Result<Option<(String, i64)>, StoreError>;
 
+    /// Takes the store-wide lock of `job` (retention), held until the returned guard is
+    /// dropped or the process ends, or `None` when another process or task holds it. Two
+    /// retention runs at once (`serve`'s schedule and a cron job) would each archive the
+    /// same events.
+    async fn try_lock_job(&self, job: &str) -> Result<Option<JobLock>, StoreError>;
+
     /// Detaches and drops the partition of the UTC month starting at `month` if, under the
     /// writer lock, it holds exactly `expected` rows; returns whether it did. Only
     /// retention deletes events, so equal counts mean the partition holds exactly the
     /// rows retention archived.
     async fn drop_partition(&self, month: DateTime<Utc>, expected: i64)
         -> Result<bool, StoreError>;
+}
+
+/// A held store-wide job lock ([`Store::try_lock_job`]); dropping it releases the lock.
+pub struct JobLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl JobLock {
+    pub(crate) fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (created with its folder if

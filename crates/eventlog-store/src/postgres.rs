@@ -928,6 +928,18 @@ impl Store for PgStore {
         self.rows_of_partition(month).await
     }
 
+    async fn try_lock_job(&self, job: &str) -> Result<Option<crate::JobLock>, StoreError> {
+        // A session advisory lock on a connection taken out of the pool: it ends, and the
+        // lock with it, when the guard drops the connection or the process dies.
+        let mut conn = self.pool.acquire().await?.detach();
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(format!("eventlog.{job}"))
+                .fetch_one(&mut conn)
+                .await?;
+        Ok(locked.then(|| crate::JobLock::new(conn)))
+    }
+
     async fn drop_partition(
         &self,
         month: DateTime<Utc>,

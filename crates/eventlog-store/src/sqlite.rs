@@ -64,6 +64,8 @@ const SELECT_COLUMNS: &str = "seq, event_id, event_code, event_category, event_t
 pub struct SqliteStore {
     /// Connections of their own for the reads over many rows (export, rollups).
     blocking: Arc<BlockingReaders>,
+    /// The database file (job locks are files beside it).
+    path: PathBuf,
     /// The group commit's connection (rusqlite): ingest and rollup rebuilds.
     events_writer: Arc<EventWriter>,
     /// Every other write (keys, alerts, retention, dictionaries, migrations).
@@ -157,6 +159,7 @@ impl SqliteStore {
         tokio::spawn(checkpoint_loop(checkpointer, Arc::downgrade(&alive)));
         Ok(Self {
             blocking: Arc::new(BlockingReaders::new(PathBuf::from(path))),
+            path: PathBuf::from(path),
             events_writer: Arc::new(EventWriter::open(Path::new(path))?),
             writer,
             reader,
@@ -879,6 +882,28 @@ impl Store for SqliteStore {
         _month: DateTime<Utc>,
     ) -> Result<Option<(String, i64)>, StoreError> {
         Ok(None)
+    }
+
+    async fn try_lock_job(&self, job: &str) -> Result<Option<crate::JobLock>, StoreError> {
+        // A lock file beside the database, locked with flock: released by the kernel when
+        // the process ends, however it ends. Every process using the file sees it.
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{job}.lock"));
+        let path = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(crate::JobLock::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Config(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     async fn drop_partition(
