@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// Random seed (the same seed writes the same events).
     #[arg(long, default_value_t = 2025)]
     pub seed: u64,
+    /// Write into a store that already holds events (the demo's would mix with them, in the
+    /// tamper-evident chain for good).
+    #[arg(long)]
+    pub into_existing: bool,
 }
 
 /// Events per batch handed to the writer.

@@ -334,6 +334,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             args.check(config.validation.max_past_days)?;
             let store = open_store(&database).await?;
+            if !args.into_existing && store.check_schema().await?.is_ok() {
+                let held = store.count_events().await?;
+                if held > 0 {
+                    bail!(
+                        "{} already holds {held} events: demo events would mix with them and stay in its tamper-evident chain. Give an empty database (--database sqlite://demo.db), or add --into-existing",
+                        eventlog_store::redact_url(&database)
+                    );
+                }
+            }
             let app = Application::build(&config, store.clone(), "127.0.0.1:0").await?;
             let started = std::time::Instant::now();
             let written = demo::run(&app, &args).await?;

@@ -353,6 +353,12 @@ async fn key_changes_are_admin_events() {
         (rows[1].0.as_str(), rows[1].1.as_str()),
         ("ADMIN-003", "web")
     );
+    let names: Vec<&str> = page
+        .events
+        .iter()
+        .map(|e| e.record.event_name.as_str())
+        .collect();
+    assert_eq!(names, ["API Key Created", "API Key Revoked"]);
 }
 
 /// Removes `events.processed_at` behind eventlog's back (the seed 000 outage).
@@ -1442,6 +1448,9 @@ async fn demo_fills_a_living_store(database: &str, cwd: &Path) {
     let (code, _, err) = run(&["demo", "--days", "0", "--database", database], cwd).await;
     assert_eq!(code, 1);
     assert!(err.contains("--days must be at least 1"), "{err}");
+    let (code, _, err) = run(&["demo", "--events", "10", "--database", database], cwd).await;
+    assert_eq!(code, 1, "a store with events is not filled again unasked");
+    assert!(err.contains("--into-existing"), "{err}");
 }
 
 #[tokio::test]

@@ -80,10 +80,12 @@ pub fn prefix_of(record: &crate::EventRecord) -> &str {
 }
 
 /// Whether `id` is acceptable as a client-supplied event id: 1..=128 characters of
-/// `A-Z a-z 0-9 - _ . :`.
+/// `A-Z a-z 0-9 - _ . :`, not only dots (`.` and `..` cannot be read back by
+/// `GET /api/events/{id}`: URL paths resolve them).
 pub fn is_valid_event_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
+        && !id.bytes().all(|b| b == b'.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
@@ -148,6 +150,9 @@ mod tests {
         assert!(!is_valid_event_id(""));
         assert!(!is_valid_event_id("a b"));
         assert!(!is_valid_event_id(&"a".repeat(129)));
+        assert!(!is_valid_event_id("."));
+        assert!(!is_valid_event_id(".."));
+        assert!(is_valid_event_id("a.b"));
         assert_eq!(code_prefix("SEC-002-20250619-143052-006"), Some("SEC-002"));
         assert_eq!(code_prefix("ADMIN-010-x"), Some("ADMIN-010"));
         assert_eq!(code_prefix("AUTH-20250619-1"), None);

@@ -17,13 +17,13 @@ pub const AUDIT_SOURCE: &str = "eventlog";
 /// A security-relevant action on eventlog itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
-    /// An API key was created (ADMIN-001, "account created").
+    /// An API key was created (ADMIN-001, named "API Key Created").
     KeyCreated,
-    /// An API key was revoked (ADMIN-003, "account deleted").
+    /// An API key was revoked (ADMIN-003, named "API Key Revoked").
     KeyRevoked,
     /// The configuration changed (ADMIN-005).
     ConfigChanged,
-    /// Events were exported (ADMIN-006, database maintenance, action EXPORT).
+    /// Events were exported (ADMIN-006, named "Events Exported", action EXPORT).
     Export,
     /// Retention deleted expired events (ADMIN-007, log cleanup).
     RetentionRun,
@@ -32,14 +32,16 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
-    fn code_and_action(self) -> (&'static str, &'static str) {
+    /// The catalog code, the action, and a name where the code's own name would mislead
+    /// (an API key is not a user account; an export is not maintenance).
+    fn code_action_name(self) -> (&'static str, &'static str, Option<&'static str>) {
         match self {
-            AdminAction::KeyCreated => ("ADMIN-001", "CREATE"),
-            AdminAction::KeyRevoked => ("ADMIN-003", "REVOKE"),
-            AdminAction::ConfigChanged => ("ADMIN-005", "UPDATE"),
-            AdminAction::Export => ("ADMIN-006", "EXPORT"),
-            AdminAction::RetentionRun => ("ADMIN-007", "DELETE"),
-            AdminAction::IntegrityVerified => ("ADMIN-008", "VERIFY"),
+            AdminAction::KeyCreated => ("ADMIN-001", "CREATE", Some("API Key Created")),
+            AdminAction::KeyRevoked => ("ADMIN-003", "REVOKE", Some("API Key Revoked")),
+            AdminAction::ConfigChanged => ("ADMIN-005", "UPDATE", None),
+            AdminAction::Export => ("ADMIN-006", "EXPORT", Some("Events Exported")),
+            AdminAction::RetentionRun => ("ADMIN-007", "DELETE", None),
+            AdminAction::IntegrityVerified => ("ADMIN-008", "VERIFY", None),
         }
     }
 }
@@ -52,13 +54,13 @@ pub fn admin_event(
     resource: Option<&str>,
     details: Value,
 ) -> ValidatedEvent {
-    let (code, verb) = action.code_and_action();
+    let (code, verb, name) = action.code_action_name();
     let details = if details.is_object() {
         details
     } else {
         json!({ "details": details })
     };
-    let raw = json!({
+    let mut raw = json!({
         "event_code": code,
         "action": verb,
         "username": fit(actor),
@@ -67,6 +69,9 @@ pub fn admin_event(
         "resource_id": resource.map(fit),
         "metadata": details,
     });
+    if let Some(name) = name {
+        raw["event_name"] = json!(name);
+    }
     let raw = parse_event(raw.to_string().as_bytes()).expect("the admin event is well-formed JSON");
     Validator::new(ValidationPolicy::default(), Catalog::built_in())
         .validate(raw, Utc::now())

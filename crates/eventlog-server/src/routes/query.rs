@@ -84,9 +84,15 @@ pub(super) fn time_param(
         .filter(|v| !v.is_empty())
         .map(|v| {
             parse_timestamp(&v).ok_or_else(|| {
+                // `+01:00` sent unencoded arrives as ` 01:00`: say how to send it.
+                let hint = if v.contains(' ') {
+                    "; a `+` in a URL must be written %2B"
+                } else {
+                    ""
+                };
                 ApiError::bad_request(
                     "invalid_query",
-                    format!("`{v}` is not an RFC 3339 time (e.g. 2025-06-19T14:30:52Z)"),
+                    format!("`{v}` is not an RFC 3339 time (e.g. 2025-06-19T14:30:52Z){hint}"),
                 )
                 .field(name)
             })

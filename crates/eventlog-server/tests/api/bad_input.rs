@@ -344,6 +344,26 @@ async fn the_bad_input_corpus_gets_precise_4xx_and_stores_nothing(s: &TestServer
         assert_eq!(got, 400, "{path}: {resp}");
         assert_eq!(resp["error"]["field"], field, "{path}: {resp}");
     }
+    // An unencoded `+` in a time arrives as a space: the error says how to send it.
+    let (got, resp) = s
+        .get_json("/api/events/recent?since=2025-06-19T00:00:00+01:00")
+        .await;
+    assert_eq!(
+        (got, &resp["error"]["field"]),
+        (400, &json!("since")),
+        "{resp}"
+    );
+    assert!(
+        resp["error"]["message"].as_str().unwrap().contains("%2B"),
+        "{resp}"
+    );
+    // An id of dots only could not be read back (URL paths resolve `.` and `..`).
+    let (got, resp) = s.post_event(&event(json!({"event_id": ".."}))).await;
+    assert_eq!(
+        (got, &resp["error"]["field"]),
+        (422, &json!("event_id")),
+        "{resp}"
+    );
     assert_eq!(
         s.post_event(&event(json!({}))).await.0,
         201,
