@@ -222,9 +222,18 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
 }
 
 async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    eventlog_store::open(url)
-        .await
-        .with_context(|| format!("cannot open database {}", eventlog_store::redact_url(url)))
+    eventlog_store::open(url).await.map_err(|e| {
+        // A server certificate from a private CA: say where its certificate goes.
+        let hint = if e.to_string().contains("invalid peer certificate") {
+            " (for a server whose certificate a private CA signed, add sslrootcert=/path/to/ca.pem to the URL)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!(
+            "cannot open database {}{hint}",
+            eventlog_store::redact_url(url)
+        ))
+    })
 }
 
 /// Opens an existing store and refuses to go on if its schema is not this build's. A

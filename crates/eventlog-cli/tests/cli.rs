@@ -1669,3 +1669,46 @@ async fn one_retention_run_at_a_time_postgres() {
     one_retention_run_at_a_time(&database, dir.path()).await;
     drop_pg_database(&db).await;
 }
+
+/// PostgreSQL over TLS, as managed databases require it: `sslmode=require` connects
+/// encrypted; `verify-full` refuses a certificate no trusted CA signed (this machine's
+/// PostgreSQL uses a self-signed one) and says where a private CA's certificate goes.
+#[tokio::test]
+async fn postgres_over_tls() {
+    let Some((database, db)) = fresh_pg_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = sqlx::PgPool::connect(&pg_admin_url()).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    let require = format!("{database}?sslmode=require");
+    let (code, out, err) = run(&["migrate", "--database", &require], dir.path()).await;
+    if ssl == "on" {
+        assert_eq!(code, 0, "{out}{err}");
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&sqlx::PgPool::connect(&require).await.unwrap())
+                .await
+                .unwrap();
+        assert!(encrypted, "sslmode=require gives an encrypted session");
+        let (code, _, err) = run(
+            &[
+                "keys",
+                "list",
+                "--database",
+                &format!("{database}?sslmode=verify-full"),
+            ],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("sslrootcert="), "{err}");
+    } else {
+        // A server without TLS: `require` is refused, not silently sent in the clear.
+        assert_eq!(code, 1, "{out}{err}");
+    }
+    drop_pg_database(&db).await;
+}
