@@ -135,19 +135,31 @@ impl Shared {
             r.redact_value(value);
         }
         if let Some(related) = &mut event.related {
-            for value in related.values_mut() {
-                r.redact_value(value);
+            // Masked as JSON (keys too), as the server does.
+            let mut value = Value::Object(std::mem::take(related));
+            r.redact_value(&mut value);
+            if let Value::Object(map) = value {
+                *related = map;
             }
         }
+        // The free-text fields the server scans (identifiers are left as sent).
         for text in [
+            &mut event.event_name,
+            &mut event.event_type,
+            &mut event.action,
             &mut event.event_description,
             &mut event.error_message,
+            &mut event.error_code,
             &mut event.endpoint,
-            &mut event.resource_name,
             &mut event.user_agent,
+            &mut event.user_role,
+            &mut event.source,
+            &mut event.resource_type,
+            &mut event.resource_name,
         ]
         .into_iter()
         .flatten()
+        .chain(event.tags.iter_mut())
         {
             if let std::borrow::Cow::Owned(masked) = r.redact_text(text) {
                 *text = masked;

@@ -319,11 +319,14 @@ async fn a_full_queue_spills_to_the_spool_without_blocking() {
     .unwrap();
     let started = std::time::Instant::now();
     for i in 0..2000 {
-        logger.log(
-            Event::from_code("SYS-001")
-                .meta("i", i)
-                .meta("password", "hunter22"),
-        );
+        let mut event = Event::from_code("SYS-001")
+            .meta("i", i)
+            .meta("password", "hunter22");
+        // Free text the server scans is scanned before the event leaves the process too.
+        event.event_name = Some("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.hunter22sig".into());
+        event.error_code = Some("password=hunter22".into());
+        event.tags = vec!["api_key: hunter22".into()];
+        logger.log(event);
     }
     assert!(started.elapsed() < Duration::from_secs(2));
     logger.shutdown().await;
