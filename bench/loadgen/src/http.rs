@@ -2,10 +2,9 @@
 //!
 //! A pool of distinct realistic events is generated and serialised before the clock starts;
 //! a generator thread then assembles batch bodies from that pool (a string copy plus a fresh
-//! client `event_id` for half the events, and a fresh `timestamp` for the other half: the
-//! server takes an id-less event with the same content and time for a retry) into a
-//! bounded queue that is full before the measurement begins, so the measured loop only
-//! sends pre-serialised bodies and waits for acknowledgements.
+//! client `event_id` for half the events) into a bounded queue that is full before the
+//! measurement begins, so the measured loop only sends pre-serialised bodies and waits for
+//! acknowledgements.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,8 +55,7 @@ pub struct HttpArgs {
     progress_secs: u64,
 }
 
-/// One pooled event: the start of its client id (if it has one; an event without one gets
-/// its time when sent) and the rest of its JSON.
+/// One pooled event: the start of its client id (if it has one) and the rest of its JSON.
 struct Template {
     id_prefix: Option<String>,
     /// The JSON object without its opening brace.
@@ -79,10 +77,7 @@ fn templates(args: &HttpArgs) -> Vec<Template> {
                     let cut = id.rfind('-').expect("generated ids end in -counter");
                     Some(id[..=cut].to_owned())
                 }
-                _ => {
-                    obj.remove("timestamp");
-                    None
-                }
+                _ => None,
             };
             let text = serde_json::to_string(&v).expect("serialises");
             Template {
@@ -119,9 +114,6 @@ fn start_generator(
             let n = left.min(batch as u64) as usize;
             let mut body = String::with_capacity(n * 1000 + 16);
             body.push_str("{\"events\":[");
-            // A pooled event comes back every pool's length of events, seconds later: with
-            // the time of its batch it is a new event, not a retry of the last one.
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             for i in 0..n {
                 if i > 0 {
                     body.push(',');
@@ -133,9 +125,7 @@ fn start_generator(
                         let _ = write!(body, "{{\"event_id\":\"{p}{counter:x}\",");
                         counter += 1;
                     }
-                    None => {
-                        let _ = write!(body, "{{\"timestamp\":\"{now}\",");
-                    }
+                    None => body.push('{'),
                 }
                 body.push_str(&t.rest);
             }
@@ -193,11 +183,11 @@ pub async fn run(args: HttpArgs) -> Result<()> {
     let t_gen = Instant::now();
     let pool = templates(&args);
     let avg_bytes = pool.iter().map(|t| t.rest.len() + 1).sum::<usize>() as f64 / pool.len() as f64
-        + pool
-            .iter()
-            .map(|t| if t.id_prefix.is_some() { 20.0 } else { 42.0 })
-            .sum::<f64>()
-            / pool.len() as f64;
+        + if pool.iter().any(|t| t.id_prefix.is_some()) {
+            20.0
+        } else {
+            0.0
+        };
     let stop = Arc::new(AtomicBool::new(false));
     let depth = (args.connections * 4).max(16);
     let rx = start_generator(pool, args.batch, args.max_events, depth, stop.clone());

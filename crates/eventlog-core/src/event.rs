@@ -193,8 +193,6 @@ pub struct ValidatedEvent {
     record: EventRecord,
     content_hash: [u8; 32],
     id_supplied: bool,
-    /// The id was derived from the content and the client's time ([`crate::id::from_content`]).
-    id_from_content: bool,
     /// [`crate::integrity::record_hash`] of `record`, once asked for.
     record_hash: OnceLock<Hash>,
 }
@@ -205,22 +203,15 @@ impl PartialEq for ValidatedEvent {
         self.record == other.record
             && self.content_hash == other.content_hash
             && self.id_supplied == other.id_supplied
-            && self.id_from_content == other.id_from_content
     }
 }
 
 impl ValidatedEvent {
-    pub(crate) fn new(
-        record: EventRecord,
-        content_hash: [u8; 32],
-        id_supplied: bool,
-        id_from_content: bool,
-    ) -> Self {
+    pub(crate) fn new(record: EventRecord, content_hash: [u8; 32], id_supplied: bool) -> Self {
         Self {
             record,
             content_hash,
             id_supplied,
-            id_from_content,
             record_hash: OnceLock::new(),
         }
     }
@@ -241,13 +232,6 @@ impl ValidatedEvent {
         self.id_supplied
     }
 
-    /// Whether a repeat of this event arrives with the same id: the client chose it, or it
-    /// was derived from what the client sent, time included. A store looks such ids up, so
-    /// a retry is answered as a duplicate instead of stored twice.
-    pub fn repeatable_id(&self) -> bool {
-        self.id_supplied || self.id_from_content
-    }
-
     /// The hash of the record as stored, which the tamper-evident chain links
     /// ([`crate::integrity::record_hash`]). Computed once, by whichever thread asks first: a
     /// server asks on the request's thread, so the single writer does not have to.
@@ -263,15 +247,6 @@ impl ValidatedEvent {
             Some(t) => t == tenant,
             None => {
                 self.record.tenant_id = Some(tenant.to_owned());
-                if self.id_from_content {
-                    // Two tenants may send the same event: each gets its own id.
-                    self.record.event_id = crate::id::from_content(
-                        crate::id::prefix_of(&self.record),
-                        self.record.timestamp,
-                        &self.content_hash,
-                        Some(tenant),
-                    );
-                }
                 self.record_hash = OnceLock::new();
                 true
             }

@@ -4,8 +4,7 @@
 //! timestamp (UTC). The 12-hex-digit suffix is a 24-bit random instance tag followed by a
 //! 24-bit per-process counter, so ids made by one process never collide and ids made by
 //! two processes collide only if their instance tags match *and* their counters meet in
-//! the same second for the same code. An event whose client gave its time gets a suffix
-//! derived from its content instead ([`from_content`]), so that a retry gets the same id.
+//! the same second for the same code.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -44,39 +43,6 @@ impl EventIdGenerator {
             self.instance
         )
     }
-}
-
-/// The id of an event whose client gave its time but no id: the time, and 48 bits of a
-/// digest of what the client sent (the content hash) and of the tenant it is stored for. A
-/// retry of the same event gets the same id, so it is recognised as a repeat and not stored
-/// twice; two different events would need the same prefix, second and digest to meet.
-pub fn from_content(
-    prefix: &str,
-    at: DateTime<Utc>,
-    content_hash: &[u8; 32],
-    tenant: Option<&str>,
-) -> String {
-    use sha2::{Digest, Sha256};
-    let mut digest = Sha256::new();
-    digest.update(content_hash);
-    if let Some(tenant) = tenant {
-        digest.update([0]);
-        digest.update(tenant.as_bytes());
-    }
-    let digest = digest.finalize();
-    let mut id = format!("{prefix}-{}-", at.format("%Y%m%d-%H%M%S"));
-    for byte in &digest[..6] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
-}
-
-/// What an event's generated id starts with: its catalog code, else its category.
-pub fn prefix_of(record: &crate::EventRecord) -> &str {
-    record
-        .event_code
-        .as_deref()
-        .unwrap_or(&record.event_category)
 }
 
 /// Whether `id` is acceptable as a client-supplied event id: 1..=128 characters of
@@ -157,24 +123,5 @@ mod tests {
         assert_eq!(code_prefix("ADMIN-010-x"), Some("ADMIN-010"));
         assert_eq!(code_prefix("AUTH-20250619-1"), None);
         assert_eq!(code_prefix("my-id"), None);
-    }
-
-    #[test]
-    fn content_ids_repeat_for_the_same_content_time_and_tenant_only() {
-        let at = DateTime::parse_from_rfc3339("2025-06-19T14:30:52.5Z")
-            .unwrap()
-            .to_utc();
-        let (a, b) = ([1u8; 32], [2u8; 32]);
-        let id = from_content("AUTH-001", at, &a, None);
-        assert!(id.starts_with("AUTH-001-20250619-143052-"), "{id}");
-        assert_eq!(id.len(), "AUTH-001-20250619-143052-".len() + 12);
-        assert!(is_valid_event_id(&id));
-        assert_eq!(id, from_content("AUTH-001", at, &a, None));
-        assert_ne!(id, from_content("AUTH-001", at, &b, None));
-        assert_ne!(id, from_content("AUTH-001", at, &a, Some("acme")));
-        assert_ne!(
-            from_content("AUTH-001", at, &a, Some("acme")),
-            from_content("AUTH-001", at, &a, Some("globex"))
-        );
     }
 }

@@ -8,9 +8,8 @@
 //!
 //! A key is sensitive when, lower-cased and stripped of `-`, `_` and spaces, it equals or
 //! ends with one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are
-//! masked, while `token_expiry` is not; endings of up to four letters, such as `sid` or
-//! `pass`, only as a whole word: `connect.sid` and `oldPass` are masked, `class_id` and
-//! `bypass` are not), or contains one of [`SECRET_WORDS`] anywhere
+//! masked, while `token_expiry` is not; `sid` only as a whole word: `connect.sid` is
+//! masked, `class_id` is not), or contains one of [`SECRET_WORDS`] anywhere
 //! (`password_confirmation`, `aws_secret_access_key`, `credentials`). A key is also checked
 //! percent-decoded (`pass%77ord`, `api+key`) and segment by segment when it has brackets
 //! (`auth[token]`, `user%5Bpassword%5D`), as frameworks parse form fields.
@@ -184,9 +183,10 @@ pub fn mask_phone(value: &str) -> String {
 }
 
 /// Bytes a key comparison skips: `API_KEY`, `api-key` and `api key` are one key.
-/// Endings this short (`sid`, `pin`, `pass`, `otp`) name a secret only as a whole word of
-/// the key (`connect.sid`, `user_pin`, `oldPass`), not inside one (`class_id`, `bypass`).
-const SHORT_KEY_LEN: usize = 4;
+/// Endings that name a secret only as a whole word of the key (`connect.sid`, `sid`,
+/// `userSid`), because as a bare ending they catch ordinary names (`class_id`). Other short
+/// endings stay plain endings (`dbpass`, `newpwd`, `totp`): a stray mask there costs less.
+const WHOLE_WORD_ENDINGS: &[&str] = &["sid"];
 
 fn ignored(b: u8) -> bool {
     matches!(b, b'_' | b'-' | b' ')
@@ -235,7 +235,9 @@ fn percent_decode(s: &str, plus: bool) -> Cow<'_, str> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
+                // Control characters stay encoded: validation refused them in the text,
+                // and decoding must not bring them back (a NUL breaks PostgreSQL's COPY).
+                (Some(h), Some(l)) if !((h * 16 + l) as u8).is_ascii_control() => {
                     out.push((h * 16 + l) as u8);
                     i += 3;
                     continue;
@@ -350,7 +352,7 @@ impl Redactor {
         let k = &buf[..len];
         let ends_with = |s: &str| {
             k.ends_with(s.as_bytes())
-                && (s.len() > SHORT_KEY_LEN || word_starts & (1 << (len - s.len())) != 0)
+                && (!WHOLE_WORD_ENDINGS.contains(&s) || word_starts & (1 << (len - s.len())) != 0)
         };
         let sensitive = SENSITIVE_KEYS.iter().any(|s| ends_with(s))
             || self.extra_keys.iter().any(|s| ends_with(s))
@@ -480,7 +482,7 @@ impl Redactor {
         if (hints.colon || hints.eq) && self.has_sensitive_pair(&out) {
             if hints.cookie && hints.colon {
                 out = replace(out, &COOKIE_HEADER, |c| {
-                    if c[0].ends_with(MASK) {
+                    if c[0][c["head"].len()..] == *MASK {
                         c[0].to_owned()
                     } else {
                         format!("{}{MASK}", &c["head"])
@@ -556,7 +558,7 @@ impl Redactor {
         };
         let inner = &value[quote.len()..value.len() - quote.len()];
         let head = &c[0][..c[0].len() - value.len()];
-        if inner.is_empty() || inner.ends_with(MASK) {
+        if inner.is_empty() || inner == MASK {
             return c[0].to_owned();
         }
         if self.is_sensitive_key(&c["key"]) {
@@ -750,33 +752,40 @@ mod tests {
     }
 
     #[test]
-    fn short_endings_match_whole_words_only() {
+    fn sid_matches_as_a_whole_word_other_endings_anywhere() {
         let r = Redactor::default();
         for key in [
             "connect.sid",
             "sid",
+            "userSid",
             "user_pin",
-            "userPin",
+            "newpin",
             "old_pass",
-            "oldPass",
+            "dbpass",
+            "DBPASS",
+            "adminpass",
+            "newpwd",
+            "totp",
             "user-otp",
-            "card_cvv",
+            "cardcvv",
             "PHPSESSID",
             "laravel_session",
         ] {
             assert!(r.is_sensitive_key(key), "{key}");
         }
-        for key in [
-            "class_id",
-            "classId",
-            "bypass",
-            "compass",
-            "spin",
-            "ships",
-            "keyboard_pinned",
-        ] {
+        for key in ["class_id", "classId", "rsid", "ships", "keyboard_pinned"] {
             assert!(!r.is_sensitive_key(key), "{key}");
         }
+        // A value that merely ends like the mask is still a value.
+        assert_eq!(
+            r.redact_text("password=hunter2[REDACTED]"),
+            "password=[REDACTED]"
+        );
+        // Decoding never brings back a control character (a NUL breaks PostgreSQL's COPY).
+        assert_eq!(
+            r.redact_text("next=%00%26password%3Dx"),
+            "next=%00&password=[REDACTED]"
+        );
         let mut v = json!({"class_id": 7, "student": {"class_id": "X-1"}});
         r.redact_value(&mut v);
         assert_eq!(v, json!({"class_id": 7, "student": {"class_id": "X-1"}}));

@@ -415,7 +415,6 @@ impl Validator {
         };
 
         // Time.
-        let client_time = raw.timestamp.as_deref().is_some_and(|s| !s.is_empty());
         let timestamp = match raw.timestamp.filter(|s| !s.is_empty()) {
             Some(s) => match parse_timestamp(&s) {
                 Some(ts) => {
@@ -585,23 +584,17 @@ impl Validator {
         }
         let record = self.redact(record);
         let id_supplied = supplied_id.is_some();
-        // With the client's own time, a retry of an id-less event is the same content at the
-        // same time: its id is derived from both, so the store knows the retry. Without it
-        // the time is the server's, and every delivery is new.
-        let id_from_content = !id_supplied && client_time;
-        let prefix = crate::id::prefix_of(&record);
-        let event_id = match supplied_id {
-            Some(id) => id,
-            None if id_from_content => {
-                crate::id::from_content(prefix, timestamp, &hash, record.tenant_id.as_deref())
-            }
-            None => self.ids.next(prefix, timestamp),
-        };
+        let event_id = supplied_id.unwrap_or_else(|| {
+            let prefix = record
+                .event_code
+                .as_deref()
+                .unwrap_or(&record.event_category);
+            self.ids.next(prefix, timestamp)
+        });
         Ok(ValidatedEvent::new(
             EventRecord { event_id, ..record },
             hash,
             id_supplied,
-            id_from_content,
         ))
     }
 

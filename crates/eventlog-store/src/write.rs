@@ -101,14 +101,13 @@ pub(crate) fn decode_stored_hash(bytes: Vec<u8>) -> Result<StoredHash, crate::St
         .map_err(|_| crate::StoreError::Corrupt("content_hash is not 16 bytes".into()))
 }
 
-/// The ids whose stored content must be known before planning: those a repeat would carry
-/// again (client-supplied or derived from the content). Random generated ids are unique by
-/// construction.
+/// The ids whose stored content must be known before planning: the client-supplied ones.
+/// (Generated ids are unique by construction.)
 pub fn ids_to_check(requests: &[Vec<ValidatedEvent>]) -> Vec<&str> {
     requests
         .iter()
         .flatten()
-        .filter(|e| e.repeatable_id())
+        .filter(|e| e.id_supplied())
         .map(|e| e.record().event_id.as_str())
         .collect()
 }
@@ -143,7 +142,7 @@ pub fn plan(
                     break;
                 }
                 None => {
-                    if event.repeatable_id() {
+                    if event.id_supplied() {
                         added.insert(id, event);
                     }
                     to_insert.push(i);

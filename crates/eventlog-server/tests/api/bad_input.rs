@@ -357,6 +357,16 @@ async fn the_bad_input_corpus_gets_precise_4xx_and_stores_nothing(s: &TestServer
         resp["error"]["message"].as_str().unwrap().contains("%2B"),
         "{resp}"
     );
+    // A secret hidden behind percent-escapes is masked, and the decoding brings back no
+    // control character (a NUL would make PostgreSQL's COPY fail: a 500).
+    let (got, resp) = s
+        .post_event(&event(
+            json!({"event_id": "encoded-1", "endpoint": "/x?next=%00%26password%3Dx"}),
+        ))
+        .await;
+    assert_eq!(got, 201, "{resp}");
+    let (_, stored) = s.get_json("/api/events/encoded-1").await;
+    assert_eq!(stored["endpoint"], "/x?next=%00&password=[REDACTED]");
     // An id of dots only could not be read back (URL paths resolve `.` and `..`).
     let (got, resp) = s.post_event(&event(json!({"event_id": ".."}))).await;
     assert_eq!(
