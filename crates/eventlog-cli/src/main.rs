@@ -94,8 +94,8 @@ enum Command {
         command: KeysCommand,
     },
     /// Verify the tamper-evident chain and its signed checkpoints; exit 1 naming the first
-    /// event modified, deleted, inserted or reordered, 2 when it cannot verify (no database,
-    /// a key that signed none of the checkpoints).
+    /// event modified, deleted, inserted or reordered (or when the trusted key signed none of
+    /// the checkpoints), 2 when it cannot run (no database, no key).
     Verify {
         /// Start at the last checkpoint signed at or before this RFC 3339 time or date.
         #[arg(long)]
@@ -223,9 +223,9 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
 
 async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     eventlog_store::open(url).await.map_err(|e| {
-        // A server certificate from a private CA: say where its certificate goes.
+        // A server certificate that does not verify: say what usually mends it.
         let hint = if e.to_string().contains("invalid peer certificate") {
-            " (for a server whose certificate a private CA signed, add sslrootcert=/path/to/ca.pem to the URL)"
+            " (if a private CA signed the server's certificate, add sslrootcert=/path/to/ca.pem to the URL; if the certificate names another host, connect by that name)"
         } else {
             ""
         };

@@ -341,24 +341,56 @@ impl ExportArgs {
 }
 
 /// Refuses an export file that is the SQLite store being read (or its `-wal`, `-shm`,
-/// `-journal`): creating it would truncate the database before a single event is read.
+/// `-journal`, there or not yet): creating it would truncate the database, or give SQLite a
+/// journal that is not one, before a single event is read.
 pub(crate) fn refuse_store_as_output(output: &Path, database: &str) -> anyhow::Result<()> {
     let Some(db) = eventlog_store::sqlite_path(database) else {
         return Ok(());
     };
     let db = db.split('?').next().unwrap_or(db);
-    let Ok(out) = std::fs::canonicalize(output) else {
-        return Ok(()); // not there yet: it cannot be the store
+    let (Ok(db), Some(out)) = (std::fs::canonicalize(db), resolved(output)) else {
+        return Ok(()); // no database there (nothing to destroy), or no such folder
     };
     for suffix in ["", "-wal", "-shm", "-journal"] {
-        if std::fs::canonicalize(format!("{db}{suffix}")).is_ok_and(|f| f == out) {
+        let mut file = db.clone().into_os_string();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if out == file || same_file(&out, &file) {
             bail!(
-                "-o {} is the database being exported ({db}{suffix}); choose another file",
-                output.display()
+                "-o {} is the database being exported ({}); choose another file",
+                output.display(),
+                file.display()
             );
         }
     }
     Ok(())
+}
+
+/// `path` with its folder's real path (the file itself may not exist yet).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return Some(real);
+    }
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(std::fs::canonicalize(folder).ok()?.join(path.file_name()?))
+}
+
+/// Whether `a` and `b` are one file (a hard link has another name).
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &Path, _: &Path) -> bool {
+    false
 }
 
 /// `eventlog export`: chunks of one snapshot written as they are read, so memory stays at

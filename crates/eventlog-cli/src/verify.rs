@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use eventlog_server::audit::{record_admin_action, AdminAction};
-use eventlog_server::integrity::{load_verifying_key, verify};
-use eventlog_store::Store;
+use eventlog_server::integrity::{load_verifying_key, verify, IntegrityError};
+use eventlog_store::{Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Runs the verification and prints the outcome.
@@ -35,26 +35,38 @@ pub(crate) async fn run(
         .map(|c| c.public_key)
         .collect();
     if !signers.is_empty() && !signers.iter().any(|k| k[..] == trusted[..]) {
+        // Not verified (exit 1, as for tampering), but said as what is known.
         let signers: Vec<String> = signers.iter().map(hex::encode).collect();
-        bail!(
-            "cannot verify: the trusted key {} ({}) signed none of this store's checkpoints, \
-             which are signed by {}. Pass the key `eventlog serve` signs with (--public-key \
-             FILE.pub, its .key file or hex); if that key is the one above, the checkpoints \
-             were re-signed by someone else",
+        out!(
+            "NOT VERIFIED: the trusted key {} ({}) signed none of this store's checkpoints, \
+             which are signed by {}. If the trusted key is not the one `eventlog serve` signs \
+             with, pass that one (--public-key FILE.pub, its .key file or hex); if it is, \
+             every checkpoint was re-signed by someone else.",
             hex::encode(trusted),
             key_source.display(),
             signers.join(", ")
         );
+        return Ok(ExitCode::FAILURE);
     }
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})")
             .expect("a valid progress template"),
     );
-    let report = verify(store, &key, since, &mut |done, total| {
+    let report = match verify(store, &key, since, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
-    .await?;
+    .await
+    {
+        Ok(report) => report,
+        // A stored row that cannot even be decoded was altered behind eventlog's back.
+        Err(IntegrityError::Store(e @ StoreError::Corrupt(_))) => {
+            bar.finish_and_clear();
+            out!("TAMPERED: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     bar.finish_and_clear();
     let summary = serde_json::json!({
         "ok": report.ok,

@@ -1472,9 +1472,9 @@ async fn demo_fills_a_living_store_postgres() {
 
 /// Guard rails a mistyped command meets: an export onto the database it reads is refused
 /// before anything is truncated; a SQLite path that does not exist is named, and no empty
-/// database is left behind; `verify` with a key that signed none of the checkpoints says it
-/// cannot verify (exit 2) instead of reporting tampering; a reader that leaves an export
-/// early (`| head`) ends it quietly.
+/// database is left behind; `verify` with a key that signed none of the checkpoints says so
+/// (exit 1) instead of naming a forged checkpoint; a reader that leaves an export early
+/// (`| head`) ends it quietly.
 #[tokio::test]
 async fn mistakes_are_named_and_destroy_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -1499,24 +1499,23 @@ async fn mistakes_are_named_and_destroy_nothing() {
     drop(store);
     let size = std::fs::metadata(&db_file).unwrap().len();
 
-    for target in [db_file.clone(), cwd.join("guarded.db-wal")] {
-        if !target.exists() {
-            continue;
-        }
-        let (code, _, err) = run(
-            &[
-                "export",
-                "--database",
-                &database,
-                "-o",
-                &target.display().to_string(),
-            ],
-            cwd,
-        )
-        .await;
-        assert_eq!(code, 1, "{err}");
-        assert!(err.contains("is the database being exported"), "{err}");
+    std::fs::hard_link(&db_file, cwd.join("linked.db")).unwrap();
+    for target in [
+        "guarded.db",
+        "./guarded.db",
+        "linked.db",
+        "guarded.db-wal",
+        "guarded.db-shm",
+        "guarded.db-journal",
+    ] {
+        let (code, _, err) = run(&["export", "--database", &database, "-o", target], cwd).await;
+        assert_eq!(code, 1, "{target}: {err}");
+        assert!(
+            err.contains("is the database being exported"),
+            "{target}: {err}"
+        );
     }
+    assert!(!cwd.join("guarded.db-journal").exists());
     assert_eq!(std::fs::metadata(&db_file).unwrap().len(), size);
     let out = run_ok(&["export", "--database", &database, "-o", "-"], cwd).await;
     assert_eq!(out.lines().count(), 3_000);
@@ -1555,10 +1554,10 @@ async fn mistakes_are_named_and_destroy_nothing() {
         cwd,
     )
     .await;
-    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(code, 1, "{out}{err}");
     assert!(!out.contains("TAMPERED"), "{out}");
     assert!(
-        err.contains("signed none of this store's checkpoints"),
+        out.starts_with("NOT VERIFIED") && out.contains("signed none of this store's checkpoints"),
         "{err}"
     );
     let (code, _, err) = run(

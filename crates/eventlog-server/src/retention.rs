@@ -1222,6 +1222,9 @@ pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
                     archived = r.archived,
                     "closed days archived ahead"
                 ),
+                Err(RetentionError::Busy) => {
+                    tracing::info!("archiving ahead skipped: {}", RetentionError::Busy)
+                }
                 Err(e) => tracing::error!(error = %e, "archiving closed days ahead failed"),
             }
         }
@@ -1236,6 +1239,10 @@ pub async fn schedule(retention: Arc<Retention>, every: std::time::Duration) {
                 partitions_dropped = r.partitions_dropped.len(),
                 "retention run finished"
             ),
+            // Another server on the same database runs it now: not a failure.
+            Err(RetentionError::Busy) => {
+                tracing::info!("retention run skipped: {}", RetentionError::Busy)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "retention run failed; nothing unarchived was deleted")
             }

@@ -887,7 +887,9 @@ impl Store for SqliteStore {
     async fn try_lock_job(&self, job: &str) -> Result<Option<crate::JobLock>, StoreError> {
         // A lock file beside the database, locked with flock: released by the kernel when
         // the process ends, however it ends. Every process using the file sees it.
-        let mut name = self.path.clone().into_os_string();
+        // Named from the real path, so a symlink to the database meets the same lock.
+        let db = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let mut name = db.into_os_string();
         name.push(format!(".{job}.lock"));
         let path = PathBuf::from(name);
         let file = std::fs::OpenOptions::new()

@@ -50,13 +50,15 @@ impl HttpSink {
                 "an eventlog API key is required".to_owned(),
             ));
         }
-        let url = reqwest::Url::parse(base_url)
-            .map_err(|e| ClientError::Config(format!("eventlog URL `{base_url}`: {e}")))?;
+        let url = reqwest::Url::parse(base_url).map_err(|e| {
+            let shown = eventlog_store::redact_url(base_url);
+            ClientError::Config(format!("eventlog URL `{shown}`: {e}"))
+        })?;
         if url.scheme() != "http" {
             return Err(ClientError::Config(format!(
                 "eventlog URL `{}`: only http:// is supported (this build has no TLS client); \
                  reach a remote server through a TLS-terminating proxy on this host",
-                shown(&url)
+                eventlog_store::redact_url(base_url)
             )));
         }
         let client = reqwest::Client::builder()
@@ -68,7 +70,7 @@ impl HttpSink {
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let endpoint = format!("{}/api/events/batch", base_url.trim_end_matches('/'));
-        let shown_endpoint = format!("{}/api/events/batch", shown(&url).trim_end_matches('/'));
+        let shown_endpoint = eventlog_store::redact_url(&endpoint);
         Ok(Self {
             client,
             endpoint,
@@ -76,15 +78,6 @@ impl HttpSink {
             key: key.to_owned(),
         })
     }
-}
-
-/// `url` with any password masked, for messages.
-fn shown(url: &reqwest::Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    url.to_string()
 }
 
 /// A request error with its causes ("connection refused" is a source's text, not the
