@@ -85,6 +85,13 @@ static PAIR: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+static LINE_PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    // `key: value` opening a line (a header, YAML): the value runs to the end of the line.
+    Regex::new(
+        r"(?m)(?P<head>^[ \t]*(?P<key>[A-Za-z0-9_.\-]+)[ \t]*:[ \t]*)(?P<value>[^\r\n]*[^\s])",
+    )
+    .expect("valid regex")
+});
 static COOKIE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
     // A Cookie or Set-Cookie header line: every cookie in it, not only the first pair.
     Regex::new(r"(?i)(?P<head>\b(?:set-)?cookie[ \t]*:[ \t]*)[^\r\n]*[^\s]").expect("valid regex")
@@ -489,6 +496,17 @@ impl Redactor {
                     }
                 });
             }
+            if hints.colon {
+                // `password: correct horse battery staple`, `Authorization: Negotiate YII...`:
+                // a header or YAML line whose key names a secret is a secret to its end.
+                out = replace(out, &LINE_PAIR, |c| {
+                    if self.is_sensitive_key(&c["key"]) && c["value"] != *MASK {
+                        format!("{}{MASK}", &c["head"])
+                    } else {
+                        c[0].to_owned()
+                    }
+                });
+            }
             out = replace(out, &PAIR, |c| self.pair(c, depth));
         }
         if hints.xml {
@@ -548,6 +566,36 @@ impl Redactor {
 
     /// One `key=value` or `key: value` match: the value masked if the key is sensitive,
     /// else the value itself redacted (`error: password=x`, `next=/a?token=x`).
+    /// `host=db,user=app,password=x`: the pairs after the first, which the value of the
+    /// first swallowed (a comma may sit inside a value), each looked at in one pass rather
+    /// than one nesting level each. `None` when none names a secret.
+    fn comma_pairs(&self, value: &str) -> Option<String> {
+        let mut changed = false;
+        let segments: Vec<Cow<'_, str>> = value
+            .split(',')
+            .enumerate()
+            .map(|(i, segment)| {
+                let Some(at) = segment.find(['=', ':']).filter(|_| i > 0) else {
+                    return Cow::Borrowed(segment);
+                };
+                let (key, rest) = segment.split_at(at);
+                let value = &rest[1..];
+                if !key.is_empty()
+                    && key.bytes().all(is_key_byte)
+                    && !value.is_empty()
+                    && value != MASK
+                    && self.is_sensitive_key(key)
+                {
+                    changed = true;
+                    Cow::Owned(format!("{key}{}{MASK}", &rest[..1]))
+                } else {
+                    Cow::Borrowed(segment)
+                }
+            })
+            .collect();
+        changed.then(|| segments.join(","))
+    }
+
     fn pair(&self, c: &Captures<'_>, depth: usize) -> String {
         let value = &c["value"];
         let quote = match value.as_bytes().first() {
@@ -563,6 +611,11 @@ impl Redactor {
         }
         if self.is_sensitive_key(&c["key"]) {
             return format!("{head}{quote}{MASK}{quote}");
+        }
+        if quote.is_empty() && inner.contains(',') {
+            if let Some(masked) = self.comma_pairs(inner) {
+                return format!("{head}{masked}");
+            }
         }
         if depth < MAX_DEPTH && (inner.contains('=') || inner.contains(':')) {
             if let Cow::Owned(masked) = self.redact_text_at(inner, depth + 1) {
@@ -776,6 +829,16 @@ mod tests {
         for key in ["class_id", "classId", "rsid", "ships", "keyboard_pinned"] {
             assert!(!r.is_sensitive_key(key), "{key}");
         }
+        // A header or YAML line naming a secret is masked to its end.
+        assert_eq!(
+            r.redact_text("user: bob\npassword: correct horse battery staple\nAuthorization: Negotiate YIIabc def"),
+            "user: bob\npassword: [REDACTED]\nAuthorization: [REDACTED]"
+        );
+        // Pairs joined by commas (a connection string) each get looked at.
+        assert_eq!(
+            r.redact_text("host=db,port=5432,user=app,db=x,sslmode=require,password=S3cret"),
+            "host=db,port=5432,user=app,db=x,sslmode=require,password=[REDACTED]"
+        );
         // A value that merely ends like the mask is still a value.
         assert_eq!(
             r.redact_text("password=hunter2[REDACTED]"),
