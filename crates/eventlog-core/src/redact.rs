@@ -16,7 +16,13 @@
 //!
 //! Text holding percent-escapes is also checked decoded (up to [`MAX_DEPTH`] layers): when
 //! the decoded form reveals a secret (`next=/x%3Fpassword%3Dp1`), the decoded text is kept,
-//! masked, instead of the original.
+//! masked, instead of the original (control characters stay encoded).
+//!
+//! A header, YAML or INI line that opens with a sensitive key (`password: correct horse`,
+//! `> Authorization: Negotiate ...`) is masked to its end; elsewhere a pair's value runs to
+//! the next separator. Pairs joined by commas inside one value (`host=db,password=x`) are
+//! each looked at, and what follows a masked one without a key of its own is taken as part
+//! of its secret (a comma inside a password).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -81,14 +87,16 @@ static PAIR: LazyLock<Regex> = LazyLock::new(|| {
     // bracketed (user%5Bpassword%5D=x). A value is quoted, an auth scheme and its
     // credential (`Authorization: Bearer x`), or runs to the next separator.
     Regex::new(
-        r#"(?P<pre>^|[^A-Za-z0-9_.\-\[\]%+])(?P<q1>['"]?)(?P<key>[A-Za-z0-9_.\-\[\]%+]+)(?P<q2>['"]?)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|(?:(?i:bearer|basic|digest|token)[ \t]+)?[^&;\s]*)"#,
+        r#"(?P<pre>^|[^A-Za-z0-9_.\-\[\]%+])(?P<q1>['"]?)(?P<key>[A-Za-z0-9_.\-\[\]%+]+)(?P<q2>['"]?)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|(?:(?i:bearer|basic|digest|token|negotiate|ntlm)[ \t]+)?[^&;\s]*)"#,
     )
     .expect("valid regex")
 });
 static LINE_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    // `key: value` opening a line (a header, YAML): the value runs to the end of the line.
+    // `key: value` or `key = value` opening a line (a header, YAML, INI; after a list dash
+    // or curl's `>`): the value runs to the end of the line. A space must follow the
+    // separator, so `Session::refresh` and `a=b&c=d` are not such lines.
     Regex::new(
-        r"(?m)(?P<head>^[ \t]*(?P<key>[A-Za-z0-9_.\-]+)[ \t]*:[ \t]*)(?P<value>[^\r\n]*[^\s])",
+        r#"(?m)(?P<head>^[ \t]*(?:[-><][ \t]+)?['"]?(?P<key>[A-Za-z0-9_.\-]+)['"]?[ \t]*[:=][ \t]+)(?P<value>[^\r\n]*[^\s])"#,
     )
     .expect("valid regex")
 });
@@ -189,12 +197,12 @@ pub fn mask_phone(value: &str) -> String {
     format!("***{last}")
 }
 
-/// Bytes a key comparison skips: `API_KEY`, `api-key` and `api key` are one key.
 /// Endings that name a secret only as a whole word of the key (`connect.sid`, `sid`,
 /// `userSid`), because as a bare ending they catch ordinary names (`class_id`). Other short
 /// endings stay plain endings (`dbpass`, `newpwd`, `totp`): a stray mask there costs less.
 const WHOLE_WORD_ENDINGS: &[&str] = &["sid"];
 
+/// Bytes a key comparison skips: `API_KEY`, `api-key` and `api key` are one key.
 fn ignored(b: u8) -> bool {
     matches!(b, b'_' | b'-' | b' ')
 }
@@ -215,17 +223,6 @@ fn ends_with_normalised(key: &str, suffix: &str) -> bool {
         key_bytes
             .next()
             .is_some_and(|k| k.to_ascii_lowercase() == s)
-    })
-}
-
-/// Whether `key`, ignoring ASCII case, `-`, `_` and spaces, contains `word` (already normalised).
-/// Allocation-free, like [`ends_with_normalised`]: it runs for every key of every payload.
-fn contains_normalised(key: &str, word: &str) -> bool {
-    let key = key.as_bytes();
-    (0..key.len()).any(|start| {
-        let mut rest = key[start..].iter().filter(|b| !ignored(**b));
-        word.bytes()
-            .all(|w| rest.next().is_some_and(|k| k.to_ascii_lowercase() == w))
     })
 }
 
@@ -346,10 +343,14 @@ impl Redactor {
                 word_starts |= 1 << len;
             }
             let Some(slot) = buf.get_mut(len) else {
-                // A long key: compare in place.
-                let sensitive = SENSITIVE_KEYS.iter().any(|s| ends_with_normalised(key, s))
-                    || self.extra_keys.iter().any(|s| ends_with_normalised(key, s))
-                    || SECRET_WORDS.iter().any(|w| contains_normalised(key, w));
+                // A long key: normalised once, then searched in linear time.
+                let k = normalise(key);
+                let k = k.as_bytes();
+                let sensitive = SENSITIVE_KEYS.iter().any(|s| k.ends_with(s.as_bytes()))
+                    || self.extra_keys.iter().any(|s| k.ends_with(s.as_bytes()))
+                    || SECRET_WORDS
+                        .iter()
+                        .any(|w| k.windows(w.len()).any(|x| x == w.as_bytes()));
                 let decodable = key.bytes().any(|b| matches!(b, b'%' | b'+' | b'['));
                 return (sensitive, decodable);
             };
@@ -496,7 +497,7 @@ impl Redactor {
                     }
                 });
             }
-            if hints.colon {
+            {
                 // `password: correct horse battery staple`, `Authorization: Negotiate YII...`:
                 // a header or YAML line whose key names a secret is a secret to its end.
                 out = replace(out, &LINE_PAIR, |c| {
@@ -564,38 +565,39 @@ impl Redactor {
         out
     }
 
-    /// One `key=value` or `key: value` match: the value masked if the key is sensitive,
-    /// else the value itself redacted (`error: password=x`, `next=/a?token=x`).
-    /// `host=db,user=app,password=x`: the pairs after the first, which the value of the
-    /// first swallowed (a comma may sit inside a value), each looked at in one pass rather
-    /// than one nesting level each. `None` when none names a secret.
+    /// `host=db,user=app,password=x`: pairs joined by commas inside one value (which the
+    /// first pair's value swallowed), each looked at in one pass rather than one nesting
+    /// level each. Segments without a key after a masked one belong to its secret (a comma
+    /// inside a password). `None` when none names a secret.
     fn comma_pairs(&self, value: &str) -> Option<String> {
         let mut changed = false;
-        let segments: Vec<Cow<'_, str>> = value
-            .split(',')
-            .enumerate()
-            .map(|(i, segment)| {
-                let Some(at) = segment.find(['=', ':']).filter(|_| i > 0) else {
-                    return Cow::Borrowed(segment);
-                };
-                let (key, rest) = segment.split_at(at);
-                let value = &rest[1..];
-                if !key.is_empty()
-                    && key.bytes().all(is_key_byte)
-                    && !value.is_empty()
-                    && value != MASK
-                    && self.is_sensitive_key(key)
-                {
-                    changed = true;
-                    Cow::Owned(format!("{key}{}{MASK}", &rest[..1]))
-                } else {
-                    Cow::Borrowed(segment)
+        let mut in_secret = false;
+        let mut kept: Vec<Cow<'_, str>> = Vec::new();
+        for segment in value.split(',') {
+            let pair = segment
+                .find(['=', ':'])
+                .map(|at| segment.split_at(at))
+                .filter(|(key, _)| !key.is_empty() && key.bytes().all(is_key_byte));
+            let Some((key, rest)) = pair else {
+                if !in_secret {
+                    kept.push(Cow::Borrowed(segment));
                 }
-            })
-            .collect();
-        changed.then(|| segments.join(","))
+                continue;
+            };
+            let value = &rest[1..];
+            in_secret = !value.is_empty() && value != MASK && self.is_sensitive_key(key);
+            if in_secret {
+                changed = true;
+                kept.push(Cow::Owned(format!("{key}{}{MASK}", &rest[..1])));
+            } else {
+                kept.push(Cow::Borrowed(segment));
+            }
+        }
+        changed.then(|| kept.join(","))
     }
 
+    /// One `key=value` or `key: value` match: the value masked if the key is sensitive,
+    /// else the value itself redacted (`error: password=x`, `next=/a?token=x`).
     fn pair(&self, c: &Captures<'_>, depth: usize) -> String {
         let value = &c["value"];
         let quote = match value.as_bytes().first() {
@@ -606,7 +608,9 @@ impl Redactor {
         };
         let inner = &value[quote.len()..value.len() - quote.len()];
         let head = &c[0][..c[0].len() - value.len()];
-        if inner.is_empty() || inner == MASK {
+        // `Session::refresh`, `std::io`: a path, not a pair.
+        let path = c["sep"].trim() == ":" && inner.starts_with(':');
+        if inner.is_empty() || inner == MASK || path {
             return c[0].to_owned();
         }
         if self.is_sensitive_key(&c["key"]) {
@@ -614,6 +618,11 @@ impl Redactor {
         }
         if quote.is_empty() && inner.contains(',') {
             if let Some(masked) = self.comma_pairs(inner) {
+                // Pairs nested deeper in what is left (`next=/cb?token=T`) are looked at too.
+                let masked = match depth < MAX_DEPTH {
+                    true => self.redact_text_at(&masked, depth + 1).into_owned(),
+                    false => masked,
+                };
                 return format!("{head}{masked}");
             }
         }
@@ -805,7 +814,7 @@ mod tests {
     }
 
     #[test]
-    fn sid_matches_as_a_whole_word_other_endings_anywhere() {
+    fn keys_and_text_pairs_in_their_many_shapes() {
         let r = Redactor::default();
         for key in [
             "connect.sid",
@@ -834,6 +843,41 @@ mod tests {
             r.redact_text("user: bob\npassword: correct horse battery staple\nAuthorization: Negotiate YIIabc def"),
             "user: bob\npassword: [REDACTED]\nAuthorization: [REDACTED]"
         );
+        for (text, masked) in [
+            (
+                "host=db,user=app,password=p@ss,word",
+                "host=db,user=app,password=[REDACTED]",
+            ),
+            (r#"user=bob,password="p,q""#, "user=bob,password=[REDACTED]"),
+            // The nested pass then reads the rest as the first secret's value: all masked.
+            ("env=API_KEY=k1,DB_PASSWORD=p1", "env=API_KEY=[REDACTED]"),
+            (
+                "cfg=mode=x,password=p,next=/cb?token=T",
+                "cfg=mode=x,password=[REDACTED]",
+            ),
+            (
+                "> Authorization: Negotiate YIIGhgabc",
+                "> Authorization: [REDACTED]",
+            ),
+            (
+                "2025-06-01T10:00Z Authorization: NTLM TlRMTVNTUAAB",
+                "2025-06-01T10:00Z Authorization: [REDACTED]",
+            ),
+            (
+                "- password: correct horse battery staple",
+                "- password: [REDACTED]",
+            ),
+            (
+                "password = correct horse battery staple",
+                "password = [REDACTED]",
+            ),
+            (
+                "Session::refresh failed for user 42",
+                "Session::refresh failed for user 42",
+            ),
+        ] {
+            assert_eq!(r.redact_text(text), masked, "{text}");
+        }
         // Pairs joined by commas (a connection string) each get looked at.
         assert_eq!(
             r.redact_text("host=db,port=5432,user=app,db=x,sslmode=require,password=S3cret"),
