@@ -214,11 +214,10 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<ServerConfig> {
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
-/// The SQLite file a URL names, if it names one.
+/// The SQLite file a URL names (without its `?options`), if it names one.
 fn sqlite_path(url: &str) -> Option<PathBuf> {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(PathBuf::from)
+    eventlog_store::sqlite_path(url)
+        .map(|path| PathBuf::from(path.split('?').next().unwrap_or(path)))
 }
 
 async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
@@ -255,12 +254,15 @@ async fn open_checked(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Fails, naming the path, when `url` is a SQLite file that does not exist.
 fn require_sqlite_file(url: &str) -> anyhow::Result<()> {
-    let Some(path) = eventlog_store::sqlite_path(url) else {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
     };
-    let path = path.split('?').next().unwrap_or(path);
-    if !path.is_empty() && !path.starts_with(':') && !Path::new(path).exists() {
-        bail!("there is no database at {path}; `eventlog serve` or `eventlog migrate` creates it");
+    let memory = path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':');
+    if !memory && !path.exists() {
+        bail!(
+            "there is no database at {}; `eventlog serve` or `eventlog migrate` creates it",
+            path.display()
+        );
     }
     Ok(())
 }

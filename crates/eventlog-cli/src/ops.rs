@@ -344,10 +344,9 @@ impl ExportArgs {
 /// `-journal`, there or not yet): creating it would truncate the database, or give SQLite a
 /// journal that is not one, before a single event is read.
 pub(crate) fn refuse_store_as_output(output: &Path, database: &str) -> anyhow::Result<()> {
-    let Some(db) = eventlog_store::sqlite_path(database) else {
+    let Some(db) = crate::sqlite_path(database) else {
         return Ok(());
     };
-    let db = db.split('?').next().unwrap_or(db);
     let (Ok(db), Some(out)) = (std::fs::canonicalize(db), resolved(output)) else {
         return Ok(()); // no database there (nothing to destroy), or no such folder
     };
