@@ -417,37 +417,28 @@ pub(crate) async fn export(store: &dyn Store, args: &ExportArgs) -> anyhow::Resu
     let mut count = 0u64;
     // A reader that leaves early (`eventlog export -o - | head`) ends the export quietly,
     // as it ends `keys list`; the audit record then says it was not completed.
-    let reader_left = |e: &std::io::Error| to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe;
-    let mut completed = true;
-    let written = out.write_all(&format.header());
-    if let Err(e) = written {
-        if !reader_left(&e) {
-            return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
+    // `Ok(false)`: the reader has gone.
+    let written = |result: std::io::Result<()>| -> anyhow::Result<bool> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot write {}", args.output.display())),
         }
-        completed = false;
-    }
+    };
+    let mut completed = written(out.write_all(&format.header()))?;
     let mut chunks = format.chunks(store, &query);
     while completed {
         let Some(lines) = chunks.try_next().await? else {
             break;
         };
-        if let Err(e) = out.write_all(&lines.bytes) {
-            if !reader_left(&e) {
-                return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
-            }
-            completed = false;
-            break;
+        completed = written(out.write_all(&lines.bytes))?;
+        if completed {
+            count += lines.events as u64;
+            bar.set_position(count);
         }
-        count += lines.events as u64;
-        bar.set_position(count);
     }
     if completed {
-        if let Err(e) = out.flush() {
-            if !reader_left(&e) {
-                return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
-            }
-            completed = false;
-        }
+        completed = written(out.flush())?;
     }
     bar.finish_and_clear();
     record_admin_action(

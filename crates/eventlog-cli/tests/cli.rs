@@ -1497,7 +1497,6 @@ async fn mistakes_are_named_and_destroy_nothing() {
         .collect();
     store.write(&[events]).await.unwrap();
     drop(store);
-    let size = std::fs::metadata(&db_file).unwrap().len();
 
     std::fs::hard_link(&db_file, cwd.join("linked.db")).unwrap();
     for target in [
@@ -1516,7 +1515,8 @@ async fn mistakes_are_named_and_destroy_nothing() {
         );
     }
     assert!(!cwd.join("guarded.db-journal").exists());
-    assert_eq!(std::fs::metadata(&db_file).unwrap().len(), size);
+    // Every event is still there (the file's size is no witness: the closed store's
+    // checkpointer may still be copying its log into it).
     let out = run_ok(&["export", "--database", &database, "-o", "-"], cwd).await;
     assert_eq!(out.lines().count(), 3_000);
 
