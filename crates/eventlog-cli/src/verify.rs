@@ -19,10 +19,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<ExitCode> {
     let key = load_verifying_key(&key_source.display().to_string())
         .with_context(|| "the trusted checkpoint key is needed (--public-key FILE or HEX)")?;
-    let since = match since {
-        None => None,
-        Some(s) => Some(crate::ops::time_arg("--since", Some(s))?.expect("given")),
-    };
+    let since = crate::ops::time_arg("--since", since)?;
     // Checkpoints none of which the trusted key signed mean the wrong key was given (a
     // command run from another folder, a `.pub` of another store), or checkpoints
     // re-signed wholesale: either way nothing can be verified, and saying "tampered" about

@@ -135,12 +135,7 @@ impl Shared {
             r.redact_value(value);
         }
         if let Some(related) = &mut event.related {
-            // Masked as JSON (keys too), as the server does.
-            let mut value = Value::Object(std::mem::take(related));
-            r.redact_value(&mut value);
-            if let Value::Object(map) = value {
-                *related = map;
-            }
+            r.redact_object(related);
         }
         // The free-text fields the server scans (identifiers are left as sent).
         for text in [
@@ -161,9 +156,7 @@ impl Shared {
         .flatten()
         .chain(event.tags.iter_mut())
         {
-            if let std::borrow::Cow::Owned(masked) = r.redact_text(text) {
-                *text = masked;
-            }
+            r.redact_string(text);
         }
     }
 

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
@@ -322,7 +322,7 @@ impl Redactor {
     fn check_name(&self, key: &str) -> (bool, bool) {
         let mut buf = [0u8; 64];
         // Bit i: a word of the key starts at buf[i] (after a separator, or a lower-case
-        // letter followed by a capital), so that short endings match whole words only.
+        // letter followed by a capital), so that WHOLE_WORD_ENDINGS match whole words only.
         let mut word_starts = 0u64;
         let mut len = 0;
         let mut decodable = false;
@@ -436,12 +436,24 @@ impl Redactor {
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
-            Value::String(s) => {
-                if let Cow::Owned(masked) = self.redact_text(s) {
-                    *s = masked;
-                }
-            }
+            Value::String(s) => self.redact_string(s),
             _ => {}
+        }
+    }
+
+    /// Masks secrets in a JSON object at any depth, its keys included (`related`).
+    pub fn redact_object(&self, map: &mut Map<String, Value>) {
+        let mut value = Value::Object(std::mem::take(map));
+        self.redact_value(&mut value);
+        if let Value::Object(masked) = value {
+            *map = masked;
+        }
+    }
+
+    /// [`Self::redact_text`] in place: `text` is replaced only when something was masked.
+    pub fn redact_string(&self, text: &mut String) {
+        if let Cow::Owned(masked) = self.redact_text(text) {
+            *text = masked;
         }
     }
 

@@ -610,12 +610,7 @@ impl Validator {
             self.redactor.redact_value(payload);
         }
         if let Some(related) = &mut r.related {
-            // Masked as JSON (keys too), like the payloads.
-            let mut value = Value::Object(std::mem::take(related));
-            self.redactor.redact_value(&mut value);
-            if let Value::Object(map) = value {
-                *related = map;
-            }
+            self.redactor.redact_object(related);
         }
         for text in [
             Some(&mut r.event_name),
@@ -635,9 +630,7 @@ impl Validator {
         .flatten()
         .chain(r.tags.iter_mut())
         {
-            if let std::borrow::Cow::Owned(masked) = self.redactor.redact_text(text) {
-                *text = masked;
-            }
+            self.redactor.redact_string(text);
         }
         r
     }
