@@ -47,6 +47,9 @@ pub(crate) struct MonitorArgs {
     /// API key for --url.
     #[arg(long, env = "EVENTLOG_API_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// PEM file of CA certificates to trust for an https:// --url, beside the public roots.
+    #[arg(long, env = "EVENTLOG_CA_FILE", requires = "url")]
+    ca_file: Option<PathBuf>,
     /// Warn when the spool holds more records than this.
     #[arg(long, default_value_t = 10_000)]
     warn_spool_records: u64,
@@ -89,10 +92,13 @@ async fn destination(
     database: Option<&str>,
 ) -> anyhow::Result<Option<Box<dyn Sink>>> {
     Ok(match (&args.url, database) {
-        (Some(url), _) => Some(Box::new(HttpSink::new(
-            url,
-            args.key.as_deref().unwrap_or_default(),
-        )?)),
+        (Some(url), _) => {
+            let key = args.key.as_deref().unwrap_or_default();
+            Some(Box::new(match &args.ca_file {
+                Some(ca_file) => HttpSink::with_ca_file(url, key, ca_file)?,
+                None => HttpSink::new(url, key)?,
+            }))
+        }
         (None, Some(db)) => Some(Box::new(StoreSink::open(db).await?)),
         (None, None) => None,
     })

@@ -1705,6 +1705,20 @@ async fn postgres_over_tls() {
         .await;
         assert_eq!(code, 1, "{err}");
         assert!(err.contains("sslrootcert="), "{err}");
+        // verify-ca takes rustls's process-wide provider, which two compiled-in backends
+        // (sqlx's and reqwest's) leave unset unless the store sets it: refused, no panic.
+        let (code, _, err) = run(
+            &[
+                "keys",
+                "list",
+                "--database",
+                &format!("{database}?sslmode=verify-ca"),
+            ],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
     } else {
         // A server without TLS: `require` is refused, not silently sent in the clear.
         assert_eq!(code, 1, "{out}{err}");

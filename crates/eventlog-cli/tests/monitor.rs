@@ -173,12 +173,12 @@ fn dead_letters_are_listed_retried_into_a_store_and_cleared() {
         d,
         "--retry",
         "--url",
-        "https://x.example",
+        "ftp://x.example",
         "--key",
         "k",
     ]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("only http:// is supported"),
+        String::from_utf8_lossy(&out.stderr).contains("must be http:// or https://"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

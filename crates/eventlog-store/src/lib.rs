@@ -22,6 +22,7 @@ mod rows;
 pub mod schema;
 pub mod security;
 mod sqlite;
+pub mod tls;
 pub mod write;
 
 use std::sync::Arc;

@@ -76,6 +76,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database at `url`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        crate::tls::install_default_provider();
         // One direct connection first: a pool would only report "timed out", where this
         // says why (refused, unknown database, authentication failed).
         PgConnection::connect(url).await?.close().await?;

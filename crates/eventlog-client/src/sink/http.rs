@@ -1,5 +1,6 @@
 //! `HttpSink`: posts batches to an `eventlog serve` (`POST /api/events/batch`, API key).
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,30 +44,52 @@ struct Detail {
 }
 
 impl HttpSink {
-    /// A sink for the server at `base_url` (e.g. `http://127.0.0.1:8470`) using API `key`.
+    /// A sink for the server at `base_url` (`http://127.0.0.1:8470`, or `https://...`,
+    /// whose certificate must chain to a public root of Mozilla's list) using API `key`.
     pub fn new(base_url: &str, key: &str) -> Result<Self, ClientError> {
+        Self::build(base_url, key, None)
+    }
+
+    /// As [`HttpSink::new`], also trusting the CA certificates in the PEM file `ca_file`
+    /// (a private CA in front of an internal server).
+    pub fn with_ca_file(
+        base_url: &str,
+        key: &str,
+        ca_file: impl AsRef<Path>,
+    ) -> Result<Self, ClientError> {
+        Self::build(base_url, key, Some(ca_file.as_ref()))
+    }
+
+    fn build(base_url: &str, key: &str, ca_file: Option<&Path>) -> Result<Self, ClientError> {
         if key.is_empty() {
             return Err(ClientError::Config(
                 "an eventlog API key is required".to_owned(),
             ));
         }
-        let url = reqwest::Url::parse(base_url).map_err(|e| {
-            let shown = eventlog_store::redact_url(base_url);
-            ClientError::Config(format!("eventlog URL `{shown}`: {e}"))
-        })?;
-        if url.scheme() != "http" {
+        let shown = eventlog_store::redact_url(base_url);
+        let url = reqwest::Url::parse(base_url)
+            .map_err(|e| ClientError::Config(format!("eventlog URL `{shown}`: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(ClientError::Config(format!(
-                "eventlog URL `{}`: only http:// is supported (this build has no TLS client); \
-                 reach a remote server through a TLS-terminating proxy on this host",
-                eventlog_store::redact_url(base_url)
+                "eventlog URL `{shown}`: the scheme must be http:// or https://"
             )));
         }
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
             // The server closes a connection idle for its header timeout (10 s by default);
             // letting idle connections go first means a batch never races that close.
-            .pool_idle_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(5));
+        if let Some(path) = ca_file {
+            for der in eventlog_store::tls::read_ca_file(path)
+                .map_err(|e| ClientError::Config(e.to_string()))?
+            {
+                let certificate = reqwest::Certificate::from_der(&der)
+                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let endpoint = format!("{}/api/events/batch", base_url.trim_end_matches('/'));

@@ -198,8 +198,13 @@ pub fn default_rules() -> Vec<RuleConfig> {
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// `http://` URL receiving a POST per firing and per resolution.
+    /// `https://` (or `http://`) URL receiving a POST per firing and per resolution. Only
+    /// its scheme and host are ever logged: services such as Slack put a secret in the path.
     pub url: String,
+    /// PEM file of CA certificates to trust for this webhook beside the public roots (a
+    /// receiver with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The HMAC-SHA256 key (prefer `secret_env`: a config file is easier to leak).
     #[serde(default, skip_serializing)]
     pub secret: Option<String>,
@@ -237,7 +242,7 @@ fn default_timeout() -> u64 {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
+            .field("url", &self.shown_url())
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("secret_env", &self.secret_env)
             .field("max_attempts", &self.max_attempts)
@@ -246,6 +251,26 @@ impl std::fmt::Debug for WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// The URL as logs and messages show it: scheme, host and port, the rest elided.
+    pub(crate) fn shown_url(&self) -> String {
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) => {
+                let rest = if url.path() != "/" || url.query().is_some() {
+                    "/…"
+                } else {
+                    ""
+                };
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!(
+                    "{}://{}{port}{rest}",
+                    url.scheme(),
+                    url.host_str().unwrap_or_default()
+                )
+            }
+            Err(_) => "(not a URL)".to_owned(),
+        }
+    }
+
     /// The signing key: `secret`, else the variable `secret_env` names.
     fn resolve_secret(&self) -> Result<Vec<u8>, String> {
         let secret = match (&self.secret, &self.secret_env) {
@@ -253,20 +278,20 @@ impl WebhookConfig {
             (None, Some(var)) => std::env::var(var).map_err(|_| {
                 format!(
                     "webhook {}: environment variable `{var}` (secret_env) is not set",
-                    self.url
+                    self.shown_url()
                 )
             })?,
             (None, None) => {
                 return Err(format!(
                     "webhook {}: needs `secret_env` (or `secret`) to sign notifications",
-                    self.url
+                    self.shown_url()
                 ))
             }
         };
         if secret.len() < 16 {
             return Err(format!(
                 "webhook {}: the secret must be at least 16 characters",
-                self.url
+                self.shown_url()
             ));
         }
         Ok(secret.into_bytes())
@@ -304,17 +329,23 @@ impl AlertsConfig {
             return Err("`evaluate_every_secs` must be at least 1".into());
         }
         for hook in &self.webhooks {
-            if !hook.url.starts_with("http://") {
-                return Err(format!(
-                    "webhook {}: only http:// URLs are supported (this build has no TLS \
-                     client); send to a local relay that forwards over HTTPS",
-                    hook.url
-                ));
+            let shown = hook.shown_url();
+            match reqwest::Url::parse(&hook.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "webhook {shown}: `url` must be an https:// or http:// URL with a host"
+                    ))
+                }
+                Err(e) => return Err(format!("webhook `url`: not a URL ({e})")),
+            }
+            if let Some(ca_file) = &hook.ca_file {
+                eventlog_store::tls::read_ca_file(ca_file)
+                    .map_err(|e| format!("webhook {shown}: `ca_file`: {e}"))?;
             }
             if hook.max_attempts == 0 {
                 return Err(format!(
-                    "webhook {}: `max_attempts` must be at least 1",
-                    hook.url
+                    "webhook {shown}: `max_attempts` must be at least 1"
                 ));
             }
             hook.resolve_secret()?;

@@ -37,7 +37,11 @@ pub struct Notification<'a> {
 }
 
 struct Hook {
+    /// A client per webhook: each may trust a CA of its own.
+    client: reqwest::Client,
     url: String,
+    /// `url` as logged (see [`WebhookConfig::shown_url`]).
+    shown: String,
     secret: Vec<u8>,
     max_attempts: u32,
     initial_backoff: Duration,
@@ -48,7 +52,6 @@ struct Hook {
 /// Sends notifications to every configured webhook. Cheap to clone.
 #[derive(Clone)]
 pub struct Notifier {
-    client: reqwest::Client,
     hooks: Arc<Vec<Hook>>,
     dashboard_url: Arc<str>,
 }
@@ -60,7 +63,9 @@ impl Notifier {
             .iter()
             .map(|w| {
                 Ok(Hook {
+                    client: client_for(w)?,
                     url: w.url.clone(),
+                    shown: w.shown_url(),
                     secret: w.resolve_secret()?,
                     max_attempts: w.max_attempts.max(1),
                     initial_backoff: Duration::from_millis(w.initial_backoff_ms),
@@ -70,7 +75,6 @@ impl Notifier {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
-            client: reqwest::Client::new(),
             hooks: Arc::new(hooks),
             dashboard_url: dashboard_url.into(),
         })
@@ -106,7 +110,7 @@ impl Notifier {
         let signature = signature(&hook.secret, &body);
         let mut backoff = hook.initial_backoff;
         for attempt in 1..=hook.max_attempts {
-            let sent = self
+            let sent = hook
                 .client
                 .post(&hook.url)
                 .timeout(hook.timeout)
@@ -118,22 +122,56 @@ impl Notifier {
                 .await;
             let problem = match sent {
                 Ok(resp) if resp.status().is_success() => {
-                    tracing::info!(url = %hook.url, delivery, attempt, "alert notification delivered");
+                    tracing::info!(url = %hook.shown, delivery, attempt, "alert notification delivered");
                     return;
                 }
                 Ok(resp) => format!("answered {}", resp.status()),
-                Err(e) => e.to_string(),
+                Err(e) => describe(e),
             };
             if attempt == hook.max_attempts {
-                tracing::error!(url = %hook.url, delivery, attempt, problem = %problem, "alert notification not delivered; giving up");
+                tracing::error!(url = %hook.shown, delivery, attempt, problem = %problem, "alert notification not delivered; giving up");
                 return;
             }
             let wait = jitter(backoff);
-            tracing::warn!(url = %hook.url, delivery, attempt, problem = %problem, retry_in_ms = wait.as_millis() as u64, "alert notification failed; retrying");
+            tracing::warn!(url = %hook.shown, delivery, attempt, problem = %problem, retry_in_ms = wait.as_millis() as u64, "alert notification failed; retrying");
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(hook.max_backoff);
         }
     }
+}
+
+/// An HTTP client trusting the public roots and the webhook's `ca_file`, if any.
+fn client_for(webhook: &WebhookConfig) -> Result<reqwest::Client, String> {
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = &webhook.ca_file {
+        let shown = webhook.shown_url();
+        for der in eventlog_store::tls::read_ca_file(path)
+            .map_err(|e| format!("webhook {shown}: `ca_file`: {e}"))?
+        {
+            let certificate = reqwest::Certificate::from_der(&der)
+                .map_err(|e| format!("webhook {shown}: `ca_file` {}: {e}", path.display()))?;
+            client = client.add_root_certificate(certificate);
+        }
+    }
+    client
+        .build()
+        .map_err(|e| format!("webhook {}: {e}", webhook.shown_url()))
+}
+
+/// A failed try with its causes (a certificate problem is a cause's text), without the URL.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = std::error::Error::source(cause);
+    }
+    text
 }
 
 /// "Equal jitter": half the backoff plus a random part of the other half, so receivers

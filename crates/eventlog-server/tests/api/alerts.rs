@@ -105,6 +105,7 @@ fn hook(url: &str) -> WebhookConfig {
         url: url.to_owned(),
         secret: Some(SECRET.to_owned()),
         secret_env: None,
+        ca_file: None,
         max_attempts: 5,
         initial_backoff_ms: 100,
         max_backoff_ms: 400,

@@ -1,0 +1,54 @@
+//! TLS for eventlog's outgoing connections: PostgreSQL (sqlx), webhooks and the library's
+//! `HttpSink` (reqwest). Both sit on rustls, sqlx with aws-lc-rs and reqwest with ring.
+
+use std::path::Path;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::StoreError;
+
+/// Makes aws-lc-rs (sqlx's choice) the process's rustls provider unless one is set. With
+/// two providers compiled in, rustls has no default, and the parts of sqlx that ask for it
+/// (`sslmode=verify-ca`) would panic.
+pub(crate) fn install_default_provider() {
+    // An error only means that the process chose a provider already; that one stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The certificates of the PEM file `path` (one or more `BEGIN CERTIFICATE` blocks), to
+/// trust beside the public roots: a private CA.
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
+    let bad = |why: String| StoreError::Config(format!("CA file {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
+    if certificates.is_empty() {
+        return Err(bad(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+        ));
+    }
+    Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_without_certificates_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let e = read_ca_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("ca.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let e = read_ca_file(&dir.path().join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+    }
+}
