@@ -97,6 +97,12 @@
       td.colSpan = 7;
       body.insertBefore(tr, body.firstChild);
     });
+    // The session's key was revoked (or its sign-in expired): stop, say so.
+    source.addEventListener("unauthorized", (m) => {
+      source.close();
+      status.classList.remove("on");
+      status.textContent = JSON.parse(m.data).error.message;
+    });
   }
 
   document.addEventListener("DOMContentLoaded", () => {

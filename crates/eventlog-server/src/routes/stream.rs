@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,11 +21,28 @@ use crate::{ApiError, AppState};
 /// How often an idle stream sends a comment, so proxies keep the connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How often a stream checks its credential again: a revoked key, an expired JWT or a
+/// signed-out session ends its open streams within this (plus the key cache's 2 s).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What an open stream carries from one message to the next.
+struct Tail {
+    sub: LiveSubscription,
+    filter: eventlog_store::RecentQuery,
+    state: AppState,
+    /// The request's headers: the credential is checked again with them.
+    credential: Parts,
+    recheck: tokio::time::Interval,
+    ended: bool,
+}
+
 /// New events as they are committed, filtered like `recent` (`limit` and `cursor` do not
 /// apply). Each event is one SSE message whose `data` is the event as `recent` returns it
 /// and whose `id` is its event id. A client too slow to keep up gets an `event: lagged`
 /// message with `{"missed": N}` (events dropped for it, before filtering) and continues.
-/// Comments keep an idle connection alive. `curl -N` shows it as it happens.
+/// Comments keep an idle connection alive. The credential is checked again every few
+/// seconds: once it no longer holds (a revoked key), an `event: unauthorized` message
+/// says why and the stream ends. `curl -N` shows it as it happens.
 #[utoipa::path(
     get, path = "/api/events/stream", tag = "query", params(RecentParams),
     responses(
@@ -35,24 +54,47 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(crate) async fn stream(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     params: Result<Query<RecentParams>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let Query(params) = params.map_err(query_error)?;
     let filter = params.into_query(&caller)?;
-    let subscription = state.live.subscribe();
-    let events = futures::stream::unfold((subscription, filter), |(mut sub, filter)| async move {
-        let message = next_message(&mut sub, &filter).await?;
-        Some((Ok(message), (sub, filter)))
+    let (mut credential, ()) = axum::http::Request::get("/api/events/stream")
+        .body(())
+        .expect("a constant request")
+        .into_parts();
+    credential.headers = headers;
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.reset();
+    let tail = Tail {
+        sub: state.live.subscribe(),
+        filter,
+        state,
+        credential,
+        recheck,
+        ended: false,
+    };
+    let events = futures::stream::unfold(tail, |mut tail| async move {
+        if tail.ended {
+            return None;
+        }
+        let message = next_message(&mut tail).await?;
+        Some((Ok(message), tail))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
 }
 
-/// The next message for this subscriber: a matching event, a lag notice, or `None` when
-/// the server shuts down.
-async fn next_message(
-    sub: &mut LiveSubscription,
-    filter: &eventlog_store::RecentQuery,
-) -> Option<Event> {
+/// The next message for this subscriber: a matching event, a lag notice, the notice that
+/// the credential no longer holds (the last message), or `None` when the server shuts down.
+async fn next_message(tail: &mut Tail) -> Option<Event> {
+    let Tail {
+        sub,
+        filter,
+        state,
+        credential,
+        recheck,
+        ended,
+    } = tail;
     loop {
         if *sub.closed.borrow() {
             return None;
@@ -76,6 +118,15 @@ async fn next_message(
                 Err(RecvError::Closed) => return None,
             },
             _ = sub.closed.changed() => return None,
+            _ = recheck.tick() => {
+                if let Err(e) = Caller::authenticate(credential, state).await {
+                    if e.status() == StatusCode::UNAUTHORIZED {
+                        *ended = true;
+                        let body = serde_json::json!({ "error": e.body() });
+                        return Some(Event::default().event("unauthorized").data(body.to_string()));
+                    }
+                }
+            }
         }
     }
 }

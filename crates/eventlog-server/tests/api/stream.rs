@@ -213,9 +213,54 @@ async fn the_stream_is_tenant_scoped_and_guarded(s: &TestServer) {
     assert_eq!(body["error"]["field"], "severity");
 }
 
+/// A stream opened before its key was revoked ends within seconds, saying why; it does not
+/// go on delivering what the key may no longer read.
+async fn a_revoked_key_ends_its_open_streams(s: &TestServer) {
+    let key = s.key("soon-revoked", KeyRole::Analyst, None).await;
+    let mut reader = SseReader::open(s, "", &key).await;
+    assert_eq!(
+        s.post_event(&event(json!({"event_id": "rv-before"})))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(reader.ids("rv-", 1).await, ["rv-before"]);
+
+    assert!(s.store.revoke_key("soon-revoked").await.unwrap());
+    let notice = loop {
+        let m = reader
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the stream says it ends within 10 s of the revocation");
+        if m.event != "message" {
+            break m;
+        }
+    };
+    assert_eq!(notice.event, "unauthorized", "{}", notice.data);
+    let body: Value = serde_json::from_str(&notice.data).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
+    assert_eq!(
+        s.post_event(&event(json!({"event_id": "rv-after"})))
+            .await
+            .0,
+        201
+    );
+    let after = tokio::time::timeout(Duration::from_secs(5), reader.response.chunk())
+        .await
+        .expect("the stream is closed, not left hanging");
+    assert!(matches!(after, Ok(None)), "nothing more is sent: {after:?}");
+}
+
 crate::store_tests!(
     the_stream_filters_exactly_like_recent,
-    the_stream_is_tenant_scoped_and_guarded
+    the_stream_is_tenant_scoped_and_guarded,
+    a_revoked_key_ends_its_open_streams
 );
 
 /// A client that does not read falls behind; it is told how many events it missed, and
