@@ -140,7 +140,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signout", post(pages::signout))
         .route("/lang", post(pages::switch_language))
         .route("/assets/{file}", get(asset))
-        .route_layer(axum::middleware::from_fn_with_state(state, guard))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        // As on the API: the per-address budget (the sign-in form takes keys too), the
+        // header limit and the time limit apply before the session is looked at.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::limits::guard,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -221,7 +227,14 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
             next.run(request).await
         }
     };
-    if new_csrf {
+    // Only a page needs the token; an asset is cacheable (`public`), and a shared cache
+    // must not hand one visitor's token to the next.
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if new_csrf && page {
         if let Ok(v) = HeaderValue::from_str(&set_cookie(
             CSRF_COOKIE,
             &csrf,

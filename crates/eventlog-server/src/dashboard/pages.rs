@@ -1268,7 +1268,16 @@ struct SigninPage<'a> {
 /// Only local paths are followed after sign-in (no open redirect).
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        // Browsers drop tabs and newlines from a URL (`/\t/evil.example` is
+        // `//evil.example`), and a control character cannot go into a Location header.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
