@@ -220,6 +220,19 @@ pub(crate) async fn archive_restore(
     })
     .await?;
     bar.finish_and_clear();
+    record_admin_action(
+        store,
+        AdminAction::ArchiveRestored,
+        "cli",
+        file.file_name().and_then(|n| n.to_str()),
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "events": report.events,
+            "restored": report.restored,
+            "already_stored": report.already_present,
+        }),
+    )
+    .await?;
     out!(
         "{}: {} event(s) in the archive (SHA-256 verified against the manifest); {} restored, {} already stored",
         file.display(),

@@ -849,6 +849,19 @@ async fn retention_archives_exactly_what_it_deletes(database: &str, cwd: &Path) 
         assert!(out.contains("; 0 restored"), "{out}");
     }
     assert_eq!(app_ids(store.as_ref()).await.len(), 17);
+    // Each restore is on the audit trail, with what it brought back.
+    let restores: Vec<_> = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .filter(|e| e.record.event_name == "Archive Restored")
+        .map(|e| e.record.metadata.unwrap())
+        .collect();
+    assert_eq!(restores.len(), 2 * files.len(), "{restores:?}");
+    let restored: u64 = restores
+        .iter()
+        .map(|m| m["restored"].as_u64().unwrap())
+        .sum();
+    assert_eq!(restored as usize, expired.len(), "{restores:?}");
     let out = run_ok(&["verify", args[0], args[1], args[2], args[3]], cwd).await;
     assert!(out.starts_with("OK"), "{out}");
 

@@ -27,6 +27,8 @@ pub enum AdminAction {
     Export,
     /// Retention deleted expired events (ADMIN-007, log cleanup).
     RetentionRun,
+    /// Events were re-imported from an archive (ADMIN-006, named "Archive Restored").
+    ArchiveRestored,
     /// The tamper-evident chain was verified (ADMIN-008, security audit).
     IntegrityVerified,
 }
@@ -41,6 +43,7 @@ impl AdminAction {
             AdminAction::ConfigChanged => ("ADMIN-005", "UPDATE", None),
             AdminAction::Export => ("ADMIN-006", "EXPORT", Some("Events Exported")),
             AdminAction::RetentionRun => ("ADMIN-007", "DELETE", None),
+            AdminAction::ArchiveRestored => ("ADMIN-006", "RESTORE", Some("Archive Restored")),
             AdminAction::IntegrityVerified => ("ADMIN-008", "VERIFY", None),
         }
     }

@@ -131,13 +131,17 @@ impl Cursor {
         format!("{:x}.{:x}", self.ts_micros, self.seq)
     }
 
-    /// Parses the text form; `None` if it was not made by [`Cursor::encode`].
+    /// Parses the text form; `None` if it was not made by [`Cursor::encode`] (a sign, a
+    /// leading zero or an upper-case digit is a damaged cursor, not another position).
     pub fn decode(s: &str) -> Option<Self> {
         let (ts, seq) = s.split_once('.')?;
-        Some(Self {
-            ts_micros: i64::from_str_radix(ts, 16).ok()?,
-            seq: i64::from_str_radix(seq, 16).ok()?,
-        })
+        // `{:x}` writes a negative number as its two's complement: read it back the same way.
+        let hex = |part: &str| u64::from_str_radix(part, 16).ok().map(|v| v as i64);
+        let cursor = Self {
+            ts_micros: hex(ts)?,
+            seq: hex(seq)?,
+        };
+        (cursor.encode() == s).then_some(cursor)
     }
 }
 
@@ -485,6 +489,14 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode("1.z"), None);
+        for damaged in ["-1.-1", "+1.5", "01.5", "A.5", "1.5.", ".5", "1."] {
+            assert_eq!(Cursor::decode(damaged), None, "{damaged}");
+        }
+        let before_1970 = Cursor {
+            ts_micros: -86_400_000_000,
+            seq: 7,
+        };
+        assert_eq!(Cursor::decode(&before_1970.encode()), Some(before_1970));
     }
 
     #[test]

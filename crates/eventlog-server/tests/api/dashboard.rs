@@ -281,7 +281,13 @@ async fn sessions_are_strict_cookies_guarded_by_csrf(s: &TestServer) {
     );
     // Only local paths are followed after sign-in; a browser drops tabs and newlines from
     // a URL, so `/\t/evil.example` would be `//evil.example`; a newline is no 500.
-    for next in ["//evil.example/", "/\t/evil.example", "/\n/x", "/\r/x", "/ /x"] {
+    for next in [
+        "//evil.example/",
+        "/\t/evil.example",
+        "/\n/x",
+        "/\r/x",
+        "/ /x",
+    ] {
         let mut b2 = Browser::new(s);
         let csrf = b2.csrf().await;
         let page = b2
@@ -360,7 +366,11 @@ async fn every_dashboard_response_has_the_security_headers(s: &TestServer) {
     // A cacheable asset carries no CSRF token cookie for a shared cache to hand on.
     let asset = Browser::new(s).get("/assets/dashboard.js").await;
     assert!(asset.set_cookies().is_empty(), "{:?}", asset.set_cookies());
-    assert!(!Browser::new(s).get("/signin").await.set_cookies().is_empty());
+    assert!(!Browser::new(s)
+        .get("/signin")
+        .await
+        .set_cookies()
+        .is_empty());
     // No inline script anywhere: every <script> has a src.
     let page = b.get("/").await.text;
     assert_eq!(
