@@ -184,6 +184,25 @@ pub struct EventRecord {
     pub importance: Importance,
 }
 
+/// Statuses that make a login event a failed login.
+pub const FAILED_LOGIN_STATUSES: [&str; 4] = ["FAILED", "FAILURE", "DENIED", "BLOCKED"];
+
+impl EventRecord {
+    /// Whether this is a failed login, the one definition every count of eventlog uses
+    /// (rollups, the security report, the `failed_logins` alert, brute-force detection):
+    /// the catalog's AUTH-002; an `event_type` LOGIN_FAILED (seed 001's query), whatever the
+    /// status; or an `event_type` USER_LOGIN (seed 002) whose status is one of
+    /// [`FAILED_LOGIN_STATUSES`]. Types match in any case (`user_login` too).
+    pub fn is_failed_login(&self) -> bool {
+        self.event_code.as_deref() == Some("AUTH-002")
+            || self.event_type.eq_ignore_ascii_case("LOGIN_FAILED")
+            || (self.event_type.eq_ignore_ascii_case("USER_LOGIN")
+                && FAILED_LOGIN_STATUSES
+                    .iter()
+                    .any(|s| self.status.eq_ignore_ascii_case(s)))
+    }
+}
+
 /// An event that passed validation: the only input the stores accept.
 ///
 /// Constructed by [`crate::validate`]; its fields cannot be changed afterwards, so whatever

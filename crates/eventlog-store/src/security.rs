@@ -12,9 +12,18 @@ use crate::query::Count;
 /// How many rows each "top" list and each recent-event list holds.
 pub const SECURITY_TOP: i64 = 20;
 
-/// A failed login: the catalog code, or a login event whose status says it failed.
-pub(crate) const FAILED_LOGIN: &str = "(event_code = 'AUTH-002' OR (event_type = 'USER_LOGIN' \
-    AND status IN ('FAILED', 'FAILURE', 'DENIED')))";
+/// [`eventlog_core::EventRecord::is_failed_login`] in SQL: the same rule for the reports
+/// that read events as for the rollups and detection that see them arrive.
+macro_rules! failed_login_sql {
+    () => {
+        "(event_code = 'AUTH-002' OR upper(event_type) = 'LOGIN_FAILED' \
+         OR (upper(event_type) = 'USER_LOGIN' \
+             AND upper(status) IN ('FAILED', 'FAILURE', 'DENIED', 'BLOCKED')))"
+    };
+}
+
+/// A failed login (see [`failed_login_sql`]).
+pub(crate) const FAILED_LOGIN: &str = failed_login_sql!();
 
 /// A security event that reports an attack: not the events the alert rules store about
 /// their own firings (source `eventlog-alerts`), which say what was counted, not that
@@ -23,9 +32,11 @@ pub(crate) const ATTACK: &str = "(event_category = 'SECURITY' \
     AND (source IS NULL OR source <> 'eventlog-alerts'))";
 
 /// Events an overview looks at: failed logins, security events, lockouts.
-pub(crate) const SECURITY_RELEVANT: &str = "(event_category = 'SECURITY' \
-    OR event_code IN ('AUTH-002', 'AUTH-005', 'AUTH-009') \
-    OR (event_type = 'USER_LOGIN' AND status IN ('FAILED', 'FAILURE', 'DENIED')))";
+pub(crate) const SECURITY_RELEVANT: &str = concat!(
+    "(event_category = 'SECURITY' OR event_code IN ('AUTH-005', 'AUTH-009') OR ",
+    failed_login_sql!(),
+    ")"
+);
 
 /// What happened security-wise since `since`.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -312,7 +312,60 @@ async fn security_overview_is_admin_only_and_tenant_bound(s: &TestServer) {
     assert_eq!(status, 401);
 }
 
+/// Seed 001 counts `event_type = 'LOGIN_FAILED'`, seed 002 AUTH-002 or USER_LOGIN with a
+/// failed status, clients write types in any case: every spelling is one failed login for
+/// detection (the lockout), the security report and the rollups the alert reads alike.
+async fn every_spelling_of_a_failed_login_counts_the_same_everywhere(s: &TestServer) {
+    let login = |n: usize, fields: Value| {
+        let mut e = json!({"event_id": format!("spell-{n}"), "event_category": "AUTH",
+            "username": "mixed", "ip_address": "10.0.0.77"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        e
+    };
+    let batch = vec![
+        login(1, json!({"event_type": "user_login", "status": "FAILED"})),
+        login(2, json!({"event_type": "LOGIN_FAILED"})),
+        login(3, json!({"event_type": "USER_LOGIN", "status": "BLOCKED"})),
+        login(4, json!({"event_code": "AUTH-002"})),
+        login(5, json!({"event_type": "User_Login", "status": "denied"})),
+        // Not failed logins: a server error during a login, a success.
+        login(6, json!({"event_type": "USER_LOGIN", "status": "ERROR"})),
+        login(7, json!({"event_type": "user_login", "status": "SUCCESS"})),
+    ];
+    let (status, body) = s.post_batch(&batch).await;
+    assert_eq!(status, 201, "{body}");
+
+    let locked = wait_for(s, "AUTH-005", 1).await;
+    assert_eq!(locked[0]["username"], "mixed", "{locked:?}");
+    let (status, body) = s.get_json("/api/events/security?hours=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["failed_logins"], 5, "{body}");
+    assert_eq!(
+        body["failed_logins_by_user"][0],
+        json!({"value": "mixed", "count": 5}),
+        "{body}"
+    );
+    let analytics = eventlog_store::analytics::Analytics::new(
+        s.store.clone(),
+        std::sync::Arc::new(eventlog_core::Catalog::built_in()),
+    );
+    let now = Utc::now();
+    let counted = analytics
+        .failed_logins(
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::minutes(1),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!((counted[0].value.as_str(), counted[0].count), ("mixed", 5));
+}
+
 crate::store_tests!(
+    every_spelling_of_a_failed_login_counts_the_same_everywhere,
     brute_force_locks_the_account_once,
     benign_traffic_derives_nothing,
     payload_attacks_become_sec_events_with_masked_payloads,

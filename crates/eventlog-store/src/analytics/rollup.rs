@@ -316,8 +316,12 @@ impl RollupBatch {
         if r.event_category == "SECURITY" {
             values.push((dim::SECURITY_TYPE, &r.event_type));
         }
-        let ip = r.ip_address.map(|ip| ip.to_string());
-        if is_failed_login(r) {
+        let failed_login = r.is_failed_login();
+        // Formatted only where it is needed: one allocation less per event.
+        let ip = failed_login
+            .then(|| r.ip_address.map(|ip| ip.to_string()))
+            .flatten();
+        if failed_login {
             if let Some(who) = r
                 .username
                 .as_deref()
@@ -418,13 +422,6 @@ impl RollupBatch {
             })
             .collect()
     }
-}
-
-/// A failed login: an AUTH login event (USER_LOGIN or LOGIN_FAILED) with a failure status.
-pub fn is_failed_login(r: &EventRecord) -> bool {
-    r.event_category == "AUTH"
-        && matches!(r.event_type.as_str(), "USER_LOGIN" | "LOGIN_FAILED")
-        && FAILURE_STATUSES.contains(&r.status.as_str())
 }
 
 /// What seed 002's model query selects: category PRED, type INDIVIDUAL_PREDICTION, status

@@ -191,20 +191,8 @@ impl<'a> Seen<'a> {
         self.event.event_code.as_deref() == Some(code)
     }
 
-    fn status_is(&self, statuses: &[&str]) -> bool {
-        statuses
-            .iter()
-            .any(|s| self.event.status.eq_ignore_ascii_case(s))
-    }
-
-    fn is_login(&self) -> bool {
-        self.event.event_type.eq_ignore_ascii_case("USER_LOGIN")
-            || self.event.action.eq_ignore_ascii_case("LOGIN")
-    }
-
     fn failed_login(&self) -> bool {
-        self.code_is("AUTH-002")
-            || (self.is_login() && self.status_is(&["FAILED", "FAILURE", "DENIED", "ERROR"]))
+        self.event.is_failed_login()
     }
 
     fn alert(&self, code: &'static str, detector: &'static str, key: String) -> Alert {
