@@ -184,10 +184,22 @@ pub struct EventRecord {
     pub importance: Importance,
 }
 
+/// The `source` of every event eventlog writes itself: its audit trail (`eventlog`), what
+/// detection derives (`eventlog-detect`) and what alert rules store (`eventlog-alerts`).
+/// Clients may not claim them.
+pub const OWN_SOURCES: [&str; 3] = ["eventlog", "eventlog-detect", "eventlog-alerts"];
+
 /// Statuses that make a login event a failed login.
 pub const FAILED_LOGIN_STATUSES: [&str; 4] = ["FAILED", "FAILURE", "DENIED", "BLOCKED"];
 
 impl EventRecord {
+    /// Whether eventlog wrote this event itself (its `source` is one of [`OWN_SOURCES`]).
+    pub fn written_by_eventlog(&self) -> bool {
+        self.source
+            .as_deref()
+            .is_some_and(|s| OWN_SOURCES.contains(&s))
+    }
+
     /// Whether this is a failed login, the one definition every count of eventlog uses
     /// (rollups, the security report, the `failed_logins` alert, brute-force detection):
     /// the catalog's AUTH-002; an `event_type` LOGIN_FAILED (seed 001's query), whatever the

@@ -126,3 +126,22 @@ pub async fn record_admin_action(
         .await
         .map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_eventlog_writes_is_one_of_its_own() {
+        for source in [
+            AUDIT_SOURCE,
+            crate::alerts::ALERT_SOURCE,
+            eventlog_core::detect::stateful::DERIVED_SOURCE,
+        ] {
+            assert!(
+                eventlog_core::event::OWN_SOURCES.contains(&source),
+                "{source}"
+            );
+        }
+    }
+}

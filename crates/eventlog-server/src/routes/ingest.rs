@@ -8,15 +8,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use chrono::Utc;
-use eventlog_core::detect::stateful::DERIVED_SOURCE;
+use eventlog_core::event::OWN_SOURCES;
 use eventlog_core::parse::BatchFormat;
 use eventlog_core::{parse_batch, parse_event, FieldError, RawEvent, ValidatedEvent};
 use eventlog_store::{RequestOutcome, WriteSummary};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::alerts::ALERT_SOURCE;
-use crate::audit::AUDIT_SOURCE;
 use crate::auth::Caller;
 use crate::browser::BrowserContext;
 use crate::error::ErrorResponse;
@@ -114,7 +112,7 @@ pub(crate) async fn commit(
 /// a client claiming one could pass its events off as eventlog's own.
 fn reserved_source(raw: &RawEvent) -> Option<FieldError> {
     let source = raw.source.as_deref()?.trim();
-    [AUDIT_SOURCE, DERIVED_SOURCE, ALERT_SOURCE]
+    OWN_SOURCES
         .iter()
         .any(|r| source.eq_ignore_ascii_case(r))
         .then(|| {

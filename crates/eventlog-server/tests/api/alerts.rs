@@ -486,3 +486,45 @@ async fn alerts_fire_notify_resolve_and_list(s: &TestServer, r: Receivers) {
 }
 
 crate::store_tests!(setup = setup; alerts_fire_notify_resolve_and_list);
+
+/// eventlog's own events (here the audit record of every export) are not the
+/// applications' traffic: a reader exporting in a loop cannot dilute the error rate below
+/// the threshold and keep the alert quiet.
+mod own_events {
+    use super::*;
+
+    async fn exports_cannot_dilute_the_error_rate(s: &TestServer) {
+        let analyst = s.key("exporter", KeyRole::Analyst, None).await;
+        for _ in 0..60 {
+            let response = s
+                .get("/api/events/export?category=NONE", &analyst)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap();
+        }
+        until("the 60 export audit records", || async {
+            let (_, body) = s
+                .get_json("/api/events/recent?event_code=ADMIN-006&limit=100")
+                .await;
+            (body["events"].as_array().unwrap().len() >= 60).then_some(())
+        })
+        .await;
+        // 2 errors in 20 application events: 10%, over the 5% threshold (with the 60
+        // audit records counted it would read 2.5%).
+        let (status, body) = s.post_batch(&burst("diluted", 20, 2)).await;
+        assert_eq!(status, 201, "{body}");
+        let firing = until("the error-rate alert to fire", || async {
+            history(s, "error_rate").await.into_iter().next()
+        })
+        .await;
+        assert_eq!(firing["value"], 10.0, "{firing}");
+    }
+
+    fn rules() -> ServerConfig {
+        config(vec![rule("error_rate", RuleKind::ErrorRate, 5.0, 300)], &[])
+    }
+
+    crate::store_tests!(config = super::rules(); exports_cannot_dilute_the_error_rate);
+}

@@ -486,14 +486,23 @@ impl Analytics {
     ) -> Result<Health, StoreError> {
         let window = Window::aligned(since, until, Grain::Minute);
         let rows = self
-            .rows(window, Grain::Minute, &[dim::TOTAL, dim::SEVERITY], tenant)
+            .rows(
+                window,
+                Grain::Minute,
+                &[dim::TOTAL, dim::SEVERITY, dim::OWN],
+                tenant,
+            )
             .await?;
         let total = cell_of(&rows, dim::TOTAL);
+        let own = rows.iter().filter(|r| r.dimension == dim::OWN);
+        let (own_events, own_errors) =
+            own.fold((0, 0), |(n, e), r| (n + r.cell.events, e + r.cell.errors));
+        let (events, errors) = (total.events - own_events, total.errors - own_errors);
         Ok(Health {
             window,
-            events: total.events,
-            errors: total.errors,
-            error_rate_percent: percent(total.errors, total.events),
+            events,
+            errors,
+            error_rate_percent: percent(errors, events),
             latency_count: total.latency_count,
             avg_response_ms: (total.latency_count > 0)
                 .then(|| total.latency_sum / total.latency_count as f64),

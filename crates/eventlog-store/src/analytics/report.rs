@@ -257,9 +257,11 @@ pub struct ActivityPage {
 pub struct Health {
     /// The window counted (aligned to whole minutes).
     pub window: Window,
-    /// Events in the window.
+    /// The applications' events in the window: not those eventlog wrote itself (its audit
+    /// trail, detection's findings, alert events), so that reading or exporting cannot
+    /// dilute the error rate.
     pub events: i64,
-    /// Events with status ERROR.
+    /// Of those, events with status ERROR.
     pub errors: i64,
     /// `errors` as a percentage of `events` (0 when there are none), 2 decimals.
     pub error_rate_percent: f64,
