@@ -8,10 +8,11 @@
 //!
 //! A segment is an identifier when it is
 //! - made of digits and the separators `- _ . : ,` with at least one digit (`1234`,
-//!   `2025-06-19`, `14:30:52`);
+//!   `2025-06-19`, `14:30:52`), starting with a digit it may also hold the `T` and `Z` of
+//!   an RFC 3339 time (`2025-06-19T10:00:00Z`);
 //! - a hexadecimal string of 12 characters or more with at least one digit, dashes allowed
 //!   (UUIDs, hashes, object ids);
-//! - a token of 20 characters or more (letters, digits and `- _ . ~ = + %`) with at least
+//! - a token of 20 characters or more (letters, digits and `- _ . ~ = + % :`) with at least
 //!   one digit (seed-style event ids such as `AUTH-001-20250619-143052-7f3a`, opaque
 //!   tokens).
 //!
@@ -44,8 +45,9 @@ pub fn template(path: &str) -> Cow<'_, str> {
 }
 
 /// An event name with each path in it templated: `GET /api/siswa/1234` becomes
-/// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`). Words that do
-/// not start with `/` stay as they are.
+/// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`), as do paths
+/// without their first `/` and whole URLs, as `endpoint` is templated. Words without a `/`
+/// stay as they are.
 pub fn template_name(name: &str) -> Cow<'_, str> {
     if !name.contains('/') {
         return Cow::Borrowed(name);
@@ -54,7 +56,7 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
     let words: Vec<Cow<'_, str>> = name
         .split(' ')
         .map(|word| {
-            if word.starts_with('/') {
+            if word.contains('/') {
                 template(word)
             } else {
                 Cow::Borrowed(word)
@@ -73,14 +75,18 @@ fn is_identifier(segment: &str) -> bool {
     if !bytes.iter().any(u8::is_ascii_digit) {
         return false;
     }
-    let numeric = bytes
-        .iter()
-        .all(|b| b.is_ascii_digit() || b"-_.:,".contains(b));
+    let numeric = bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b"-_.:,TZ".contains(b))
+        || bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b"-_.:,".contains(b));
     let hex = bytes.len() >= 12 && bytes.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-');
     let token = bytes.len() >= 20
         && bytes
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~=+%".contains(b));
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~=+%:".contains(b));
     numeric || hex || token
 }
 
@@ -105,6 +111,9 @@ mod tests {
                 "/api/events/{id}",
             ),
             ("/api/siswa/1234?page=2", "/api/siswa/{id}"),
+            ("/api/a/2025-06-19T10:00:00Z", "/api/a/{id}"),
+            ("/api/logs/2025-06-19T10:00Z/tail", "/api/logs/{id}/tail"),
+            ("/api/x/2025-06-19T10:00:00.123456Z", "/api/x/{id}"),
             ("/api/siswa?q=budi#top", "/api/siswa"),
         ] {
             assert_eq!(template(raw), want, "{raw}");
@@ -137,6 +146,17 @@ mod tests {
     fn names_template_their_paths_only() {
         assert_eq!(template_name("GET /api/siswa/1234"), "GET /api/siswa/{id}");
         assert_eq!(template_name("User Login 2"), "User Login 2");
+        // As `endpoint` is templated: a path without its first `/`, a whole URL.
+        assert_eq!(template_name("GET api/noslash/42"), "GET api/noslash/{id}");
+        assert_eq!(
+            template_name("GET https://host.example/api/x/1?y=2"),
+            "GET https://host.example/api/x/{id}"
+        );
+        assert_eq!(
+            template_name("GET https://host.example/api/x/1?y=2"),
+            format!("GET {}", template("https://host.example/api/x/1?y=2"))
+        );
+        assert!(matches!(template_name("Login/Logout"), Cow::Borrowed(_)));
         assert!(matches!(
             template_name("POST /api/auth/login"),
             Cow::Borrowed(_)
