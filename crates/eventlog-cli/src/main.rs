@@ -539,6 +539,8 @@ fn error_chain(e: &anyhow::Error) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     use std::io::IsTerminal as _;
+    // One TLS backend for every connection the process makes (PostgreSQL, webhooks).
+    eventlog_store::tls::install_default_provider();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not in a log file or a journal.

@@ -75,15 +75,20 @@ pub fn admin_event(
     if let Some(name) = name {
         raw["event_name"] = json!(name);
     }
-    let raw = parse_event(raw.to_string().as_bytes()).expect("the admin event is well-formed JSON");
+    own_event(&raw).expect("the admin event passes validation")
+}
+
+/// An event eventlog writes itself, from its JSON, validated against the built-in catalog.
+pub(crate) fn own_event(raw: &Value) -> Result<ValidatedEvent, String> {
+    let raw = parse_event(raw.to_string().as_bytes()).map_err(|e| e.to_string())?;
     Validator::new(ValidationPolicy::default(), Catalog::built_in())
         .validate(raw, Utc::now())
-        .expect("the admin event passes validation")
+        .map_err(|errors| format!("{errors:?}"))
 }
 
 /// `text` as an event's short text field takes it: control characters dropped, at most
 /// 128 characters (names come from the CLI and the config, whose checks may differ).
-fn fit(text: &str) -> String {
+pub(crate) fn fit(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(128).collect()
 }
 

@@ -38,6 +38,10 @@ pub struct DetectConfig {
     pub backlog_events: usize,
     /// Thresholds and windows of the stream detectors (`[detect.stream.brute_force]`...).
     pub stream: StreamConfig,
+    /// Failed authentications against eventlog itself become SEC-005 events: the first from
+    /// an address at once, the rest counted into one event per address per this many
+    /// seconds. 0: not recorded.
+    pub auth_failures_report_secs: u64,
 }
 
 impl Default for DetectConfig {
@@ -48,6 +52,7 @@ impl Default for DetectConfig {
             backlog_batches: 1024,
             backlog_events: 20_000,
             stream: StreamConfig::default(),
+            auth_failures_report_secs: 60,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod audit;
 mod auth;
+mod auth_failures;
 pub mod browser;
 pub mod config;
 pub mod dashboard;

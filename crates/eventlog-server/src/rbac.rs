@@ -6,12 +6,13 @@
 //! docs/security-access.md shows the same table for users.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use eventlog_store::KeyRole;
 
 use crate::auth::Caller;
+use crate::limits::ClientIp;
 use crate::{ApiError, AppState};
 
 /// Who may call a route.
@@ -196,7 +197,13 @@ pub(crate) async fn enforce(
     let (mut parts, body) = request.into_parts();
     let caller = match Caller::authenticate(&parts, &state).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            if e.status() == StatusCode::UNAUTHORIZED {
+                let ip = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
+                state.auth_failures.record(ip, &path, &e.body().message);
+            }
+            return e.into_response();
+        }
     };
     if let Err(e) =
         state

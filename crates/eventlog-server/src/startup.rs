@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{Evaluator, EvaluatorStop};
 use crate::audit::{record_admin_action, AdminAction};
+use crate::auth_failures::AuthFailures;
 use crate::browser::BrowserOrigins;
 use crate::dashboard::session::Sessions;
 use crate::detection::{DetectionStop, DetectionTask};
@@ -190,7 +191,7 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             validator,
-            queue,
+            queue: queue.clone(),
             limits: Arc::new(limits),
             keys: KeyCache::default(),
             analytics,
@@ -205,6 +206,14 @@ impl Application {
                 config.dashboard.session_idle_minutes.max(1) * 60,
             )),
             dashboard: Arc::new(config.dashboard.clone()),
+            auth_failures: AuthFailures::start(
+                queue.clone(),
+                std::time::Duration::from_secs(if config.detect.enabled {
+                    config.detect.auth_failures_report_secs
+                } else {
+                    0
+                }),
+            ),
         };
         let alerts = if config.alerts.enabled {
             let dashboard_url = match &config.alerts.dashboard_url {

@@ -5,6 +5,7 @@ use eventlog_store::analytics::Analytics;
 use eventlog_store::Store;
 
 use crate::auth::KeyCache;
+use crate::auth_failures::AuthFailures;
 use crate::browser::BrowserOrigins;
 use crate::config::{DashboardConfig, IngestConfig, MetricsConfig};
 use crate::dashboard::session::Sessions;
@@ -48,4 +49,6 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Dashboard settings.
     pub dashboard: Arc<DashboardConfig>,
+    /// Failed authentications against eventlog, recorded as SEC-005 events.
+    pub auth_failures: Arc<AuthFailures>,
 }

@@ -91,6 +91,9 @@ async fn browser(driver: &Driver) -> Client {
     let Value::Object(caps) = caps else {
         unreachable!()
     };
+    // fantoccini builds its TLS settings from rustls's process default, which the two
+    // backends compiled into the workspace (sqlx's aws-lc-rs, reqwest's ring) leave unset.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     ClientBuilder::rustls()
         .expect("TLS roots")
         .capabilities(caps)

@@ -9,9 +9,10 @@ use rustls::pki_types::CertificateDer;
 use crate::StoreError;
 
 /// Makes aws-lc-rs (sqlx's choice) the process's rustls provider unless one is set. With
-/// two providers compiled in, rustls has no default, and the parts of sqlx that ask for it
-/// (`sslmode=verify-ca`) would panic.
-pub(crate) fn install_default_provider() {
+/// two providers compiled in (sqlx's aws-lc-rs, reqwest's ring), rustls has no default,
+/// and whatever asks for it (sqlx's `sslmode=verify-ca`, `rustls::ClientConfig::builder()`)
+/// panics. The stores and the HTTP sink call it before their first connection.
+pub fn install_default_provider() {
     // An error only means that the process chose a provider already; that one stays.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

@@ -74,6 +74,7 @@ impl HttpSink {
                 "eventlog URL `{shown}`: the scheme must be http:// or https://"
             )));
         }
+        eventlog_store::tls::install_default_provider();
         let mut client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))

@@ -22,6 +22,7 @@ use super::svg::{category_color, icon, safe_color, severity_color, stacked_bars}
 use super::{may_open, render, secure, urlencode, Lang, PageCtx, NAV};
 use crate::alerts::api::{alerts_view, AlertFilter};
 use crate::auth::Caller;
+use crate::limits::ClientIp;
 use crate::routes::query::RecentParams;
 use crate::routes::system::health_report;
 use crate::{ApiError, AppState};
@@ -1308,6 +1309,7 @@ pub(super) struct SigninForm {
 pub(super) async fn signin(
     State(state): State<AppState>,
     Extension(ctx): Extension<PageCtx>,
+    client_ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     form: Result<Form<SigninForm>, FormRejection>,
 ) -> Response {
@@ -1337,7 +1339,11 @@ pub(super) async fn signin(
     let key = form.key.trim();
     let caller = match Caller::verify_bearer(key, &state).await {
         Ok(c) => c,
-        Err(_) => return refuse(StatusCode::UNAUTHORIZED, "signin.bad_key"),
+        Err(e) => {
+            let ip = client_ip.map(|Extension(ClientIp(ip))| ip);
+            state.auth_failures.record(ip, "/signin", &e.body().message);
+            return refuse(StatusCode::UNAUTHORIZED, "signin.bad_key");
+        }
     };
     if !NAV.iter().any(|(href, _)| may_open(caller.role, href)) {
         return refuse(StatusCode::FORBIDDEN, "signin.no_pages");

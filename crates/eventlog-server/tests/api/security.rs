@@ -372,3 +372,115 @@ crate::store_tests!(
     credential_stuffing_escalation_unauthorized_and_anomalies,
     security_overview_is_admin_only_and_tenant_bound,
 );
+
+/// Refused credentials on eventlog's own API and sign-in form are on its audit trail as
+/// SEC-005 events: the first at once, the rest counted per address and period, so a
+/// flood of guesses is recorded in full without flooding the store.
+mod own_auth_failures {
+    use super::*;
+    use eventlog_server::ServerConfig;
+
+    /// eventlog's own SEC-005 events, and the attempts they add up to.
+    async fn recorded(s: &TestServer) -> (Vec<Value>, u64) {
+        let (status, body) = s
+            .get_json("/api/events/recent?event_code=SEC-005&limit=1000")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let events: Vec<Value> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["source"] == "eventlog")
+            .cloned()
+            .collect();
+        let attempts = events
+            .iter()
+            .map(|e| e["metadata"]["attempts"].as_u64().unwrap())
+            .sum();
+        (events, attempts)
+    }
+
+    async fn refused_credentials_are_recorded_without_flooding(s: &TestServer) {
+        // A wrong key in the dashboard's sign-in form: recorded at once.
+        let form = s
+            .client
+            .get(format!("{}/signin", s.url))
+            .send()
+            .await
+            .unwrap();
+        let cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let page = form.text().await.unwrap();
+        let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap();
+        let csrf = csrf.split('"').next().unwrap();
+        let refused = s
+            .client
+            .post(format!("{}/signin", s.url))
+            .header("cookie", cookie)
+            .form(&[("key", "elk_not_a_key"), ("csrf", csrf), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let first = until_recorded(s, 1).await;
+        let e = &first[0];
+        assert_eq!(e["event_category"], "SECURITY", "{e}");
+        assert_eq!(e["ip_address"], "127.0.0.1", "{e}");
+        assert_eq!(e["endpoint"], "/signin", "{e}");
+        assert_eq!(e["metadata"]["attempts"], 1, "{e}");
+        let reason = e["metadata"]["reason"].as_str().unwrap();
+        assert!(reason.contains("unknown or revoked"), "{e}");
+        assert!(
+            !e.to_string().contains("elk_not_a_key"),
+            "the guessed key is not stored: {e}"
+        );
+
+        // The same address again, on the API: counted into the period's event.
+        let (status, _) = send(s.get("/api/events/recent", "elk_not_a_key")).await;
+        assert_eq!(status, 401);
+        let events = until_recorded(s, 2).await;
+        assert_eq!(events[0]["endpoint"], "/api/events/recent", "{events:?}");
+        assert_eq!(events[0]["metadata"]["period_secs"], 1, "{events:?}");
+
+        // A flood: 200 more refusals (bad keys, no key) in a few periods' events.
+        let requests = (0..200).map(|i| {
+            let get = if i % 2 == 0 {
+                s.get("/api/events/recent", &format!("elk_guess_{i}"))
+            } else {
+                s.client.get(format!("{}/api/events/recent", s.url))
+            };
+            async move { get.send().await.unwrap().status() }
+        });
+        for status in futures::future::join_all(requests).await {
+            assert_eq!(status, 401);
+        }
+        let events = until_recorded(s, 202).await;
+        assert!(
+            events.len() <= 7,
+            "{} events for 202 refusals",
+            events.len()
+        );
+        let (_, attempts) = recorded(s).await;
+        assert_eq!(attempts, 202, "each refusal counted once");
+    }
+
+    /// Waits (10 s at most) until the SEC-005 events add up to `attempts`.
+    async fn until_recorded(s: &TestServer, attempts: u64) -> Vec<Value> {
+        for _ in 0..100 {
+            let (events, counted) = recorded(s).await;
+            if counted >= attempts {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the refusals did not add up to {attempts} within 10 s");
+    }
+
+    fn config() -> ServerConfig {
+        let mut c = ServerConfig::default();
+        c.detect.auth_failures_report_secs = 1;
+        c
+    }
+
+    crate::store_tests!(config = super::config(); refused_credentials_are_recorded_without_flooding);
+}
