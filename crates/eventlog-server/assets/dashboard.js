@@ -106,6 +106,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    // On a narrow screen the navigation scrolls: show the current page's item.
+    const current = document.querySelector(".top nav a.active");
+    if (current) current.scrollIntoView({ block: "nearest", inline: "center" });
     localTimes(document);
     copyButtons();
     iconColours();

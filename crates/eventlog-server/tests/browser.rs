@@ -356,6 +356,25 @@ async fn the_dashboard_works_in_chromium() {
     wait_text(&c, "main", "may not open this page").await;
     shot(&c, "security-analyst").await;
 
+    // On a narrow screen the header wraps: nothing runs off its right edge, and the
+    // current page's navigation item is in view.
+    c.set_window_size(500, 900).await.unwrap();
+    c.goto(&format!("{}/alerts", s.url)).await.unwrap();
+    c.wait().for_element(Locator::Css("#signout")).await.unwrap();
+    let fits = c
+        .execute(
+            "const w = document.documentElement.clientWidth; \
+             const nav = document.querySelector('.top nav').getBoundingClientRect(); \
+             const a = document.querySelector('.top nav a.active').getBoundingClientRect(); \
+             return [document.getElementById('signout').getBoundingClientRect().right <= w, \
+                     a.left >= nav.left - 1 && a.right <= nav.right + 1];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!([true, true]), "sign-out visible, current item in view");
+    shot(&c, "alerts-narrow").await;
+
     c.close().await.unwrap();
     s.cleanup().await;
 }

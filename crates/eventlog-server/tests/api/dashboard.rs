@@ -593,6 +593,14 @@ async fn every_page_renders_in_both_languages(s: &TestServer) {
         }
         let feed = b.get("/activities").await.text;
         assert!(feed.contains("Tenant Acme created by alice"), "{feed}");
+        // The SEC-003 event has no username: a row that says so, not an empty link.
+        let users = b.get("/users").await.text;
+        assert!(
+            users.contains("Events without a username")
+                || users.contains("Event tanpa nama pengguna"),
+            "{users}"
+        );
+        assert!(!users.contains("href=\"/events?username=\""), "{users}");
     }
 }
 
