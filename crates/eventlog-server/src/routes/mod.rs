@@ -145,6 +145,13 @@ pub(crate) fn query_error(rejection: QueryRejection) -> ApiError {
     let mut err = ApiError::bad_request("invalid_query", format!("invalid query string: {detail}"));
     if let Some(rest) = detail.strip_prefix("unknown field `") {
         err = err.field(rest.split('`').next().unwrap_or_default());
+    } else if let Some(rest) = detail.strip_prefix("duplicate field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        err = ApiError::bad_request(
+            "invalid_query",
+            format!("`{field}` is given more than once; give it once"),
+        )
+        .field(field);
     } else if let Some((field, _)) = detail.split_once(':') {
         if !field.contains(' ') {
             err = err.field(field);

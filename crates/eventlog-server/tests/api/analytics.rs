@@ -542,6 +542,7 @@ async fn timeseries_points_add_up_to_the_summary(s: &TestServer) {
         ("hours=0", "hours"),
         ("since=yesterday", "since"),
         ("colour=red", "colour"),
+        ("hours=1&hours=2", "hours"),
     ] {
         let (status, body) = s
             .get_json(&format!("/api/events/analytics/timeseries?{query}"))
