@@ -47,8 +47,9 @@ pub(crate) struct MonitorArgs {
     /// API key for --url.
     #[arg(long, env = "EVENTLOG_API_KEY", hide_env_values = true)]
     key: Option<String>,
-    /// PEM file of CA certificates to trust for an https:// --url, beside the public roots.
-    #[arg(long, env = "EVENTLOG_CA_FILE", requires = "url")]
+    /// PEM file of CA certificates to trust for an https:// --url, beside the public roots
+    /// (without --url it is not used).
+    #[arg(long, env = "EVENTLOG_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// Warn when the spool holds more records than this.
     #[arg(long, default_value_t = 10_000)]

@@ -220,6 +220,13 @@ pub(crate) async fn archive_restore(
     })
     .await?;
     bar.finish_and_clear();
+    out!(
+        "{}: {} event(s) in the archive (SHA-256 verified against the manifest); {} restored, {} already stored",
+        file.display(),
+        report.events,
+        report.restored,
+        report.already_present
+    );
     record_admin_action(
         store,
         AdminAction::ArchiveRestored,
@@ -232,15 +239,12 @@ pub(crate) async fn archive_restore(
             "already_stored": report.already_present,
         }),
     )
-    .await?;
-    out!(
-        "{}: {} event(s) in the archive (SHA-256 verified against the manifest); {} restored, {} already stored",
-        file.display(),
-        report.events,
-        report.restored,
-        report.already_present
-    );
-    Ok(())
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the events are restored, but the audit event of the restore could not be written: {e}"
+        )
+    })
 }
 
 /// Export formats on the command line.

@@ -45,18 +45,21 @@ pub fn template(path: &str) -> Cow<'_, str> {
 }
 
 /// An event name with each path in it templated: `GET /api/siswa/1234` becomes
-/// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`), as do paths
-/// without their first `/` and whole URLs, as `endpoint` is templated. Words without a `/`
-/// stay as they are.
+/// `GET /api/siswa/{id}` (seed 002 names request events `"{method} {path}"`), as do a
+/// whole URL and a path without its first `/` after an HTTP method, as `endpoint` is
+/// templated. Other words stay as they are (`Kelas 10/2`, `Fix #12/#13`).
 pub fn template_name(name: &str) -> Cow<'_, str> {
     if !name.contains('/') {
         return Cow::Borrowed(name);
     }
     // Each path is templated once; the name is rebuilt only if one of them changed.
+    let mut after_method = false;
     let words: Vec<Cow<'_, str>> = name
         .split(' ')
         .map(|word| {
-            if word.contains('/') {
+            let path = word.starts_with('/') || word.contains("://") || after_method;
+            after_method = HTTP_METHODS.contains(&word);
+            if path {
                 template(word)
             } else {
                 Cow::Borrowed(word)
@@ -68,6 +71,9 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
     }
     Cow::Owned(words.join(" "))
 }
+
+/// The methods a request event's name may start with.
+const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// Whether a path segment names a record rather than a resource (see the module docs).
 fn is_identifier(segment: &str) -> bool {
@@ -156,7 +162,9 @@ mod tests {
             template_name("GET https://host.example/api/x/1?y=2"),
             format!("GET {}", template("https://host.example/api/x/1?y=2"))
         );
-        assert!(matches!(template_name("Login/Logout"), Cow::Borrowed(_)));
+        for words in ["Login/Logout", "Kelas 10/2", "Fix #12/#13", "GET"] {
+            assert!(matches!(template_name(words), Cow::Borrowed(_)), "{words}");
+        }
         assert!(matches!(
             template_name("POST /api/auth/login"),
             Cow::Borrowed(_)

@@ -3,6 +3,8 @@
 //! ADMIN events of the seed 002 catalog, `source = "eventlog"`, chained like every other
 //! event. Read them with `GET /api/events/recent?category=ADMIN&source=...` or as auditor.
 
+use std::sync::OnceLock;
+
 use chrono::Utc;
 use eventlog_core::validate::Validator;
 use eventlog_core::{parse_event, Catalog, ValidatedEvent, ValidationPolicy};
@@ -80,8 +82,12 @@ pub fn admin_event(
 
 /// An event eventlog writes itself, from its JSON, validated against the built-in catalog.
 pub(crate) fn own_event(raw: &Value) -> Result<ValidatedEvent, String> {
+    // Built once: a validator parses the built-in catalog.
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    let validator =
+        VALIDATOR.get_or_init(|| Validator::new(ValidationPolicy::default(), Catalog::built_in()));
     let raw = parse_event(raw.to_string().as_bytes()).map_err(|e| e.to_string())?;
-    Validator::new(ValidationPolicy::default(), Catalog::built_in())
+    validator
         .validate(raw, Utc::now())
         .map_err(|errors| format!("{errors:?}"))
 }

@@ -5,7 +5,9 @@
 //!
 //! The first failure from an address is recorded at once; later ones are counted and
 //! reported together, one event per address per `[detect] auth_failures_report_secs`
-//! (`metadata.attempts`), so a flood of guesses cannot flood the store.
+//! (`metadata.attempts`), so a flood of guesses cannot flood the store. Addresses count as
+//! the rate limits count them (IPv6 by /64), and the events one period can cost are
+//! bounded whatever the number of addresses.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,37 +18,59 @@ use serde_json::json;
 
 use crate::audit::{fit, own_event, AUDIT_SOURCE};
 use crate::ingest::IngestQueue;
+use crate::limits::ip_key;
 
-/// Addresses tracked at once; failures from further ones are counted under "unknown".
-const MAX_TRACKED: usize = 10_000;
+/// Addresses (IPv6: /64 networks) tracked at once; failures from further ones are counted
+/// under one event without an address.
+const MAX_TRACKED: usize = 1_000;
+
+/// New addresses recorded at once per period; after that, a new address's first failure
+/// waits for the period's report like the rest.
+const IMMEDIATE_PER_PERIOD: usize = 100;
+
+/// Longest report period: a day (a longer one would only delay the counts).
+const MAX_PERIOD: Duration = Duration::from_secs(86_400);
 
 /// Failures from one address not reported yet.
 #[derive(Debug, Default)]
 struct Tally {
+    /// The latest address (within an IPv6 /64, the one that failed last).
+    ip: Option<IpAddr>,
     attempts: u64,
     reason: String,
     path: String,
 }
 
+#[derive(Debug, Default)]
+struct Tallies {
+    /// Keyed by [`ip_key`]; `None`: no address, or past [`MAX_TRACKED`]. An entry exists
+    /// from the first failure until a report period passes without one.
+    by_address: HashMap<Option<u128>, Tally>,
+    /// Immediate events left this period.
+    immediate_left: usize,
+}
+
 /// The failures seen, and the queue their events go through.
 pub struct AuthFailures {
     queue: IngestQueue,
-    /// Per address (`None`: not known, or past [`MAX_TRACKED`]); an entry exists from the
-    /// first failure until a report period passes without one.
-    tallies: Mutex<HashMap<Option<IpAddr>, Tally>>,
+    tallies: Mutex<Tallies>,
     enabled: bool,
 }
 
 impl AuthFailures {
-    /// Records through `queue`; `report_every` of zero records nothing.
+    /// Records through `queue`, reporting every `report_every` (at most a day); zero
+    /// records nothing.
     pub fn start(queue: IngestQueue, report_every: Duration) -> Arc<Self> {
         let this = Arc::new(Self {
             queue,
-            tallies: Mutex::new(HashMap::new()),
+            tallies: Mutex::new(Tallies {
+                by_address: HashMap::new(),
+                immediate_left: IMMEDIATE_PER_PERIOD,
+            }),
             enabled: !report_every.is_zero(),
         });
         if this.enabled {
-            tokio::spawn(report(Arc::downgrade(&this), report_every));
+            tokio::spawn(report(Arc::downgrade(&this), report_every.min(MAX_PERIOD)));
         }
         this
     }
@@ -57,41 +81,74 @@ impl AuthFailures {
             return;
         }
         let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
-        let key = if tallies.len() >= MAX_TRACKED && !tallies.contains_key(&ip) {
-            None
-        } else {
-            ip
-        };
-        match tallies.get_mut(&key) {
-            Some(tally) => {
-                tally.attempts += 1;
-                tally.reason = reason.to_owned();
-                tally.path = path.to_owned();
-            }
-            None => {
-                tallies.insert(key, Tally::default());
-                drop(tallies);
-                self.submit(key, 1, path, reason, None);
-            }
+        let Tallies {
+            by_address,
+            immediate_left,
+        } = &mut *tallies;
+        let mut key = ip.map(ip_key);
+        if by_address.len() >= MAX_TRACKED && !by_address.contains_key(&key) {
+            key = None;
+        }
+        let known = by_address.contains_key(&key);
+        let tally = by_address.entry(key).or_default();
+        tally.ip = if key.is_some() { ip } else { None };
+        tally.reason = reason.to_owned();
+        tally.path = path.to_owned();
+        if known || *immediate_left == 0 {
+            tally.attempts += 1;
+            return;
+        }
+        *immediate_left -= 1;
+        let ip = tally.ip;
+        drop(tallies);
+        if !self.submit(ip, 1, path, reason, None) {
+            self.count_again(key, 1);
         }
     }
 
     /// Reports what was counted since the last period, and forgets addresses that were
     /// quiet for a whole period (their next failure is recorded at once again).
     fn report_period(&self, period: Duration) {
-        let due: Vec<(Option<IpAddr>, Tally)> = {
+        let due: Vec<(Option<u128>, Tally)> = {
             let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
-            tallies.retain(|_, t| t.attempts > 0);
+            tallies.immediate_left = IMMEDIATE_PER_PERIOD;
+            tallies.by_address.retain(|_, t| t.attempts > 0);
             tallies
+                .by_address
                 .iter_mut()
-                .map(|(ip, t)| (*ip, std::mem::take(t)))
+                .map(|(key, t)| {
+                    let taken = Tally {
+                        ip: t.ip,
+                        attempts: std::mem::take(&mut t.attempts),
+                        reason: std::mem::take(&mut t.reason),
+                        path: std::mem::take(&mut t.path),
+                    };
+                    (*key, taken)
+                })
                 .collect()
         };
-        for (ip, tally) in due {
-            self.submit(ip, tally.attempts, &tally.path, &tally.reason, Some(period));
+        for (key, tally) in due {
+            let sent = self.submit(
+                tally.ip,
+                tally.attempts,
+                &tally.path,
+                &tally.reason,
+                Some(period),
+            );
+            if !sent {
+                self.count_again(key, tally.attempts);
+            }
         }
     }
 
+    /// Puts back `attempts` an event could not take (a full queue): the next report says
+    /// them.
+    fn count_again(&self, key: Option<u128>, attempts: u64) {
+        let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        tallies.by_address.entry(key).or_default().attempts += attempts;
+    }
+
+    /// Queues the event; false when the queue cannot take it.
     fn submit(
         &self,
         ip: Option<IpAddr>,
@@ -99,7 +156,7 @@ impl AuthFailures {
         path: &str,
         reason: &str,
         period: Option<Duration>,
-    ) {
+    ) -> bool {
         let raw = json!({
             "event_code": "SEC-005",
             "action": "AUTHENTICATE",
@@ -118,7 +175,7 @@ impl AuthFailures {
             Ok(event) => event,
             Err(e) => {
                 tracing::error!(error = %e, "failed-authentication event not valid");
-                return;
+                return true;
             }
         };
         // The answer is not awaited: the refused request must not wait for a commit.
@@ -126,9 +183,11 @@ impl AuthFailures {
             tracing::warn!(
                 ?ip,
                 attempts,
-                "failed-authentication event not stored: ingest queue full"
+                "failed-authentication event not stored yet: ingest queue full"
             );
+            return false;
         }
+        true
     }
 }
 

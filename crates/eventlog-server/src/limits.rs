@@ -222,7 +222,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 }
 
 /// An address as a bucket key: IPv4 as is, IPv6 by its /64.
-fn ip_key(ip: IpAddr) -> u128 {
+pub(crate) fn ip_key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 64) - 1),

@@ -360,7 +360,10 @@ async fn the_dashboard_works_in_chromium() {
     // current page's navigation item is in view.
     c.set_window_size(500, 900).await.unwrap();
     c.goto(&format!("{}/alerts", s.url)).await.unwrap();
-    c.wait().for_element(Locator::Css("#signout")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#signout"))
+        .await
+        .unwrap();
     let fits = c
         .execute(
             "const w = document.documentElement.clientWidth; \
@@ -372,7 +375,11 @@ async fn the_dashboard_works_in_chromium() {
         )
         .await
         .unwrap();
-    assert_eq!(fits, json!([true, true]), "sign-out visible, current item in view");
+    assert_eq!(
+        fits,
+        json!([true, true]),
+        "sign-out visible, current item in view"
+    );
     shot(&c, "alerts-narrow").await;
 
     c.close().await.unwrap();

@@ -141,7 +141,10 @@ impl Cursor {
             ts_micros: hex(ts)?,
             seq: hex(seq)?,
         };
-        (cursor.encode() == s).then_some(cursor)
+        // Only the years a timestamp can have (1 to 9999): beyond, PostgreSQL could not
+        // take the bound value.
+        let years = -62_135_596_800_000_000..=253_402_300_799_999_999;
+        (cursor.encode() == s && years.contains(&cursor.ts_micros)).then_some(cursor)
     }
 }
 
@@ -497,6 +500,11 @@ mod tests {
             seq: 7,
         };
         assert_eq!(Cursor::decode(&before_1970.encode()), Some(before_1970));
+        let far = Cursor {
+            ts_micros: i64::MIN,
+            seq: 1,
+        };
+        assert_eq!(Cursor::decode(&far.encode()), None, "before year 1");
     }
 
     #[test]

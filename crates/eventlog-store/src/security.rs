@@ -13,30 +13,50 @@ use crate::query::Count;
 pub const SECURITY_TOP: i64 = 20;
 
 /// [`eventlog_core::EventRecord::is_failed_login`] in SQL: the same rule for the reports
-/// that read events as for the rollups and detection that see them arrive.
+/// that read events as for the rollups and detection that see them arrive. `$c` is the
+/// collation that makes `upper()` change ASCII letters only, as Rust's comparison does
+/// (SQLite's `upper()` does by itself; PostgreSQL's follows the database's locale).
 macro_rules! failed_login_sql {
-    () => {
-        "(event_code = 'AUTH-002' OR upper(event_type) = 'LOGIN_FAILED' \
-         OR (upper(event_type) = 'USER_LOGIN' \
-             AND upper(status) IN ('FAILED', 'FAILURE', 'DENIED', 'BLOCKED')))"
+    ($c:literal) => {
+        concat!(
+            "(event_code = 'AUTH-002' OR upper(event_type",
+            $c,
+            ") = 'LOGIN_FAILED' ",
+            "OR (upper(event_type",
+            $c,
+            ") = 'USER_LOGIN' ",
+            "AND upper(status",
+            $c,
+            ") IN ('FAILED', 'FAILURE', 'DENIED', 'BLOCKED')))"
+        )
     };
 }
 
-/// A failed login (see [`failed_login_sql`]).
-pub(crate) const FAILED_LOGIN: &str = failed_login_sql!();
+/// Events an overview looks at: failed logins, security events, lockouts.
+macro_rules! security_relevant_sql {
+    ($c:literal) => {
+        concat!(
+            "(event_category = 'SECURITY' OR event_code IN ('AUTH-005', 'AUTH-009') OR ",
+            failed_login_sql!($c),
+            ")"
+        )
+    };
+}
+
+/// A failed login, in SQLite.
+pub(crate) const SQLITE_FAILED_LOGIN: &str = failed_login_sql!("");
+/// A failed login, in PostgreSQL.
+pub(crate) const PG_FAILED_LOGIN: &str = failed_login_sql!(" COLLATE \"C\"");
+/// What the security overview looks at, in SQLite.
+pub(crate) const SQLITE_SECURITY_RELEVANT: &str = security_relevant_sql!("");
+/// What the security overview looks at, in PostgreSQL.
+pub(crate) const PG_SECURITY_RELEVANT: &str = security_relevant_sql!(" COLLATE \"C\"");
 
 /// A security event that reports an attack: not the events the alert rules store about
 /// their own firings (source `eventlog-alerts`), which say what was counted, not that
 /// another attack happened. Detection's findings (`eventlog-detect`) are attacks.
 pub(crate) const ATTACK: &str = "(event_category = 'SECURITY' \
     AND (source IS NULL OR source <> 'eventlog-alerts'))";
-
-/// Events an overview looks at: failed logins, security events, lockouts.
-pub(crate) const SECURITY_RELEVANT: &str = concat!(
-    "(event_category = 'SECURITY' OR event_code IN ('AUTH-005', 'AUTH-009') OR ",
-    failed_login_sql!(),
-    ")"
-);
 
 /// What happened security-wise since `since`.
 #[derive(Debug, Clone, Serialize, ToSchema)]

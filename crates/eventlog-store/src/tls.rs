@@ -1,5 +1,7 @@
 //! TLS for eventlog's outgoing connections: PostgreSQL (sqlx), webhooks and the library's
-//! `HttpSink` (reqwest). Both sit on rustls, sqlx with aws-lc-rs and reqwest with ring.
+//! `HttpSink` (reqwest). Both sit on rustls: sqlx picks aws-lc-rs, reqwest takes the
+//! process default and falls back to ring, so with [`install_default_provider`] called
+//! first both use aws-lc-rs.
 
 use std::path::Path;
 

@@ -106,6 +106,16 @@ impl Sessions {
     /// The live session named by the request's cookie, marked as used now; an idle-expired
     /// one is removed and not returned.
     pub fn get(&self, headers: &HeaderMap) -> Option<SessionView> {
+        self.lookup(headers, true)
+    }
+
+    /// The credential of the request's live session, without counting the lookup as use:
+    /// an open live tail checking its credential must not keep an idle session alive.
+    pub fn peek_bearer(&self, headers: &HeaderMap) -> Option<String> {
+        self.lookup(headers, false).map(|s| s.bearer)
+    }
+
+    fn lookup(&self, headers: &HeaderMap, used: bool) -> Option<SessionView> {
         let id = cookie(headers, SESSION_COOKIE)?;
         let mut map = self.inner.lock().expect("session lock");
         let session = map.get_mut(&id)?;
@@ -114,7 +124,9 @@ impl Sessions {
             map.remove(&id);
             return None;
         }
-        session.last_seen = now;
+        if used {
+            session.last_seen = now;
+        }
         Some(SessionView {
             id,
             bearer: session.bearer.clone(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -119,14 +119,33 @@ async fn next_message(tail: &mut Tail) -> Option<Event> {
             },
             _ = sub.closed.changed() => return None,
             _ = recheck.tick() => {
-                if let Err(e) = Caller::authenticate(credential, state).await {
-                    if e.status() == StatusCode::UNAUTHORIZED {
-                        *ended = true;
-                        let body = serde_json::json!({ "error": e.body() });
-                        return Some(Event::default().event("unauthorized").data(body.to_string()));
-                    }
+                if let Err(e) = still_authorised(credential, state).await {
+                    *ended = true;
+                    let body = serde_json::json!({ "error": e.body() });
+                    return Some(Event::default().event("unauthorized").data(body.to_string()));
                 }
             }
         }
+    }
+}
+
+/// Whether the stream's credential still holds: the `Authorization` header's key or token,
+/// or the dashboard session it was opened with (looked at without keeping it alive). A
+/// 401 or a 403 (a token whose role no longer maps) ends the stream; a store that cannot
+/// answer right now does not.
+async fn still_authorised(credential: &Parts, state: &AppState) -> Result<(), ApiError> {
+    let checked = if credential.headers.contains_key(header::AUTHORIZATION) {
+        Caller::authenticate(credential, state).await
+    } else {
+        match state.sessions.peek_bearer(&credential.headers) {
+            Some(bearer) => Caller::verify_bearer(&bearer, state).await,
+            None => Err(ApiError::unauthorized(
+                "the dashboard session ended; sign in again",
+            )),
+        }
+    };
+    match checked {
+        Err(e) if matches!(e.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(e),
+        _ => Ok(()),
     }
 }

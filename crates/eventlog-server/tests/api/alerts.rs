@@ -523,9 +523,49 @@ mod own_events {
         assert_eq!(firing["value"], 10.0, "{firing}");
     }
 
-    fn rules() -> ServerConfig {
-        config(vec![rule("error_rate", RuleKind::ErrorRate, 5.0, 300)], &[])
+    /// A window of hours reads whole hours from the hourly rollups: eventlog's own events
+    /// are left out there too.
+    async fn own_events_are_left_out_of_long_windows_too(s: &TestServer) {
+        let two_hours_ago = (Utc::now() - chrono::TimeDelta::hours(2)).to_rfc3339();
+        let validator = eventlog_core::Validator::new(
+            eventlog_core::ValidationPolicy::default(),
+            eventlog_core::Catalog::built_in(),
+        );
+        let own: Vec<_> = (0..60)
+            .map(|i| {
+                let raw = json!({"event_id": format!("own-{i}"), "event_code": "ADMIN-006",
+                    "source": "eventlog", "timestamp": two_hours_ago});
+                let raw = eventlog_core::parse_event(raw.to_string().as_bytes()).unwrap();
+                validator.validate(raw, Utc::now()).unwrap()
+            })
+            .collect();
+        s.store.write(&[own]).await.unwrap();
+        let mut app = burst("long", 20, 2);
+        for e in &mut app {
+            e["timestamp"] = json!(two_hours_ago);
+        }
+        let (status, body) = s.post_batch(&app).await;
+        assert_eq!(status, 201, "{body}");
+        let firing = until("the 3-hour error-rate alert to fire", || async {
+            history(s, "error_rate_3h").await.into_iter().next()
+        })
+        .await;
+        assert_eq!(firing["value"], 10.0, "{firing}");
     }
 
-    crate::store_tests!(config = super::rules(); exports_cannot_dilute_the_error_rate);
+    fn rules() -> ServerConfig {
+        config(
+            vec![
+                rule("error_rate", RuleKind::ErrorRate, 5.0, 300),
+                rule("error_rate_3h", RuleKind::ErrorRate, 5.0, 3 * 3600),
+            ],
+            &[],
+        )
+    }
+
+    crate::store_tests!(
+        config = super::rules();
+        exports_cannot_dilute_the_error_rate,
+        own_events_are_left_out_of_long_windows_too
+    );
 }

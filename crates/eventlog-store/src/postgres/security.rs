@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{counts, PgStore, SELECT_COLUMNS};
-use crate::security::{SecuritySummary, ATTACK, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
+use crate::security::{
+    SecuritySummary, ATTACK, PG_FAILED_LOGIN as FAILED_LOGIN,
+    PG_SECURITY_RELEVANT as SECURITY_RELEVANT, SECURITY_TOP,
+};
 use crate::StoreError;
 
 /// The window and tenant clause every query shares: binds $1 since, $2 tenant.

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{counts, micros, SqliteStore, SELECT_COLUMNS};
-use crate::security::{SecuritySummary, ATTACK, FAILED_LOGIN, SECURITY_RELEVANT, SECURITY_TOP};
+use crate::security::{
+    SecuritySummary, ATTACK, SECURITY_TOP, SQLITE_FAILED_LOGIN as FAILED_LOGIN,
+    SQLITE_SECURITY_RELEVANT as SECURITY_RELEVANT,
+};
 use crate::StoreError;
 
 /// The window and tenant clause every query shares: binds since, tenant, tenant.
