@@ -208,6 +208,11 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     };
     let access = dashboard_access_for(&method, &path);
     let denied = match (access, role) {
+        // A form posted from another site, a sibling subdomain included (which could also
+        // have planted the CSRF cookie): browsers say so in `Sec-Fetch-Site`, which proxies
+        // leave alone. Clients that do not send it (scripts, old browsers) still need the
+        // token.
+        _ if method == Method::POST && cross_site(&headers) => Some(StatusCode::FORBIDDEN),
         (None, _) => Some(StatusCode::FORBIDDEN),
         (Some(Access::Public), _) => None,
         (Some(Access::Roles(_)), None) if method == Method::GET => {
@@ -245,6 +250,16 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         }
     }
     response
+}
+
+/// Whether the browser says the request comes from another site.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.eq_ignore_ascii_case("cross-site") || v.eq_ignore_ascii_case("same-site")
+        })
 }
 
 /// Whether `role` may open the page at `href`.
