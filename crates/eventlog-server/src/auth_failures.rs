@@ -164,6 +164,7 @@ impl AuthFailures {
             "source": AUDIT_SOURCE,
             "ip_address": ip.map(|ip| ip.to_string()),
             "endpoint": fit(path),
+            "http_status": 401,
             "resource_type": "EVENTLOG",
             "metadata": {
                 "attempts": attempts,

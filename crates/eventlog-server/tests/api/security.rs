@@ -427,6 +427,7 @@ mod own_auth_failures {
         assert_eq!(e["event_category"], "SECURITY", "{e}");
         assert_eq!(e["ip_address"], "127.0.0.1", "{e}");
         assert_eq!(e["endpoint"], "/signin", "{e}");
+        assert_eq!(e["http_status"], 401, "{e}");
         assert_eq!(e["metadata"]["attempts"], 1, "{e}");
         let reason = e["metadata"]["reason"].as_str().unwrap();
         assert!(reason.contains("unknown or revoked"), "{e}");
