@@ -28,7 +28,7 @@ pub use i18n::Lang;
 use session::{cookie, random_token, set_cookie, CSRF_COOKIE};
 
 use crate::auth::Caller;
-use crate::rbac::{dashboard_access_for, Access};
+use crate::rbac::{dashboard_access_for, Access, DASHBOARD_MATRIX};
 use crate::AppState;
 
 /// Content-Security-Policy of every dashboard response: only this origin's script and
@@ -213,6 +213,10 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         // leave alone. Clients that do not send it (scripts, old browsers) still need the
         // token.
         _ if method == Method::POST && cross_site(&headers) => Some(StatusCode::FORBIDDEN),
+        // A page that exists, asked with another method.
+        (None, _) if DASHBOARD_MATRIX.iter().any(|r| r.path == path) => {
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        }
         (None, _) => Some(StatusCode::FORBIDDEN),
         (Some(Access::Public), _) => None,
         (Some(Access::Roles(_)), None) if method == Method::GET => {
@@ -223,6 +227,9 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         _ => None,
     };
     let mut response = match denied {
+        Some(StatusCode::METHOD_NOT_ALLOWED) => {
+            pages::error_page(&ctx, StatusCode::METHOD_NOT_ALLOWED, ctx.t("error.method"))
+        }
         Some(status) => pages::error_page(&ctx, status, ctx.t("error.forbidden")),
         None => {
             request.extensions_mut().insert(ctx);

@@ -189,6 +189,16 @@ async fn every_role_on_every_page(s: &TestServer) {
         }
     }
     assert_eq!(stranger.get("/nowhere").await.status, 404);
+    // A page asked with a method it does not take: 405 and the page's way of saying so.
+    let mut admin = Browser::new(s);
+    admin.sign_in(&s.admin_key).await;
+    let wrong = admin.post("/events", &[]).await;
+    assert_eq!(wrong.status, 405, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("does not take that method"),
+        "{}",
+        wrong.text
+    );
     // An ingest key cannot open any page, so it cannot sign in.
     let ingest = s.key("dash-ingest", KeyRole::Ingest, None).await;
     let refused = Browser::new(s).sign_in(&ingest).await;
