@@ -136,11 +136,16 @@ pub const CSV_COLUMNS: [&str; 36] = [
     "processed_at",
 ];
 
+/// Characters that start a formula in a spreadsheet cell, full-width forms included.
+const FORMULA_STARTS: [char; 8] = ['=', '+', '-', '@', '＝', '＋', '－', '＠'];
+
 /// `value` made safe to open in a spreadsheet: text a client sent that starts like a
-/// formula (`=`, `+`, `-`, `@`, tab, carriage return) gets a leading `'`, so Excel or
-/// LibreOffice shows it instead of evaluating it (CSV injection).
+/// formula (`=`, `+`, `-`, `@` or their full-width forms, also after leading spaces or line
+/// breaks, which some spreadsheets skip; a tab; a carriage return) gets a leading `'`, so
+/// Excel or LibreOffice shows it instead of evaluating it (CSV injection).
 fn spreadsheet_safe(value: String) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let after_blanks = value.trim_start_matches([' ', '\n', '\r', '\t']);
+    if value.starts_with(['\t', '\r']) || after_blanks.starts_with(FORMULA_STARTS) {
         format!("'{value}")
     } else {
         value
@@ -277,5 +282,14 @@ mod tests {
         assert_eq!(column("user_agent"), "'@SUM(1)");
         assert_eq!(column("error_message"), "'-2+3");
         assert_eq!(column("processing_time_ms"), "12.5", "numbers stay numbers");
+        for (text, safe) in [
+            (" =1+1", "' =1+1"),
+            ("\n=1+1", "'\n=1+1"),
+            ("＝1+1", "'＝1+1"),
+            ("a=1", "a=1"),
+            ("   ", "   "),
+        ] {
+            assert_eq!(spreadsheet_safe(text.to_owned()), safe, "{text:?}");
+        }
     }
 }
