@@ -35,6 +35,24 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreEr
     Ok(certificates)
 }
 
+/// An error of an outgoing connection with its causes, each said once: "error sending
+/// request: connection refused" and "invalid peer certificate: UnknownIssuer" are a
+/// cause's text, not the error's. Give it the error without its URL (which may hold a
+/// password or a webhook's secret path).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,23 +104,6 @@ impl HttpSink {
     }
 }
 
-/// A request error with its causes ("connection refused" is a source's text, not the
-/// error's), and without the URL, which may hold a password and is said once anyway.
-fn describe_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = std::error::Error::source(cause);
-    }
-    text
-}
-
 #[async_trait]
 impl Sink for HttpSink {
     async fn deliver(&self, events: &[Event]) -> Result<(), SinkError> {
@@ -132,7 +115,11 @@ impl Sink for HttpSink {
             .send()
             .await
             .map_err(|e| {
-                SinkError::Unavailable(format!("{}: {}", self.shown_endpoint, describe_error(e)))
+                SinkError::Unavailable(format!(
+                    "{}: {}",
+                    self.shown_endpoint,
+                    eventlog_store::tls::with_causes(&e.without_url())
+                ))
             })?;
         let status = response.status();
         if status.is_success() {

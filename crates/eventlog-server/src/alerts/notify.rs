@@ -126,7 +126,7 @@ impl Notifier {
                     return;
                 }
                 Ok(resp) => format!("answered {}", resp.status()),
-                Err(e) => describe(e),
+                Err(e) => eventlog_store::tls::with_causes(&e.without_url()),
             };
             if attempt == hook.max_attempts {
                 tracing::error!(url = %hook.shown, delivery, attempt, problem = %problem, "alert notification not delivered; giving up");
@@ -156,22 +156,6 @@ fn client_for(webhook: &WebhookConfig) -> Result<reqwest::Client, String> {
     client
         .build()
         .map_err(|e| format!("webhook {}: {e}", webhook.shown_url()))
-}
-
-/// A failed try with its causes (a certificate problem is a cause's text), without the URL.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = std::error::Error::source(cause);
-    }
-    text
 }
 
 /// "Equal jitter": half the backoff plus a random part of the other half, so receivers
