@@ -14,11 +14,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::audit::{fit, own_event, AUDIT_SOURCE};
 use crate::ingest::IngestQueue;
 use crate::limits::ip_key;
+use crate::ApiError;
 
 /// Addresses (IPv6: /64 networks) tracked at once; failures from further ones are counted
 /// under one event without an address.
@@ -75,11 +77,14 @@ impl AuthFailures {
         this
     }
 
-    /// Notes a refused credential from `ip` on `path`, for `reason` (the 401's message).
-    pub(crate) fn record(&self, ip: Option<IpAddr>, path: &str, reason: &str) {
-        if !self.enabled {
+    /// Notes the answer `refusal` that a request from `ip` on `path` got when its
+    /// credential was checked: a 401 is a refused credential; anything else (a store that
+    /// cannot answer, a role that does not fit) is not.
+    pub(crate) fn record(&self, ip: Option<IpAddr>, path: &str, refusal: &ApiError) {
+        if !self.enabled || refusal.status() != StatusCode::UNAUTHORIZED {
             return;
         }
+        let reason = refusal.body().message.as_str();
         let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
         let Tallies {
             by_address,

@@ -6,7 +6,7 @@
 //! docs/security-access.md shows the same table for users.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use eventlog_store::KeyRole;
@@ -198,10 +198,8 @@ pub(crate) async fn enforce(
     let caller = match Caller::authenticate(&parts, &state).await {
         Ok(c) => c,
         Err(e) => {
-            if e.status() == StatusCode::UNAUTHORIZED {
-                let ip = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
-                state.auth_failures.record(ip, &path, &e.body().message);
-            }
+            let ip = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
+            state.auth_failures.record(ip, &path, &e);
             return e.into_response();
         }
     };

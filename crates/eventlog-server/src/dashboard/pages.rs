@@ -1340,11 +1340,8 @@ pub(super) async fn signin(
     let caller = match Caller::verify_bearer(key, &state).await {
         Ok(c) => c,
         Err(e) => {
-            // Only a refused credential; a store that cannot answer is no attack.
-            if e.status() == StatusCode::UNAUTHORIZED {
-                let ip = client_ip.map(|Extension(ClientIp(ip))| ip);
-                state.auth_failures.record(ip, "/signin", &e.body().message);
-            }
+            let ip = client_ip.map(|Extension(ClientIp(ip))| ip);
+            state.auth_failures.record(ip, "/signin", &e);
             return refuse(StatusCode::UNAUTHORIZED, "signin.bad_key");
         }
     };
