@@ -4,12 +4,12 @@
 //! `'key': 'value'`), `"key": "value"` pairs inside JSON that arrived as a string,
 //! `<key>value</key>` XML elements, and, wherever they appear in text: bearer tokens, JWTs,
 //! card numbers, URL passwords, PEM private key blocks and prefixed API tokens (Stripe
-//! `sk_live_`, GitHub `ghp_`, Slack `xoxb-`, AWS `AKIA...`).
+//! `sk_live_`, GitHub `ghp_`, Slack `xoxb-`, AWS `AKIA...`, Google `AIza...`).
 //!
 //! A key is sensitive when, lower-cased and stripped of `-`, `_` and spaces, it equals or
 //! ends with one of [`SENSITIVE_KEYS`] (so `old_password`, `X-Api-Key` and `user_email` are
-//! masked, while `token_expiry` is not; `sid` only as a whole word: `connect.sid` is
-//! masked, `class_id` is not), or contains one of [`SECRET_WORDS`] anywhere
+//! masked, while `token_expiry` is not; `sid`, `auth` and `sig` only as a whole word:
+//! `connect.sid`, `x-auth` and `url_sig` are masked, `class_id` and `oauth` are not), or contains one of [`SECRET_WORDS`] anywhere
 //! (`password_confirmation`, `aws_secret_access_key`, `credentials`). A key is also checked
 //! percent-decoded (`pass%77ord`, `api+key`) and segment by segment when it has brackets
 //! (`auth[token]`, `user%5Bpassword%5D`), as frameworks parse form fields.
@@ -63,6 +63,8 @@ pub const SENSITIVE_KEYS: &[&str] = &[
     "session",
     "sessid",
     "sid",
+    "auth",
+    "sig",
 ];
 
 /// Words that make a key secret wherever they appear in it (`password1`, `passwordConfirm`,
@@ -121,9 +123,9 @@ static PEM: LazyLock<Regex> = LazyLock::new(|| {
 });
 static API_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     // Tokens whose prefix says what they are: Stripe secret and restricted keys, GitHub
-    // tokens, Slack tokens, AWS access key ids.
+    // tokens, Slack tokens, AWS access key ids, Google API keys.
     Regex::new(
-        r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,}|gh[pousr]_[0-9A-Za-z]{20,}|github_pat_[0-9A-Za-z_]{20,}|xox[abprs]-[0-9A-Za-z\-]{10,}|AKIA[0-9A-Z]{16})\b",
+        r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,}|gh[pousr]_[0-9A-Za-z]{20,}|github_pat_[0-9A-Za-z_]{20,}|xox[abprs]-[0-9A-Za-z\-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35})\b",
     )
     .expect("valid regex")
 });
@@ -198,9 +200,10 @@ pub fn mask_phone(value: &str) -> String {
 }
 
 /// Endings that name a secret only as a whole word of the key (`connect.sid`, `sid`,
-/// `userSid`), because as a bare ending they catch ordinary names (`class_id`). Other short
+/// `userSid`, `auth`, `x-auth`, `sig`, `url_sig`), because as a bare ending they catch
+/// ordinary names (`class_id`, `oauth`, `config`). Other short
 /// endings stay plain endings (`dbpass`, `newpwd`, `totp`): a stray mask there costs less.
-const WHOLE_WORD_ENDINGS: &[&str] = &["sid"];
+const WHOLE_WORD_ENDINGS: &[&str] = &["sid", "auth", "sig"];
 
 /// Bytes a key comparison skips: `API_KEY`, `api-key` and `api key` are one key.
 fn ignored(b: u8) -> bool {
@@ -700,7 +703,7 @@ impl Hints {
                 b'-' => h.pem |= rest.starts_with(b"-----BEGIN"),
                 b'e' => h.jwt |= rest.starts_with(b"eyJ"),
                 b'x' => h.api_token |= rest.starts_with(b"xox"),
-                b'A' => h.api_token |= rest.starts_with(b"AKIA"),
+                b'A' => h.api_token |= rest.starts_with(b"AKIA") || rest.starts_with(b"AIza"),
                 b'k' => h.api_token |= rest.starts_with(b"k_live_") || rest.starts_with(b"k_test_"),
                 b'g' => {
                     h.api_token |= rest.starts_with(b"github_pat_")
@@ -844,10 +847,26 @@ mod tests {
             "cardcvv",
             "PHPSESSID",
             "laravel_session",
+            "auth",
+            "X-Auth",
+            "basic_auth",
+            "sig",
+            "url_sig",
         ] {
             assert!(r.is_sensitive_key(key), "{key}");
         }
-        for key in ["class_id", "classId", "rsid", "ships", "keyboard_pinned"] {
+        for key in [
+            "class_id",
+            "classId",
+            "rsid",
+            "ships",
+            "keyboard_pinned",
+            "oauth",
+            "OAuth",
+            "author",
+            "design",
+            "config",
+        ] {
             assert!(!r.is_sensitive_key(key), "{key}");
         }
         // A header or YAML line naming a secret is masked to its end.
@@ -1116,6 +1135,15 @@ mod tests {
             ("t=github_pat_11ABCDEFG0123456789_abcdefXYZ", "t=[REDACTED]"),
             ("slack xoxb-123456789012-abcdEFGH", "slack [REDACTED]"),
             ("aws AKIAIOSFODNN7EXAMPLE.", "aws [REDACTED]."),
+            (
+                "/maps?key=AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY&q=x",
+                "/maps?key=[REDACTED]&q=x",
+            ),
+            (
+                "/blob?sv=2022&sig=abc%2Bdef&se=1",
+                "/blob?sv=2022&sig=[REDACTED]&se=1",
+            ),
+            ("/x?auth=s3cr3t&page=2", "/x?auth=[REDACTED]&page=2"),
         ] {
             assert_eq!(r.redact_text(text), masked, "{text}");
         }

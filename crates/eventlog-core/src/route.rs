@@ -14,9 +14,12 @@
 //!   (UUIDs, hashes, object ids);
 //! - a token of 20 characters or more (letters, digits and `- _ . ~ = + % :`) with at least
 //!   one digit (seed-style event ids such as `AUTH-001-20250619-143052-7f3a`, opaque
-//!   tokens).
+//!   tokens);
+//! - a record number: letters and digits joined by `-` or `_`, with 4 digits or more
+//!   (`STD-2025-001`, the seeds' student ids, `ORD-12345`, `inv_2024_0042`).
 //!
-//! Words, versions (`v2`), file names (`export.csv`) and short codes (`AUTH-001`) stay.
+//! Words, versions (`v2`, `sha256`), file names (`export.csv`) and short codes
+//! (`AUTH-001`) stay.
 
 use std::borrow::Cow;
 
@@ -93,7 +96,12 @@ fn is_identifier(segment: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.~=+%:".contains(b));
-    numeric || hex || token
+    let record_number = bytes.iter().any(|b| matches!(b, b'-' | b'_'))
+        && bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 4
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    numeric || hex || token || record_number
 }
 
 #[cfg(test)]
@@ -121,6 +129,9 @@ mod tests {
             ("/api/logs/2025-06-19T10:00Z/tail", "/api/logs/{id}/tail"),
             ("/api/x/2025-06-19T10:00:00.123456Z", "/api/x/{id}"),
             ("/api/siswa?q=budi#top", "/api/siswa"),
+            ("/api/siswa/STD-2025-001", "/api/siswa/{id}"),
+            ("/api/orders/ORD-12345/items", "/api/orders/{id}/items"),
+            ("/api/invoices/inv_2024_0042", "/api/invoices/{id}"),
         ] {
             assert_eq!(template(raw), want, "{raw}");
         }
@@ -136,6 +147,10 @@ mod tests {
             "/api/siswa/export.csv",
             "/api/catalog/AUTH-001",
             "/api/2fa/verify",
+            "/api/hash/sha256",
+            "/api/v2024/siswa",
+            "/api/formats/iso8601",
+            "/api/codes/SEC-001",
             "/api/prediksi/individual",
             "/api/administration/accessibility",
             "/api/added-facade-cafe",

@@ -35,7 +35,9 @@ pub(crate) fn correlation_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| format!("{:032x}", rand::thread_rng().gen::<u128>()))
 }
 
-/// The session id of a request, if it carries one.
+/// The session id of a request, if it carries one: `X-Session-Id` as sent, or a digest of
+/// the session cookie. The cookie's value is a credential (whoever holds it is signed in),
+/// so it is never stored; its digest still ties a session's requests together.
 pub(crate) fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
     if let Some(id) = headers
         .get("x-session-id")
@@ -51,7 +53,16 @@ pub(crate) fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<Strin
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, value)| *name == cookie_name && acceptable(value))
-        .map(|(_, value)| value.to_owned())
+        .map(|(_, value)| cookie_digest(value))
+}
+
+/// `cookie-` and the first 16 bytes of the SHA-256 of a session cookie's value, in hex.
+fn cookie_digest(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "cookie-{}",
+        hex::encode(&Sha256::digest(value.as_bytes())[..16])
+    )
 }
 
 #[cfg(test)]
@@ -80,7 +91,16 @@ mod tests {
             http::header::COOKIE,
             "theme=dark; session_id=abc123".parse().unwrap(),
         );
-        assert_eq!(session_id(&h, "session_id").as_deref(), Some("abc123"));
+        // The cookie is a credential: only its digest is kept, the same for each request.
+        let digest = session_id(&h, "session_id").unwrap();
+        assert!(
+            digest.starts_with("cookie-") && !digest.contains("abc123"),
+            "{digest}"
+        );
+        assert_eq!(digest.len(), "cookie-".len() + 32);
+        assert_eq!(session_id(&h, "session_id"), Some(digest));
         assert_eq!(session_id(&h, "sid"), None);
+        h.insert("x-session-id", "S-42".parse().unwrap());
+        assert_eq!(session_id(&h, "session_id").as_deref(), Some("S-42"));
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eventlog_client::Event;
+use eventlog_core::redact::{Redactor, MASK};
 use eventlog_core::Severity;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -107,7 +108,12 @@ pub(crate) fn request_event(
     }
     let mut metadata = serde_json::Map::new();
     if facts.path != facts.route {
-        metadata.insert("path".into(), Value::String(facts.path));
+        let path = if facts.matched {
+            mask_secret_params(&facts.route, facts.path)
+        } else {
+            facts.path
+        };
+        metadata.insert("path".into(), Value::String(path));
     }
     if let Some(query) = facts.query {
         metadata.insert("query".into(), Value::String(query));
@@ -133,4 +139,68 @@ pub(crate) fn request_event(
         },
     ));
     event
+}
+
+/// The request's path with the values of secret-named route parameters masked:
+/// `/reset/{token}` keeps `/reset/[REDACTED]`, `/students/{id}` keeps `/students/42`.
+fn mask_secret_params(route: &str, path: String) -> String {
+    let redactor = Redactor::default();
+    let secret = |segment: &str| {
+        let name = segment
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .or_else(|| segment.strip_prefix(':'))
+            .or_else(|| segment.strip_prefix('*'));
+        name.map(|n| n.trim_start_matches('*'))
+            .filter(|n| redactor.is_sensitive_key(n))
+            .map(|_| segment.starts_with("{*") || segment.starts_with('*'))
+    };
+    if !route.split('/').any(|segment| secret(segment).is_some()) {
+        return path;
+    }
+    let mut out = Vec::new();
+    let mut parts = path.split('/');
+    for segment in route.split('/') {
+        match secret(segment) {
+            // A secret wildcard: the rest of the path is its value.
+            Some(true) => {
+                out.push(MASK);
+                return out.join("/");
+            }
+            Some(false) => {
+                parts.next();
+                out.push(MASK);
+            }
+            None => out.extend(parts.next()),
+        }
+    }
+    out.extend(parts);
+    out.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_secret_params;
+
+    #[test]
+    fn secret_route_parameters_are_masked_in_the_stored_path() {
+        for (route, path, kept) in [
+            ("/students/{id}", "/students/42", "/students/42"),
+            (
+                "/reset/{token}/confirm",
+                "/reset/abcdef123456/confirm",
+                "/reset/[REDACTED]/confirm",
+            ),
+            (
+                "/users/{id}/keys/{api_key}",
+                "/users/7/keys/k-99",
+                "/users/7/keys/[REDACTED]",
+            ),
+            ("/files/{*secret_path}", "/files/a/b/c", "/files/[REDACTED]"),
+            ("/files/{*rest}", "/files/a/b/c", "/files/a/b/c"),
+            ("/invite/:token", "/invite/xyz", "/invite/[REDACTED]"),
+        ] {
+            assert_eq!(mask_secret_params(route, path.to_owned()), kept, "{route}");
+        }
+    }
 }

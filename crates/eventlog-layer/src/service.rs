@@ -53,8 +53,8 @@ where
         let (route, matched) = match req.extensions().get::<MatchedPath>() {
             Some(path) => (path.as_str().to_owned(), true),
             // No route matched (a 404, or the layer outside a router): the path with its
-            // identifiers as `{id}`, so a token in a path is not stored and scanners do not
-            // make a new event name per URL.
+            // identifiers as `{id}`, so scanners do not make a new event name per URL. The
+            // raw path stays in `metadata.path`, where attack detection reads it.
             None => (
                 eventlog_core::route::template(req.uri().path()).into_owned(),
                 false,

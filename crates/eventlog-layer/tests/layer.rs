@@ -64,6 +64,7 @@ fn app(layer: EventLogLayer) -> Router {
                 )
             }),
         )
+        .route("/api/reset/{token}", post(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/api/auth/login",
             post(|body: String| async move {
@@ -133,7 +134,16 @@ async fn records_route_template_status_user_client_and_correlation() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    // No route: the path is templated like the rollups do, never stored as sent.
+    let (status, _) = call(
+        &app,
+        Request::post("/api/reset/s3cr3t-reset-token-0002")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // No route: the name and endpoint are the path templated like the rollups do; the
+    // path as sent is kept in `metadata`, where attack detection reads it.
     let (status, _) = call(
         &app,
         Request::get("/reset-password/s3cr3t-reset-token-0001")
@@ -144,7 +154,7 @@ async fn records_route_template_status_user_client_and_correlation() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let events = h.events().await;
-    assert_eq!(events.len(), 3);
+    assert_eq!(events.len(), 4);
     let unmatched = events
         .iter()
         .find(|e| e.record.http_status == Some(404))
@@ -154,6 +164,21 @@ async fn records_route_template_status_user_client_and_correlation() {
         Some("/reset-password/{id}")
     );
     assert_eq!(unmatched.record.event_name, "GET /reset-password/{id}");
+    assert_eq!(
+        unmatched.record.metadata.as_ref().unwrap()["path"],
+        "/reset-password/s3cr3t-reset-token-0001"
+    );
+    // A route parameter named like a secret is masked in the stored path.
+    let reset = events
+        .iter()
+        .find(|e| e.record.http_status == Some(204))
+        .expect("the reset is recorded");
+    assert_eq!(reset.record.endpoint.as_deref(), Some("/api/reset/{token}"));
+    assert_eq!(
+        reset.record.metadata.as_ref().unwrap()["path"],
+        "/api/reset/[REDACTED]"
+    );
+    assert!(!format!("{:?}", reset.record).contains("s3cr3t"));
     let get = &events[0].record;
     assert_eq!(get.endpoint.as_deref(), Some("/api/students/{id}"));
     assert_eq!(get.event_name, "GET /api/students/{id}");
@@ -161,7 +186,12 @@ async fn records_route_template_status_user_client_and_correlation() {
     assert_eq!(get.status, "SUCCESS");
     assert_eq!(get.ip_address, Some("203.0.113.9".parse().unwrap()));
     assert_eq!(get.user_agent.as_deref(), Some("pytest/1"));
-    assert_eq!(get.session_id.as_deref(), Some("s-77"));
+    // The session cookie is a credential: only a digest of it is kept.
+    let session = get.session_id.as_deref().unwrap();
+    assert!(
+        session.starts_with("cookie-") && !session.contains("s-77"),
+        "{session}"
+    );
     assert_eq!(
         get.correlation_id.as_deref(),
         Some("4bf92f3577b34da6a3ce929d0e0e4736")

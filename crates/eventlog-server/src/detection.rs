@@ -241,6 +241,18 @@ impl DetectionTask {
             let headers = [("user-agent", user_agent)];
             let mut request =
                 RequestView::from_endpoint(record.endpoint.as_deref().unwrap_or(""), body);
+            // The tower layer stores the route's template as `endpoint` and the request's
+            // own path and query in `metadata`: the attacker's text is there.
+            let metadata_text = |key: &str| match record.metadata.as_ref()?.get(key)? {
+                Value::String(text) => Some(text.as_str()),
+                _ => None,
+            };
+            if let Some(path) = metadata_text("path") {
+                request.path = path;
+            }
+            if let Some(query) = metadata_text("query") {
+                request.query = Some(query);
+            }
             if !user_agent.is_empty() {
                 request.headers = &headers;
             }

@@ -28,6 +28,16 @@ async fn roles_are_enforced(s: &TestServer) {
     )
     .await;
     assert_eq!(status, 401);
+    // The scheme's name is case-insensitive.
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let (status, body) = send(
+            s.client
+                .get(format!("{}/api/events/recent", s.url))
+                .header("authorization", format!("{scheme} {}", s.admin_key)),
+        )
+        .await;
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
     // Two credentials, in either order, are refused: neither one's rights apply.
     for (first, second) in [(&s.admin_key, &ingest), (&ingest, &s.admin_key)] {
         let (status, body) = send(

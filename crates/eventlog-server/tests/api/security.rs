@@ -364,11 +364,62 @@ async fn every_spelling_of_a_failed_login_counts_the_same_everywhere(s: &TestSer
     assert_eq!((counted[0].value.as_str(), counted[0].count), ("mixed", 5));
 }
 
+/// The tower layer stores a request's route template as `endpoint` and the path and query
+/// the client sent in `metadata`: attacks there are found too.
+async fn attacks_in_a_layer_recorded_path_or_query_are_found(s: &TestServer) {
+    let request = |id: &str, route: &str, path: &str, query: Option<&str>| {
+        let mut metadata = json!({"path": path});
+        if let Some(query) = query {
+            metadata["query"] = json!(query);
+        }
+        json!({"event_id": id, "event_category": "SYSTEM", "event_type": "HTTP_REQUEST",
+            "action": "GET", "http_method": "GET", "endpoint": route, "http_status": 200,
+            "ip_address": "203.0.113.77", "metadata": metadata})
+    };
+    let batch = [
+        request(
+            "layer-xss",
+            "/api/search",
+            "/api/search",
+            Some("q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        ),
+        request(
+            "layer-sqli",
+            "/api/search",
+            "/api/search",
+            Some("q=1%27%20UNION%20SELECT%20password%20FROM%20users--"),
+        ),
+        request(
+            "layer-traversal",
+            "/api/reset/{token}",
+            "/api/reset/..%2F..%2F..%2Fetc%2Fpasswd",
+            None,
+        ),
+    ];
+    let (status, body) = s.post_batch(&batch).await;
+    assert_eq!(status, 201, "{body}");
+    for (code, trigger) in [
+        ("SEC-004", "layer-xss"),
+        ("SEC-003", "layer-sqli"),
+        ("SEC-011", "layer-traversal"),
+    ] {
+        // Each code has this one trigger here: the first event of it must be its finding.
+        let events = wait_for(s, code, 1).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e["metadata"]["trigger_event_id"] == trigger),
+            "no {code} for {trigger}: {events:#?}"
+        );
+    }
+}
+
 crate::store_tests!(
     every_spelling_of_a_failed_login_counts_the_same_everywhere,
     brute_force_locks_the_account_once,
     benign_traffic_derives_nothing,
     payload_attacks_become_sec_events_with_masked_payloads,
+    attacks_in_a_layer_recorded_path_or_query_are_found,
     credential_stuffing_escalation_unauthorized_and_anomalies,
     security_overview_is_admin_only_and_tenant_bound,
 );
