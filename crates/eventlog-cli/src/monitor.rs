@@ -366,6 +366,8 @@ async fn retry(
     let mut still_dead: Vec<DeadLetter> = Vec::new();
     let mut delivered = 0usize;
     let mut unavailable = None;
+    // Positions in `still_dead` of the letters the destination refused again in this run.
+    let mut refused_again: Vec<usize> = Vec::new();
     for chunk in letters.chunks(100) {
         if unavailable.is_some() {
             still_dead.extend_from_slice(chunk);
@@ -394,7 +396,33 @@ async fn retry(
                         let mut letter = pending.remove(r.index);
                         letter.reason = r.reason;
                         letter.failed_at = chrono::Utc::now();
+                        refused_again.push(still_dead.len());
                         still_dead.push(letter);
+                    }
+                }
+                // Too large together: each on its own; one too large alone stays dead.
+                Err(SinkError::TooLarge(_)) => {
+                    for mut letter in std::mem::take(&mut pending) {
+                        if unavailable.is_some() {
+                            still_dead.push(letter);
+                            continue;
+                        }
+                        match sink.deliver(std::slice::from_ref(&letter.event)).await {
+                            Ok(()) => delivered += 1,
+                            Err(SinkError::Unavailable(e)) => {
+                                unavailable = Some(e);
+                                still_dead.push(letter);
+                            }
+                            Err(refused) => {
+                                letter.reason = match refused {
+                                    SinkError::Rejected(r) if !r.is_empty() => r[0].reason.clone(),
+                                    other => other.to_string(),
+                                };
+                                letter.failed_at = chrono::Utc::now();
+                                refused_again.push(still_dead.len());
+                                still_dead.push(letter);
+                            }
+                        }
                     }
                 }
                 Err(SinkError::Unavailable(e)) => {
@@ -417,6 +445,17 @@ async fn retry(
             "re-sent {delivered} dead letters; {} remain",
             still_dead.len()
         );
+        for &at in refused_again.iter().take(10) {
+            let letter = &still_dead[at];
+            let id = letter.event.event_id.as_deref().unwrap_or("(no id)");
+            eprintln!("refused again: {id}: {}", letter.reason);
+        }
+        if refused_again.len() > 10 {
+            eprintln!(
+                "... and {} more (`eventlog monitor --failed` lists them)",
+                refused_again.len() - 10
+            );
+        }
     }
     if let Some(e) = unavailable {
         eprintln!("stopped early: {e}");

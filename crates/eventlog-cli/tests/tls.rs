@@ -13,11 +13,12 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventlog");
+mod common;
+use common::{serve, BIN};
 
 /// A CA written to `ca.pem` in `dir`, and a server certificate it signed for 127.0.0.1.
 fn test_ca(dir: &Path) -> (PathBuf, TlsAcceptor) {
@@ -112,39 +113,6 @@ async fn tls_receiver(
         }
     });
     (addr, rx)
-}
-
-/// `eventlog serve` on a fresh SQLite store in `dir`; its stderr goes to `dir/serve.err`.
-async fn serve(dir: &Path, extra: &[&str]) -> (Child, String, String) {
-    let stderr = std::fs::File::create(dir.join("serve.err")).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(format!("sqlite://{}/e.db", dir.display()))
-        .args(extra)
-        .current_dir(dir)
-        .env_remove("EVENTLOG_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut key, mut url) = (None, None);
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("elk_") {
-                key = Some(line.clone());
-            }
-            if let Some(u) = line.strip_prefix("listening on ") {
-                url = Some(u.to_owned());
-                return;
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("serve starts within 60 s");
-    (child, url.unwrap(), key.expect("the first admin key"))
 }
 
 fn monitor(args: &[&str]) -> std::process::Output {

@@ -52,6 +52,12 @@ pub(crate) struct Worker {
     dead_ids: HashSet<String>,
 }
 
+/// The batch that failed and those waiting behind it, in their order.
+fn undelivered(mut failed: Vec<Event>, waiting: Vec<Vec<Event>>) -> Vec<Event> {
+    failed.extend(waiting.into_iter().rev().flatten());
+    failed
+}
+
 enum Outcome {
     Delivered,
     /// The sink failed; these events (the batch minus any dead-lettered) are undelivered.
@@ -194,10 +200,16 @@ impl Worker {
         }
     }
 
-    /// Delivers `events`: refused ones go to the dead letters and the rest is re-sent.
-    async fn deliver(&mut self, mut events: Vec<Event>) -> Outcome {
-        // Each round removes at least one refused event, so this ends.
-        while !events.is_empty() {
+    /// Delivers `events`: refused ones go to the dead letters and the rest is re-sent; a
+    /// batch too large for the sink is sent again in halves.
+    async fn deliver(&mut self, events: Vec<Event>) -> Outcome {
+        // Batches still to send, the next one last. Each round delivers a batch, removes
+        // at least one refused event, or halves a batch, so this ends.
+        let mut waiting = vec![events];
+        while let Some(mut events) = waiting.pop() {
+            if events.is_empty() {
+                continue;
+            }
             let delivery = self.sink.deliver(&events).instrument(delivery_span());
             let result = tokio::time::timeout(self.config.sink_timeout, delivery)
                 .await
@@ -213,7 +225,6 @@ impl Worker {
                     self.shared.stats.delivered_now(events.len() as u64);
                     self.backoff.reset();
                     self.retry_at = None;
-                    return Outcome::Delivered;
                 }
                 Err(SinkError::Rejected(rejections)) => {
                     let mut refused = vec![None; events.len()];
@@ -224,7 +235,7 @@ impl Worker {
                     }
                     if refused.iter().all(Option::is_none) {
                         self.failed("the sink refused events without naming them".to_owned());
-                        return Outcome::SinkDown(events);
+                        return Outcome::SinkDown(undelivered(events, waiting));
                     }
                     let mut letters = Vec::new();
                     let mut rest = Vec::new();
@@ -238,25 +249,41 @@ impl Worker {
                             None => rest.push(event),
                         }
                     }
-                    bump(&self.shared.stats.dead_lettered, letters.len() as u64);
-                    if self.dead_ids.len() > 100_000 {
-                        self.dead_ids.clear();
-                    }
-                    self.dead_ids
-                        .extend(letters.iter().filter_map(|l| l.event.event_id.clone()));
-                    if let Err(e) = self.dead.append(&letters) {
-                        bump(&self.shared.stats.dropped, letters.len() as u64);
-                        self.shared.stats.error(format!("dead letters: {e}"));
-                    }
-                    events = rest;
+                    self.dead_letter(letters);
+                    waiting.push(rest);
+                }
+                Err(SinkError::TooLarge(message)) if events.len() == 1 => {
+                    self.dead_letter(vec![DeadLetter {
+                        failed_at: Utc::now(),
+                        reason: format!("too large for the sink on its own: {message}"),
+                        event: events.remove(0),
+                    }]);
+                }
+                Err(SinkError::TooLarge(_)) => {
+                    let second = events.split_off(events.len() / 2);
+                    waiting.push(second);
+                    waiting.push(events);
                 }
                 Err(SinkError::Unavailable(message)) => {
                     self.failed(message);
-                    return Outcome::SinkDown(events);
+                    return Outcome::SinkDown(undelivered(events, waiting));
                 }
             }
         }
         Outcome::Delivered
+    }
+
+    fn dead_letter(&mut self, letters: Vec<DeadLetter>) {
+        bump(&self.shared.stats.dead_lettered, letters.len() as u64);
+        if self.dead_ids.len() > 100_000 {
+            self.dead_ids.clear();
+        }
+        self.dead_ids
+            .extend(letters.iter().filter_map(|l| l.event.event_id.clone()));
+        if let Err(e) = self.dead.append(&letters) {
+            bump(&self.shared.stats.dropped, letters.len() as u64);
+            self.shared.stats.error(format!("dead letters: {e}"));
+        }
     }
 
     fn failed(&mut self, message: String) {

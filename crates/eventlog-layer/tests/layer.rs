@@ -64,7 +64,10 @@ fn app(layer: EventLogLayer) -> Router {
                 )
             }),
         )
-        .route("/api/reset/{token}", post(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/api/reset/{token}",
+            post(|| async { StatusCode::NO_CONTENT }),
+        )
         .route(
             "/api/auth/login",
             post(|body: String| async move {

@@ -126,6 +126,13 @@ impl Sink for HttpSink {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(SinkError::TooLarge(format!(
+                "{} answered {status}: {}",
+                self.shown_endpoint,
+                text.chars().take(200).collect::<String>()
+            )));
+        }
         if status.as_u16() == 422 || status.as_u16() == 409 {
             if let Ok(body) = serde_json::from_str::<ErrorResponse>(&text) {
                 let mut rejections: Vec<Rejection> = body

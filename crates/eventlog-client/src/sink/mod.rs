@@ -1,7 +1,9 @@
 //! Where batches go: directly into a store ([`StoreSink`]) or to an `eventlog` server's
 //! batch API ([`HttpSink`]). A sink either stores the whole batch, refuses named events as
-//! invalid (nothing stored; the logger dead-letters them and re-sends the rest), or is
-//! unavailable (nothing stored; the logger spools and retries).
+//! invalid (nothing stored; the logger dead-letters them and re-sends the rest), refuses it
+//! as too large (nothing stored; the logger sends it again in halves, and dead-letters an
+//! event too large on its own), or is unavailable (nothing stored; the logger spools and
+//! retries).
 
 mod http;
 mod store;
@@ -31,6 +33,9 @@ pub enum SinkError {
     /// These events are invalid; nothing of the batch was stored.
     #[error("{} events refused as invalid", .0.len())]
     Rejected(Vec<Rejection>),
+    /// The batch is larger than the sink takes (an HTTP 413); nothing of it was stored.
+    #[error("batch too large: {0}")]
+    TooLarge(String),
 }
 
 /// A destination for batches of events. Delivery must be idempotent by event id: the
