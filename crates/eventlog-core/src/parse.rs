@@ -86,17 +86,22 @@ fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
     }
 }
 
-/// Parses one event from a JSON document.
-pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+/// Parses one event from a JSON document, or says every problem of its fields (at most
+/// [`MAX_PROBLEMS`]; never an empty list).
+pub fn parse_event(bytes: &[u8]) -> Result<RawEvent, Vec<FieldError>> {
     let bytes = without_bom(bytes);
     if first_byte(bytes) == Some(b'[') {
-        return Err(FieldError::whole(
+        return Err(vec![FieldError::whole(
             "invalid_type",
             "an event must be a JSON object; POST a list of events to /api/events/batch",
-        ));
+        )]);
     }
     parse_item(bytes)
 }
+
+/// The most problems named for one event: enough to fix a client's mapping in one round,
+/// without an answer as large as the event.
+pub const MAX_PROBLEMS: usize = 20;
 
 /// `bytes` without a leading UTF-8 byte order mark, which Windows tools write and JSON
 /// parsers may ignore (RFC 8259 §8.1).
@@ -164,16 +169,16 @@ fn oversized_integer(bytes: &[u8]) -> Option<&str> {
     None
 }
 
-fn parse_item(bytes: &[u8]) -> Result<RawEvent, FieldError> {
+fn parse_item(bytes: &[u8]) -> Result<RawEvent, Vec<FieldError>> {
     // An audit trail keeps values as sent: an integer past 64 bits would become a float.
     if let Some(n) = oversized_integer(bytes) {
         let shown: String = n.chars().take(40).collect();
-        return Err(FieldError::whole(
+        return Err(vec![FieldError::whole(
             "invalid_value",
             format!(
                 "the integer {shown} does not fit in 64 bits and would lose digits; send it as a string"
             ),
-        ));
+        )]);
     }
     // Fast path: plain serde_json. Only a failed parse pays for path tracking, to name
     // the field at fault.
@@ -182,15 +187,42 @@ fn parse_item(bytes: &[u8]) -> Result<RawEvent, FieldError> {
     }
     // serde also reads a struct from a list (`[1]`): an event sent as a list is no event.
     if first_byte(bytes) == Some(b'[') {
-        return Err(FieldError::whole(
+        return Err(vec![FieldError::whole(
             "invalid_type",
             "an event must be a JSON object",
-        ));
+        )]);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let event: RawEvent = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end().map_err(|e| json_error(&e))?;
-    Ok(event)
+    let first = match serde_path_to_error::deserialize::<_, RawEvent>(&mut de) {
+        Ok(event) => {
+            de.end().map_err(|e| vec![json_error(&e)])?;
+            return Ok(event);
+        }
+        Err(e) => path_error(e),
+    };
+    // serde stops at the first problem; a field-level one (an unknown field, a wrong
+    // type) may have company. Each field is then read on its own to name them all.
+    if first.field.is_none() || !matches!(first.code, "unknown_field" | "invalid_type") {
+        return Err(vec![first]);
+    }
+    let Ok(fields) = serde_json::from_slice::<serde_json::Map<String, Value>>(bytes) else {
+        return Err(vec![first]);
+    };
+    let problems: Vec<FieldError> = fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let alone = Value::Object(serde_json::Map::from_iter([(name, value)]));
+            serde_path_to_error::deserialize::<_, RawEvent>(alone)
+                .err()
+                .map(path_error)
+        })
+        .take(MAX_PROBLEMS)
+        .collect();
+    Err(if problems.is_empty() {
+        vec![first]
+    } else {
+        problems
+    })
 }
 
 #[derive(Deserialize)]
@@ -200,8 +232,8 @@ struct BatchBody<'a> {
     events: Vec<&'a RawValue>,
 }
 
-/// A batch split into items: each item parsed or the reason it could not be, in order.
-pub type ParsedBatch = Vec<Result<RawEvent, FieldError>>;
+/// A batch split into items: each item parsed or the reasons it could not be, in order.
+pub type ParsedBatch = Vec<Result<RawEvent, Vec<FieldError>>>;
 
 /// The item format of a batch body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,13 +256,13 @@ pub fn parse_batch(
     let bytes = without_bom(bytes);
     let item = |raw: &[u8]| {
         if raw.len() > max_item_bytes {
-            return Err(FieldError::whole(
+            return Err(vec![FieldError::whole(
                 "too_large",
                 format!(
                     "event is {} bytes; the limit is {max_item_bytes} bytes per event",
                     raw.len()
                 ),
-            ));
+            )]);
         }
         parse_item(raw)
     };
@@ -266,13 +298,15 @@ pub fn parse_batch(
             .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
             .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
             .map(|(line_no, line)| {
-                item(line).map_err(|mut e| {
-                    if e.code == "invalid_json" {
-                        e.message = e
-                            .message
-                            .replace("(line 1, ", &format!("(line {line_no}, "));
+                item(line).map_err(|mut problems| {
+                    for e in &mut problems {
+                        if e.code == "invalid_json" {
+                            e.message = e
+                                .message
+                                .replace("(line 1, ", &format!("(line {line_no}, "));
+                        }
                     }
-                    e
+                    problems
                 })
             })
             .collect()),
@@ -369,7 +403,9 @@ mod tests {
 
     #[test]
     fn a_list_is_pointed_at_the_batch_endpoint() {
-        let err = parse_event(br#" [{"event_category": "AUTH", "event_type": "X"}]"#).unwrap_err();
+        let err = parse_event(br#" [{"event_category": "AUTH", "event_type": "X"}]"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.code, "invalid_type");
         assert!(err.message.contains("/api/events/batch"), "{}", err.message);
     }
@@ -394,36 +430,82 @@ mod tests {
 
     #[test]
     fn names_a_field_sent_twice() {
-        let err =
-            parse_event(br#"{"event_type": "X", "username": "a", "username": "b"}"#).unwrap_err();
+        let err = parse_event(br#"{"event_type": "X", "username": "a", "username": "b"}"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.code, "duplicate_field");
         assert_eq!(err.field.as_deref(), Some("username"), "{}", err.message);
     }
 
     #[test]
     fn names_unknown_fields() {
-        let err = parse_event(br#"{"event_type": "X", "usernme": "bob"}"#).unwrap_err();
+        let err = parse_event(br#"{"event_type": "X", "usernme": "bob"}"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.code, "unknown_field");
         assert_eq!(err.field.as_deref(), Some("usernme"));
     }
 
     #[test]
+    fn names_every_unknown_field_and_wrong_type_at_once() {
+        let problems = parse_event(
+            br#"{"event_type": "X", "foo": 1, "bar": 2, "usernmae": "x", "http_status": "ok", "tags": [1]}"#,
+        )
+        .unwrap_err();
+        let mut named: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|e| (e.code, e.field.as_deref().unwrap()))
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                ("invalid_type", "http_status"),
+                ("invalid_type", "tags[0]"),
+                ("unknown_field", "bar"),
+                ("unknown_field", "foo"),
+                ("unknown_field", "usernmae"),
+            ]
+        );
+        let many: String = (0..50).map(|n| format!(r#""extra{n}": 1,"#)).collect();
+        let problems =
+            parse_event(format!("{{{many} \"event_type\": \"X\"}}").as_bytes()).unwrap_err();
+        assert_eq!(problems.len(), MAX_PROBLEMS);
+    }
+
+    #[test]
     fn names_fields_with_wrong_types() {
-        let err = parse_event(br#"{"http_status": "two hundred"}"#).unwrap_err();
+        let err = parse_event(br#"{"http_status": "two hundred"}"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.code, "invalid_type");
         assert_eq!(err.field.as_deref(), Some("http_status"));
-        let err = parse_event(br#"{"user_id": {"a": 1}}"#).unwrap_err();
+        let err = parse_event(br#"{"user_id": {"a": 1}}"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.field.as_deref(), Some("user_id"));
-        let err = parse_event(br#"{"tags": ["a", 3]}"#).unwrap_err();
+        let err = parse_event(br#"{"tags": ["a", 3]}"#).unwrap_err().remove(0);
         assert_eq!(err.field.as_deref(), Some("tags[1]"));
     }
 
     #[test]
     fn malformed_json_and_non_objects() {
-        assert_eq!(parse_event(b"{").unwrap_err().code, "invalid_json");
-        assert_eq!(parse_event(b"[1]").unwrap_err().code, "invalid_type");
-        assert_eq!(parse_event(b"\xff\xfe").unwrap_err().code, "invalid_json");
-        assert_eq!(parse_event(b"{} {}").unwrap_err().code, "invalid_json");
+        assert_eq!(
+            parse_event(b"{").unwrap_err().remove(0).code,
+            "invalid_json"
+        );
+        assert_eq!(
+            parse_event(b"[1]").unwrap_err().remove(0).code,
+            "invalid_type"
+        );
+        assert_eq!(
+            parse_event(b"\xff\xfe").unwrap_err().remove(0).code,
+            "invalid_json"
+        );
+        assert_eq!(
+            parse_event(b"{} {}").unwrap_err().remove(0).code,
+            "invalid_json"
+        );
     }
 
     #[test]
@@ -431,7 +513,7 @@ mod tests {
         let body = br#"{"events": [{"event_type": "A"}, {"bogus": 1}, 7]}"#;
         let items = parse_batch(body, BatchFormat::JsonObject, 1 << 16).unwrap();
         assert!(items[0].is_ok());
-        assert_eq!(items[1].as_ref().unwrap_err().code, "unknown_field");
+        assert_eq!(items[1].as_ref().unwrap_err()[0].code, "unknown_field");
         assert!(items[2].is_err());
         assert!(parse_batch(br#"{"evnts": []}"#, BatchFormat::JsonObject, 100).is_err());
         assert!(parse_batch(br#"[]"#, BatchFormat::JsonObject, 100).is_err());
@@ -443,13 +525,13 @@ mod tests {
         let items = parse_batch(body, BatchFormat::Ndjson, 1 << 16).unwrap();
         assert_eq!(items.len(), 2);
         let items = parse_batch(body, BatchFormat::Ndjson, 5).unwrap();
-        assert_eq!(items[0].as_ref().unwrap_err().code, "too_large");
+        assert_eq!(items[0].as_ref().unwrap_err()[0].code, "too_large");
     }
 
     #[test]
     fn integers_past_64_bits_are_refused_not_rounded() {
         let big = br#"{"event_type":"A","metadata":{"n":18446744073709551616}}"#;
-        let err = parse_item(big).unwrap_err();
+        let err = parse_item(big).unwrap_err().remove(0);
         assert!(
             err.message.contains("18446744073709551616"),
             "{}",
@@ -482,9 +564,11 @@ mod tests {
 
     #[test]
     fn a_list_is_no_event_and_types_are_named_in_words() {
-        let err = parse_item(b"[1]").unwrap_err();
+        let err = parse_item(b"[1]").unwrap_err().remove(0);
         assert_eq!(err.message, "an event must be a JSON object");
-        let err = parse_item(br#"{"processing_time_ms":"12"}"#).unwrap_err();
+        let err = parse_item(br#"{"processing_time_ms":"12"}"#)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.field.as_deref(), Some("processing_time_ms"));
         assert!(err.message.contains("expected a number"), "{}", err.message);
     }
@@ -493,7 +577,7 @@ mod tests {
     fn a_malformed_ndjson_line_is_named_by_its_line_in_the_body() {
         let body = b"{\"event_type\":\"A\"}\n\noops\n";
         let items = parse_batch(body, BatchFormat::Ndjson, 1 << 16).unwrap();
-        let err = items[1].as_ref().unwrap_err();
+        let err = &items[1].as_ref().unwrap_err()[0];
         assert_eq!(err.code, "invalid_json");
         assert!(
             err.message.contains("(line 3, column 1)"),

@@ -86,7 +86,13 @@ pub(crate) fn own_event(raw: &Value) -> Result<ValidatedEvent, String> {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     let validator =
         VALIDATOR.get_or_init(|| Validator::new(ValidationPolicy::default(), Catalog::built_in()));
-    let raw = parse_event(raw.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    let raw = parse_event(raw.to_string().as_bytes()).map_err(|problems| {
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     validator
         .validate(raw, Utc::now())
         .map_err(|errors| format!("{errors:?}"))

@@ -1200,7 +1200,13 @@ fn revalidate(
     };
     object.remove("created_at");
     object.remove("processed_at");
-    let raw = parse_event(value.to_string().as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let raw = parse_event(value.to_string().as_bytes()).map_err(|problems| {
+        bad(problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "))
+    })?;
     validator.validate(raw, Utc::now()).map_err(|errors| {
         bad(errors
             .iter()

@@ -257,7 +257,6 @@ impl Application {
         for (index, event) in events.iter().enumerate() {
             let bytes = serde_json::to_vec(event).map_err(crate::ApiError::internal)?;
             match eventlog_core::parse_event(&bytes)
-                .map_err(|e| vec![e])
                 .and_then(|raw| self.state.validator.validate(raw, now))
             {
                 Ok(e) => valid.push(e),

@@ -102,7 +102,7 @@ impl Sink for StoreSink {
                         e.to_string(),
                     )]
                 })
-                .and_then(|bytes| parse_event(&bytes).map_err(|e| vec![e]))
+                .and_then(|bytes| parse_event(&bytes))
                 .and_then(|raw| self.validator.validate(raw, now));
             match checked {
                 Ok(v) => valid.push(v),

@@ -66,17 +66,15 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     )
 }
 
-fn parse_problem(e: FieldError, index: Option<usize>) -> ApiError {
-    match e.code {
-        "invalid_json" => {
-            let err = ApiError::bad_request("invalid_json", e.message);
-            match index {
-                Some(i) => err.index(i),
-                None => err,
-            }
-        }
-        _ => ApiError::invalid(vec![(index, e)], 1),
+fn parse_problem(mut problems: Vec<FieldError>, index: Option<usize>) -> ApiError {
+    if problems.len() == 1 && problems[0].code == "invalid_json" {
+        let err = ApiError::bad_request("invalid_json", problems.remove(0).message);
+        return match index {
+            Some(i) => err.index(i),
+            None => err,
+        };
     }
+    ApiError::invalid(problems.into_iter().map(|e| (index, e)).collect(), 1)
 }
 
 /// Submits one request's events and waits for their commit.
@@ -308,7 +306,7 @@ async fn accept_batch(
     let mut problems = Vec::new();
     let mut events = Vec::with_capacity(total);
     for (index, item) in items.into_iter().enumerate() {
-        match item.map_err(|e| vec![e]).and_then(|mut raw| {
+        match item.and_then(|mut raw| {
             if let Some(browser) = &browser {
                 browser.apply(&mut raw);
             }
@@ -333,7 +331,7 @@ async fn accept_batch(
     if let Some((index, first)) = problems.iter().find(|(_, e)| e.code == "invalid_json") {
         // A line of NDJSON that is not JSON at all: the body is malformed (400), not invalid.
         // Every bad line is listed, so a client fixes its file in one round.
-        let mut err = parse_problem(first.clone(), *index);
+        let mut err = parse_problem(vec![first.clone()], *index);
         if problems.len() > 1 {
             err = ApiError::bad_request(
                 "invalid_json",

@@ -330,6 +330,28 @@ async fn the_bad_input_corpus_gets_precise_4xx_and_stores_nothing(s: &TestServer
     )
     .await;
     assert_eq!(resp["error"]["index"], 1);
+    // Every unknown field and wrong type is named at once, alone and in a batch.
+    let several = json!({"event_category": "AUTH", "event_type": "X", "foo": 1, "usernmae": "x",
+        "http_status": "ok"});
+    let named = |resp: &Value| {
+        let mut fields: Vec<String> = resp["error"]["details"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{resp}"))
+            .iter()
+            .map(|d| format!("{}@{}", d["field"].as_str().unwrap(), d["index"]))
+            .collect();
+        fields.sort();
+        fields
+    };
+    let (got, resp) = s.post_event(&several).await;
+    assert_eq!(got, 422, "{resp}");
+    assert_eq!(
+        named(&resp),
+        ["foo@null", "http_status@null", "usernmae@null"]
+    );
+    let (got, resp) = s.post_batch(&[event(json!({})), several]).await;
+    assert_eq!(got, 422, "{resp}");
+    assert_eq!(named(&resp), ["foo@1", "http_status@1", "usernmae@1"]);
     assert_eq!(
         s.store.count_events().await.unwrap(),
         0,
