@@ -14,7 +14,11 @@ use crate::FieldError;
 ///
 /// Accepts what the seeds' own clients send: integer or string `user_id`, `event_status`
 /// as an alias of `status`, `null` for absent values.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(
+    as = EventInput,
+    description = "An event as a client sends it. Required: `event_category` and `event_type`, or an `event_code` from the catalog (which fills in the rest). Every other field is optional and means what it means in `EventRecord`; `event_status` is accepted for `status`, and `created_at` / `processed_at` (set by the server) are accepted and ignored. Unknown fields are refused: extra data belongs in `metadata`."
+)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // field meanings are documented on `EventRecord`
 pub struct RawEvent {
@@ -25,10 +29,12 @@ pub struct RawEvent {
     pub event_name: Option<String>,
     pub event_description: Option<String>,
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[schema(schema_with = string_or_integer_schema)]
     pub user_id: Option<String>,
     pub username: Option<String>,
     pub user_role: Option<String>,
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[schema(schema_with = string_or_integer_schema)]
     pub tenant_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -37,8 +43,10 @@ pub struct RawEvent {
     pub source: Option<String>,
     pub resource_type: Option<String>,
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[schema(schema_with = string_or_integer_schema)]
     pub resource_id: Option<String>,
     pub resource_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub related: Option<Value>,
     pub action: Option<String>,
     #[serde(alias = "event_status")]
@@ -46,23 +54,42 @@ pub struct RawEvent {
     pub http_method: Option<String>,
     pub endpoint: Option<String>,
     pub http_status: Option<u16>,
+    #[schema(value_type = Option<Object>)]
     pub request_data: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub response_data: Option<Value>,
     pub error_message: Option<String>,
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[schema(schema_with = string_or_integer_schema)]
     pub error_code: Option<String>,
     pub processing_time_ms: Option<f64>,
+    #[schema(format = DateTime)]
     pub timestamp: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     pub tags: Option<Vec<String>>,
     pub severity: Option<String>,
     pub importance: Option<String>,
     /// Assigned by the server; accepted (so exported events can be re-imported) and ignored.
     #[serde(default, rename = "created_at")]
+    #[schema(ignore)]
     _created_at: Option<IgnoredAny>,
     /// Assigned by the server; accepted and ignored, like `created_at`.
     #[serde(default, rename = "processed_at")]
+    #[schema(ignore)]
     _processed_at: Option<IgnoredAny>,
+}
+
+/// The OpenAPI schema of a field that takes a string or an integer (stored as text).
+fn string_or_integer_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
 }
 
 fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -121,6 +121,7 @@ macro_rules! window_report {
         #[doc = $what]
         #[utoipa::path(
             get, path = $path, tag = "analytics", params(WindowParams),
+            operation_id = concat!("analytics_", stringify!($name)),
             description = $what,
             responses(
                 (status = 200, body = $body),

@@ -149,7 +149,7 @@ fn ip(client_ip: Option<Extension<ClientIp>>) -> Option<std::net::IpAddr> {
 /// Store one event.
 #[utoipa::path(
     post, path = "/api/events", tag = "ingest",
-    request_body(content = eventlog_core::EventRecord, description = "An event. Only `event_category` and `event_type` (or an `event_code` from the catalog) are required; unknown fields are refused. With a publishable (browser) key the user fields come from `X-User-Token`, IP and user agent from the connection, and the event is tagged `client-reported`."),
+    request_body(content = eventlog_core::RawEvent, description = "An event. Only `event_category` and `event_type` (or an `event_code` from the catalog) are required; unknown fields are refused. With a publishable (browser) key the user fields come from `X-User-Token`, IP and user agent from the connection, and the event is tagged `client-reported`."),
     responses(
         (status = 201, description = "Stored (durably committed)", body = EventAccepted),
         (status = 200, description = "Already stored with the same content (idempotent repeat)", body = EventAccepted),
@@ -228,10 +228,24 @@ async fn accept_event(
         .into_response())
 }
 
+/// The JSON form of a batch (for the OpenAPI document; the parser reads it in place).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used
+struct BatchBody {
+    /// The events, all stored or none.
+    events: Vec<eventlog_core::RawEvent>,
+}
+
 /// Store many events, all or nothing.
 #[utoipa::path(
     post, path = "/api/events/batch", tag = "ingest",
-    request_body(content = Object, description = "`{\"events\": [event, ...]}` as application/json, or one event per line as application/x-ndjson"),
+    request_body(
+        description = "`{\"events\": [event, ...]}` as application/json, or one event per line as application/x-ndjson",
+        content(
+            (BatchBody = "application/json"),
+            (eventlog_core::RawEvent = "application/x-ndjson"),
+        )
+    ),
     responses(
         (status = 201, description = "All events stored (or already stored)", body = BatchAccepted),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),

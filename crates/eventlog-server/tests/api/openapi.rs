@@ -60,6 +60,33 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
         }
     }
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    // Code generators name a client's methods by operationId: each is unique.
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().expect("an operationId"))
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "duplicate operationIds among {ids:?}");
+    // What a client sends is described as it is taken: nothing required (a code alone
+    // will do), ids as strings or integers, unknown fields refused; a batch holds those.
+    let input = &doc["components"]["schemas"]["EventInput"];
+    assert!(input["required"].is_null(), "{input}");
+    assert_eq!(input["additionalProperties"], false, "{input}");
+    let user_id = input["properties"]["user_id"]["oneOf"].to_string();
+    assert!(
+        user_id.contains("string") && user_id.contains("integer"),
+        "{user_id}"
+    );
+    let single = &paths["/api/events"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(single["schema"]["$ref"], "#/components/schemas/EventInput");
+    let batch = &doc["components"]["schemas"]["BatchBody"]["properties"]["events"];
+    assert_eq!(
+        batch["items"]["$ref"], "#/components/schemas/EventInput",
+        "{batch}"
+    );
     let unknown: Value = send(s.get("/api/nope", &s.admin_key)).await.1;
     assert_eq!(unknown["error"]["code"], "not_found");
     let (status, wrong_method) = send(s.client.delete(format!("{}/api/events/batch", s.url))).await;
