@@ -27,7 +27,7 @@ use crate::sink::Sink;
 use crate::spool::{Spool, SpoolConfig};
 use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::worker::{Command, Worker};
-use crate::{ClientError, Event};
+use crate::{ClientError, Event, RequestContext};
 
 /// An application's own masking step, run before the built-in redaction. A panic in it is
 /// contained and counted; the built-in redaction still runs.
@@ -246,6 +246,7 @@ impl EventLogger {
         if event.source.is_none() {
             event.source.clone_from(&self.inner.source);
         }
+        RequestContext::fill(&mut event);
         let shared = &self.inner.shared;
         bump(&shared.stats.logged, 1);
         // Counted before it is sent, so the worker never sees more events than the count.

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
+use eventlog_client::RequestContext;
 use http::{Request, Response};
+use tokio::task::futures::TaskLocalFuture;
 use tower::Service;
 use tracing::instrument::{Instrument, Instrumented};
 use tracing::Span;
@@ -41,7 +43,7 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<Instrumented<S::Future>>;
+    type Future = ResponseFuture<Instrumented<TaskLocalFuture<RequestContext, S::Future>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -68,7 +70,8 @@ where
             true
         });
         if !record {
-            return ResponseFuture::new(self.inner.call(req).instrument(Span::none()), None);
+            let handler = RequestContext::default().scope(self.inner.call(req));
+            return ResponseFuture::new(handler.instrument(Span::none()), None);
         }
         let user = catch_unwind(AssertUnwindSafe(|| {
             config.user.extract(req.headers(), req.extensions())
@@ -106,8 +109,20 @@ where
         req.extensions_mut()
             .insert(CorrelationId(facts.correlation.clone()));
         let span = request_span(&facts);
+        // Domain events the handler logs carry the request's client and user.
+        let user = facts.user.as_ref();
+        let context = RequestContext {
+            ip_address: facts.ip.map(|ip| ip.to_string()),
+            user_agent: facts.user_agent.clone(),
+            session_id: facts.session.clone(),
+            correlation_id: Some(facts.correlation.clone()),
+            user_id: user.map(|u| u.id.clone()),
+            username: user.and_then(|u| u.name.clone()),
+            user_role: user.and_then(|u| u.role.clone()),
+            tenant_id: user.and_then(|u| u.tenant.clone()),
+        };
         ResponseFuture::new(
-            self.inner.call(req).instrument(span),
+            context.scope(self.inner.call(req)).instrument(span),
             Some((self.config.clone(), facts)),
         )
     }

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use eventlog_client::{EventLogger, LoggerConfig, StoreSink};
+use eventlog_client::{AuthAction, CrudAction, EventLogger, LoggerConfig, StoreSink};
 use eventlog_core::StoredEvent;
 use eventlog_layer::{BodyCapture, CorrelationId, EventLogLayer, UserInfo};
 use eventlog_store::{RecentQuery, Store};
@@ -238,6 +238,89 @@ async fn handlers_get_the_correlation_id_of_the_request_event() {
         events[1].record.correlation_id.as_deref(),
         Some(generated.as_str()),
         "a generated id is the one the handler saw"
+    );
+}
+
+/// Domain events a handler logs carry its request's client and user: a failed login its
+/// address (which brute-force detection counts by), a change who made it.
+#[tokio::test]
+async fn domain_events_logged_in_a_handler_carry_the_request_client_and_user() {
+    let h = Harness::new().await;
+    let logger = h.logger.clone();
+    let app = Router::new()
+        .route(
+            "/login",
+            post({
+                let logger = logger.clone();
+                move || async move {
+                    logger.log_auth_event(AuthAction::LoginFailed, "guru01", None, Some("bad"));
+                    StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+        .route(
+            "/students/{id}",
+            axum::routing::delete(move || async move {
+                logger.log_crud_event(
+                    "student",
+                    "42",
+                    CrudAction::Delete(serde_json::json!({"id": 42})),
+                );
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .layer(EventLogLayer::new(h.logger.clone()).with_trusted_proxies(["10.0.0.0/8"]));
+    let request = |method: &str, path: &str| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("x-request-id", format!("req{}", path.replace('/', "-")))
+            .header("user-agent", "curl/8")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000))));
+        req
+    };
+    assert_eq!(
+        call(&app, request("POST", "/login")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut delete = request("DELETE", "/students/42");
+    delete.extensions_mut().insert(UserInfo {
+        id: "7".into(),
+        name: Some("admin01".into()),
+        role: Some("admin".into()),
+        tenant: None,
+    });
+    assert_eq!(call(&app, delete).await.0, StatusCode::NO_CONTENT);
+
+    let events = h.events().await;
+    let login = events
+        .iter()
+        .find(|e| e.record.event_code.as_deref() == Some("AUTH-002"))
+        .expect("the failed login is logged");
+    assert_eq!(
+        login.record.ip_address,
+        Some("203.0.113.9".parse().unwrap())
+    );
+    assert_eq!(login.record.correlation_id.as_deref(), Some("req-login"));
+    assert_eq!(login.record.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(login.record.username.as_deref(), Some("guru01"));
+    let deleted = events
+        .iter()
+        .find(|e| e.record.event_category == "CRUD")
+        .expect("the delete is logged");
+    assert_eq!(deleted.record.user_id.as_deref(), Some("7"));
+    assert_eq!(deleted.record.username.as_deref(), Some("admin01"));
+    assert_eq!(
+        deleted.record.ip_address,
+        Some("203.0.113.9".parse().unwrap())
+    );
+    assert_eq!(
+        deleted.record.correlation_id.as_deref(),
+        Some("req-students-42")
     );
 }
 
