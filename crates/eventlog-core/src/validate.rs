@@ -341,7 +341,9 @@ impl Validator {
         }
         let ip_address = raw.ip_address.filter(|s| !s.is_empty()).and_then(|s| {
             match IpAddr::from_str(s.trim()) {
-                Ok(ip) => Some(ip),
+                // `::ffff:10.0.0.1` (a dual-stack server's view of an IPv4 client) is
+                // stored as the IPv4 address it is, so one client is one address.
+                Ok(ip) => Some(ip.to_canonical()),
                 Err(_) => {
                     errors.push(FieldError::new(
                         "invalid_value",

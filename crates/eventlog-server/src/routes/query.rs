@@ -158,10 +158,16 @@ impl RecentParams {
             .collect();
         let ip_address = non_empty(self.ip_address)
             .map(|ip| {
-                ip.trim().parse().map_err(|_| {
-                    ApiError::bad_request("invalid_query", format!("`{ip}` is not an IP address"))
+                ip.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| ip.to_canonical())
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_query",
+                            format!("`{ip}` is not an IP address"),
+                        )
                         .field("ip_address")
-                })
+                    })
             })
             .transpose()?;
         let since = time_param("since", self.since)?;

@@ -21,7 +21,7 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
     let ts = |m: i64| (t0 + Duration::minutes(m)).to_rfc3339();
     let events = vec![
         json!({"event_id": "f-1", "event_code": "AUTH-001", "user_id": 1, "username": "guru01", "ip_address": "10.0.0.1", "timestamp": ts(0)}),
-        json!({"event_id": "f-2", "event_code": "AUTH-002", "user_id": 1, "username": "guru01", "status": "FAILED", "ip_address": "10.0.0.2", "timestamp": ts(10)}),
+        json!({"event_id": "f-2", "event_code": "AUTH-002", "user_id": 1, "username": "guru01", "status": "FAILED", "ip_address": "::ffff:10.0.0.2", "timestamp": ts(10)}),
         json!({"event_id": "f-3", "event_code": "DATA-001", "user_id": 2, "username": "admin01", "resource_type": "STUDENT", "resource_id": "STD-1",
                "endpoint": "/api/siswa", "tenant_id": "acme", "session_id": "s-9", "correlation_id": "c-7", "timestamp": ts(20)}),
         json!({"event_id": "f-4", "event_code": "SEC-003", "ip_address": "2001:db8::1", "endpoint": "/api/siswa", "timestamp": ts(30)}),
@@ -41,7 +41,9 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
         ("status=FAILED", &["f-2"]),
         ("user_id=1", &["f-2", "f-1"]),
         ("username=admin01", &["f-3"]),
+        // Sent as IPv4-mapped IPv6 (a dual-stack server's view), stored as IPv4.
         ("ip_address=10.0.0.2", &["f-2"]),
+        ("ip_address=::ffff:10.0.0.2", &["f-2"]),
         ("ip_address=2001:db8:0:0::1", &["f-4"]),
         ("endpoint=/api/siswa", &["f-4", "f-3"]),
         ("resource_type=STUDENT", &["f-3"]),
