@@ -25,7 +25,28 @@ pin_project! {
         inner: F,
         state: Option<(Arc<Config>, RequestFacts)>,
     }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        // Dropped before the handler answered: the client went away (or a timeout layer
+        // outside gave up) while the handler ran, and it may have changed data by then.
+        // Recorded as nginx does, 499, so the audit trail still has the request.
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((config, facts)) = this.project().state.take() {
+                let event = request_event(
+                    &config,
+                    facts,
+                    StatusCode::from_u16(CLIENT_CLOSED_REQUEST).expect("a valid status code"),
+                    None,
+                    Some("the client closed the connection before the handler answered".to_owned()),
+                );
+                config.logger.log(event);
+            }
+        }
+    }
 }
+
+/// The status nginx records for a request whose client left before the answer.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(inner: F, state: Option<(Arc<Config>, RequestFacts)>) -> Self {

@@ -324,6 +324,40 @@ async fn domain_events_logged_in_a_handler_carry_the_request_client_and_user() {
     );
 }
 
+/// A client that gives up while the handler runs (hyper then drops the handler's future)
+/// is still on the audit trail: the handler may have changed data by then.
+#[tokio::test]
+async fn a_request_the_client_abandons_is_recorded_as_499() {
+    let h = Harness::new().await;
+    let app = Router::new()
+        .route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                StatusCode::OK
+            }),
+        )
+        .layer(EventLogLayer::new(h.logger.clone()));
+    let request = Request::post("/slow")
+        .header("x-request-id", "gone-1")
+        .body(Body::empty())
+        .unwrap();
+    let abandoned =
+        tokio::time::timeout(std::time::Duration::from_millis(200), app.oneshot(request)).await;
+    assert!(abandoned.is_err(), "the handler was still running");
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let record = &events[0].record;
+    assert_eq!(record.http_status, Some(499));
+    assert_eq!(record.correlation_id.as_deref(), Some("gone-1"));
+    assert_eq!(record.event_name, "POST /slow");
+    assert!(record
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("closed the connection")));
+}
+
 #[tokio::test]
 async fn server_errors_and_panics_are_recorded_and_the_client_gets_what_the_handler_produced() {
     let h = Harness::new().await;
