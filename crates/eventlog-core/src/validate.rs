@@ -102,6 +102,25 @@ pub struct ValidationPolicy {
 }
 
 impl ValidationPolicy {
+    /// Whether events may have `status` (built in, upper case, or configured; any case).
+    pub fn knows_status(&self, status: &str) -> bool {
+        BUILT_IN_STATUSES.contains(&status)
+            || self
+                .extra_statuses
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(status))
+    }
+
+    /// The categories events may have, listed for an error message.
+    pub fn categories_listed(&self) -> String {
+        listed(BUILT_IN_CATEGORIES, &self.extra_categories)
+    }
+
+    /// The statuses events may have, listed for an error message.
+    pub fn statuses_listed(&self) -> String {
+        listed(BUILT_IN_STATUSES, &self.extra_statuses)
+    }
+
     /// Whether events may have `category` (built in or configured; any case).
     pub fn knows_category(&self, category: &str) -> bool {
         BUILT_IN_CATEGORIES
@@ -264,9 +283,8 @@ impl Validator {
                         "invalid_value",
                         "event_category",
                         format!(
-                            "unknown category `{c}`; expected one of {}{}",
-                            BUILT_IN_CATEGORIES.join(", "),
-                            list_suffix(&self.policy.extra_categories)
+                            "unknown category `{c}`; expected one of {}",
+                            self.policy.categories_listed()
                         ),
                     ));
                 }
@@ -364,14 +382,13 @@ impl Validator {
                 Some(s) if s >= 400 => "FAILED".to_owned(),
                 _ => "SUCCESS".to_owned(),
             });
-        if !self.known_status(&status) {
+        if !self.policy.knows_status(&status) {
             errors.push(FieldError::new(
                 "invalid_value",
                 "status",
                 format!(
-                    "unknown status `{status}`; expected one of {}{}",
-                    BUILT_IN_STATUSES.join(", "),
-                    list_suffix(&self.policy.extra_statuses)
+                    "unknown status `{status}`; expected one of {}",
+                    self.policy.statuses_listed()
                 ),
             ));
         }
@@ -636,15 +653,6 @@ impl Validator {
         }
         r
     }
-
-    fn known_status(&self, s: &str) -> bool {
-        BUILT_IN_STATUSES.contains(&s)
-            || self
-                .policy
-                .extra_statuses
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(s))
-    }
 }
 
 /// SHA-256 over what the client said, in canonical form: the fields it sent, sorted by
@@ -763,12 +771,14 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn list_suffix(extra: &[String]) -> String {
-    if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", extra.join(", "))
-    }
+/// `A, B, C` of the built-in values and the configured ones.
+fn listed(built_in: &[&str], extra: &[String]) -> String {
+    built_in
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

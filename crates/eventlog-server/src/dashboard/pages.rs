@@ -434,7 +434,7 @@ pub(super) async fn events(
         .collect();
     let query = params
         .map_err(crate::routes::query_error)
-        .and_then(|Query(p)| p.into_query(&caller));
+        .and_then(|Query(p)| p.into_query(&caller, state.validator.policy()));
     let (rows, next, error, status) = match query {
         Ok(q) => {
             let page = state

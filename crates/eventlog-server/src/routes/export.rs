@@ -104,7 +104,7 @@ pub(crate) async fn export(
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?;
     let Query(params) = Query::<RecentParams>::try_from_uri(&filters).map_err(query_error)?;
-    let query = params.into_export_query(&caller)?;
+    let query = params.into_export_query(&caller, state.validator.policy())?;
     let audit = ExportAudit {
         state: state.clone(),
         actor: caller.name.clone(),

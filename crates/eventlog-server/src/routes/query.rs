@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use eventlog_core::validate::parse_timestamp;
-use eventlog_core::{Severity, StoredEvent};
+use eventlog_core::{Severity, StoredEvent, ValidationPolicy};
 use eventlog_store::{Cursor, Page, RecentQuery, UserActivity};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -107,15 +107,24 @@ pub(super) fn non_empty(v: Option<String>) -> Option<String> {
 impl RecentParams {
     /// The query of an export: `limit` is the chunk size read at a time (default
     /// [`crate::export::EXPORT_PAGE`]).
-    pub(super) fn into_export_query(mut self, caller: &Caller) -> Result<RecentQuery, ApiError> {
+    pub(super) fn into_export_query(
+        mut self,
+        caller: &Caller,
+        policy: &ValidationPolicy,
+    ) -> Result<RecentQuery, ApiError> {
         if non_empty(self.limit.clone()).is_none() {
             self.limit = Some(crate::export::EXPORT_PAGE.to_string());
         }
-        self.into_query(caller)
+        self.into_query(caller, policy)
     }
 
-    /// The store query these parameters ask for, scoped to the caller's tenant.
-    pub(crate) fn into_query(self, caller: &Caller) -> Result<RecentQuery, ApiError> {
+    /// The store query these parameters ask for, scoped to the caller's tenant. A category
+    /// or status no event can have (`policy`) is a typo: refused, not answered with nothing.
+    pub(crate) fn into_query(
+        self,
+        caller: &Caller,
+        policy: &ValidationPolicy,
+    ) -> Result<RecentQuery, ApiError> {
         let limit = match non_empty(self.limit) {
             None => 50,
             Some(l) => l
@@ -156,6 +165,28 @@ impl RecentParams {
             .filter_map(|s| s.parse::<Severity>().ok())
             .map(|s| s.as_str().to_owned())
             .collect();
+        let category = list(self.category, true);
+        if let Some(bad) = category.iter().find(|c| !policy.knows_category(c)) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown category `{bad}`; expected one of {}",
+                    policy.categories_listed()
+                ),
+            )
+            .field("category"));
+        }
+        let status = list(self.status, true);
+        if let Some(bad) = status.iter().find(|s| !policy.knows_status(s)) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown status `{bad}`; expected one of {}",
+                    policy.statuses_listed()
+                ),
+            )
+            .field("status"));
+        }
         let ip_address = non_empty(self.ip_address)
             .map(|ip| {
                 ip.trim()
@@ -186,11 +217,11 @@ impl RecentParams {
             cursor,
             since,
             until,
-            category: list(self.category, true),
+            category,
             event_type: list(self.event_type, false),
             event_code: eventlog_store::codes_in_any_case(list(self.event_code, false)),
             severity,
-            status: list(self.status, true),
+            status,
             user_id: non_empty(self.user_id),
             username: non_empty(self.username),
             ip_address,
@@ -219,7 +250,7 @@ pub(crate) async fn recent(
     params: Result<Query<RecentParams>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let Query(params) = params.map_err(query_error)?;
-    let query = params.into_query(&caller)?;
+    let query = params.into_query(&caller, state.validator.policy())?;
     Ok(Json(state.store.recent(&query).await?))
 }
 

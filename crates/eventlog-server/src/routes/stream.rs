@@ -58,7 +58,7 @@ pub(crate) async fn stream(
     params: Result<Query<RecentParams>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let Query(params) = params.map_err(query_error)?;
-    let filter = params.into_query(&caller)?;
+    let filter = params.into_query(&caller, state.validator.policy())?;
     let (mut credential, ()) = axum::http::Request::get("/api/events/stream")
         .body(())
         .expect("a constant request")

@@ -498,7 +498,7 @@ mod own_events {
         let analyst = s.key("exporter", KeyRole::Analyst, None).await;
         for _ in 0..60 {
             let response = s
-                .get("/api/events/export?category=NONE", &analyst)
+                .get("/api/events/export?user_id=nobody", &analyst)
                 .send()
                 .await
                 .unwrap();
