@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use eventlog_core::validate::{parse_timestamp, Validator};
+use eventlog_core::validate::{parse_time_bound, Validator};
 use eventlog_core::Severity;
 use eventlog_core::ValidationPolicy;
 use eventlog_server::audit::{record_admin_action, AdminAction};
@@ -28,13 +28,7 @@ fn bar(template: &str) -> ProgressBar {
 pub(crate) fn time_arg(name: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
     value
         .map(|v| {
-            parse_timestamp(v)
-                .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                        .ok()
-                        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-                })
-                .with_context(|| {
+            parse_time_bound(v).with_context(|| {
                 format!("{name} `{v}` is not an RFC 3339 time or date (e.g. 2025-06-19 or 2025-06-19T14:30:52Z)")
             })
         })

@@ -734,6 +734,16 @@ fn client_content_hash(raw: &RawEvent) -> [u8; 32] {
     Sha256::digest(&out).into()
 }
 
+/// A time bound of a query or a command: what [`parse_timestamp`] reads, or a date
+/// (`2025-06-19`, its midnight UTC).
+pub fn parse_time_bound(s: &str) -> Option<DateTime<Utc>> {
+    parse_timestamp(s).or_else(|| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    })
+}
+
 /// RFC 3339, or ISO 8601 without an offset (taken as UTC, as Python's `isoformat()` of a
 /// naive datetime produces).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {

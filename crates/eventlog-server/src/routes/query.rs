@@ -4,7 +4,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use eventlog_core::validate::parse_timestamp;
+use eventlog_core::validate::parse_time_bound;
 use eventlog_core::{Severity, StoredEvent, ValidationPolicy};
 use eventlog_store::{Cursor, Page, RecentQuery, UserActivity};
 use serde::Deserialize;
@@ -83,7 +83,7 @@ pub(super) fn time_param(
     value
         .filter(|v| !v.is_empty())
         .map(|v| {
-            parse_timestamp(&v).ok_or_else(|| {
+            parse_time_bound(&v).ok_or_else(|| {
                 // `+01:00` sent unencoded arrives as ` 01:00`: say how to send it.
                 let hint = if v.contains(' ') {
                     "; a `+` in a URL must be written %2B"
@@ -92,7 +92,7 @@ pub(super) fn time_param(
                 };
                 ApiError::bad_request(
                     "invalid_query",
-                    format!("`{v}` is not an RFC 3339 time (e.g. 2025-06-19T14:30:52Z){hint}"),
+                    format!("`{v}` is not an RFC 3339 time or a date (e.g. 2025-06-19T14:30:52Z or 2025-06-19){hint}"),
                 )
                 .field(name)
             })

@@ -68,6 +68,13 @@ async fn every_filter_of_recent_selects_exactly_its_events(s: &TestServer) {
         ["f-3", "f-2"],
         "since is inclusive, until exclusive"
     );
+    // A date is its midnight UTC, as the CLI reads it.
+    let (status, page) = s
+        .get_json("/api/events/recent?since=2000-01-01&limit=10")
+        .await;
+    assert_eq!((status, ids(&page).len()), (200, 5), "{page}");
+    let (status, page) = s.get_json("/api/events/recent?until=2000-01-01").await;
+    assert_eq!((status, ids(&page).len()), (200, 0), "{page}");
 }
 
 fn urlencoding(s: &str) -> String {
