@@ -50,8 +50,9 @@ impl RequestContext {
         CURRENT.try_with(Clone::clone).ok()
     }
 
-    /// Fills the fields `event` leaves empty from the current request. The user is taken
-    /// only for an event that names no user of its own (a login names the one trying).
+    /// Fills the fields `event` leaves empty from the current request. The user and their
+    /// tenant are taken only for an event that names no user of its own (a login names
+    /// the one trying; an event about another user is not filed under this one's tenant).
     pub(crate) fn fill(event: &mut Event) {
         let _ = CURRENT.try_with(|ctx| {
             let fill = |field: &mut Option<String>, value: &Option<String>| {
@@ -67,8 +68,8 @@ impl RequestContext {
                 fill(&mut event.user_id, &ctx.user_id);
                 fill(&mut event.username, &ctx.username);
                 fill(&mut event.user_role, &ctx.user_role);
+                fill(&mut event.tenant_id, &ctx.tenant_id);
             }
-            fill(&mut event.tenant_id, &ctx.tenant_id);
         });
     }
 }
